@@ -1,0 +1,13 @@
+"""The course's worked examples, one module each: ``python -m experiments NAME``.
+
+Every module has the same shape (STYLE.md): a frozen ``Config`` whose defaults are the course's,
+a pure ``run(cfg)``, a ``plot(results, cfg)`` built from ``jaxopt_course.plotting`` helpers, and
+``main(argv)`` with ``--out``, ``--quick`` and ``--seed``.
+
+``REGISTRY`` maps each experiment's command name to its module and a one-line description; add a
+line here when you add a module.
+"""
+
+REGISTRY: dict[str, tuple[str, str]] = {
+    # name: (module, what it shows)
+}

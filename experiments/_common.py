@@ -1,0 +1,103 @@
+"""What every experiment's ``main`` shares: the command line and atomic result files."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def parse_args(argv: list[str] | None, name: str, description: str) -> argparse.Namespace:
+    """``--out`` (default ``results/<name>``), ``--quick`` and ``--seed``."""
+    parser = argparse.ArgumentParser(prog=f"python -m experiments {name}", description=description)
+    parser.add_argument("--out", default=f"results/{name}", help="folder for figures and JSON (default: %(default)s)")
+    parser.add_argument("--quick", action="store_true", help="a small, fast version (seconds) for tests")
+    parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default: %(default)s)")
+    return parser.parse_args(argv)
+
+
+def prepare_out_dir(out: str | os.PathLike) -> Path:
+    """Creates ``out`` (and parents); a clear ValueError if it is a file or not writable."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {str(path)!r} is a file, not a folder; give a folder path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"--out {str(path)!r} cannot be created: {error.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {str(path)!r} is not writable; choose another folder")
+    return path
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, numpy and jax values to plain JSON types (non-finite floats become null)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "__array__") and not isinstance(value, (str, bytes)):
+        array = np.asarray(value)
+        return to_jsonable(array.item() if array.ndim == 0 else array.tolist())
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return to_jsonable(value.item())
+    return value
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Writes through a temporary file in the same folder, then renames over ``path``."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, value: Any) -> None:
+    def write(temporary):
+        with open(temporary, "w") as stream:
+            json.dump(to_jsonable(value), stream, indent=2, allow_nan=False)
+            stream.write("\n")
+
+    _atomic_write(Path(path), write)
+
+
+def write_text(path: Path, text: str) -> None:
+    _atomic_write(Path(path), lambda temporary: Path(temporary).write_text(text))
+
+
+def save_figure(figure, path: Path, dpi: int = 120) -> None:
+    import matplotlib.pyplot as plt
+
+    try:
+        _atomic_write(Path(path), lambda temporary: figure.savefig(temporary, dpi=dpi, format=Path(path).suffix[1:]))
+    finally:
+        plt.close(figure)
+
+
+def write_results(out: str | os.PathLike, *, config: Any, metrics: dict, figures: dict, summary: str) -> Path:
+    """Writes ``config.json``, ``metrics.json``, ``summary.txt`` and ``<name>.png`` per figure.
+
+    Every file is written atomically: an interrupted run leaves the previous files intact.
+    The figures are closed.
+    """
+    folder = prepare_out_dir(out)
+    for name, figure in figures.items():
+        save_figure(figure, folder / f"{name}.png")
+    write_json(folder / "config.json", config)
+    write_json(folder / "metrics.json", metrics)
+    write_text(folder / "summary.txt", summary.strip() + "\n")
+    return folder
