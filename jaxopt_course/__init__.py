@@ -6,6 +6,32 @@ inside ``optax.chain`` with optax's own transforms.  Framework-exact variants li
 """
 
 from jaxopt_course.base import scale_by_learning_rate
+from jaxopt_course.optimizers import (
+    adadelta,
+    adagrad,
+    adam,
+    adamw,
+    rmsprop,
+    scale_by_adadelta,
+    scale_by_adagrad,
+    scale_by_adam,
+    scale_by_momentum,
+    scale_by_rms,
+    sgd,
+)
 
-__all__ = ["scale_by_learning_rate"]
+__all__ = [
+    "adadelta",
+    "adagrad",
+    "adam",
+    "adamw",
+    "rmsprop",
+    "scale_by_adadelta",
+    "scale_by_adagrad",
+    "scale_by_adam",
+    "scale_by_learning_rate",
+    "scale_by_momentum",
+    "scale_by_rms",
+    "sgd",
+]
 __version__ = "0.1.0"

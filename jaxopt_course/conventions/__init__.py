@@ -1,0 +1,11 @@
+"""Each framework's optimisers, with its defaults, keyword names and formulas.
+
+``conventions.torch``, ``conventions.keras``, ``conventions.d2l`` and ``conventions.optax`` expose
+the same names (``sgd``, ``adagrad``, ``rmsprop``, ``adadelta``, ``adam``, ``adamw``), so a recipe
+ported from one framework keeps its numbers.  ``../shared/NUMERICS.md`` in the project's design
+notes lists every difference; the docstrings repeat the ones that change trajectories.
+"""
+
+from jaxopt_course.conventions import d2l, keras, optax, torch
+
+__all__ = ["d2l", "keras", "optax", "torch"]
