@@ -127,21 +127,29 @@ def as_float32(value: ArrayLike) -> jax.Array:
 
 
 def one_minus_and_log(beta: ArrayLike) -> tuple[jax.Array, jax.Array]:
-    """``(1 - β, log β)`` accurate to float32 rounding, for a Python float or an array.
+    """``(1 - β, log β)`` for the float32 value of β, accurate to float32 rounding.
 
-    A Python float is handled in double on the host.  An array (a traced value in a sweep, or
-    what ``optax.inject_hyperparams`` passes) is handled in float32 as ``c = 1 - β`` (exact by
-    Sterbenz' lemma for β >= 1/2) and ``log β = log1p(-c)``.  Either way ``1 - β`` and the bias
-    correction ``1 - β^t = -expm1(t log β)`` come from the *same* β, so a float and its float32
-    array give the same trajectory (NUMERICS.md §5.1, §5.2).
+    β is first rounded to float32 (as every framework rounds it when it multiplies), then
+    ``c = 1 - β`` is formed exactly (Sterbenz' lemma, β >= 1/2) and ``log β`` accurately: in double
+    on the host for a Python float, as ``log1p(-c)`` for an array (a traced value in a sweep, or
+    what ``optax.inject_hyperparams`` passes).  The moving-average weight ``1 - β`` and the bias
+    correction ``1 - β^t = -expm1(t log β)`` then come from the *same* β, so a Python float and
+    its float32 array give the same trajectory (NUMERICS.md §5.1, §5.2).
     """
     if isinstance(beta, numbers.Real):
-        beta = float(beta)
+        beta = float(np.float32(beta))
         log_beta = math.log(beta) if beta > 0 else -math.inf
         return jnp.float32(1.0 - beta), jnp.float32(log_beta)
     beta = as_float32(beta)
     complement = 1.0 - beta
     return complement, jnp.log1p(-complement)
+
+
+def one_minus_in_double(beta: ArrayLike) -> jax.Array:
+    """``1 - β`` formed in double for a Python float (optax's and Keras's EMA weight)."""
+    if isinstance(beta, numbers.Real):
+        return jnp.float32(1.0 - float(beta))
+    return 1.0 - as_float32(beta)
 
 
 def bias_correction(log_beta: jax.Array, count: jax.Array) -> jax.Array:

@@ -17,6 +17,7 @@ from jaxopt_course.base import (
     check_range,
     check_same_structure,
     one_minus_and_log,
+    one_minus_in_double,
     safe_increment,
     scale_by_learning_rate,
     zeros_like_tree,
@@ -107,7 +108,10 @@ def scale_by_adam(
     def update_fn(updates, state, params=None):
         del params
         check_same_structure(updates, state.mu, "Adam moments")
-        (c1, _), (c2, _) = one_minus_and_log(b1), one_minus_and_log(b2)
+        if bias_correction_precision == "float32":  # optax's and Keras's arithmetic, as it is
+            c1, c2 = one_minus_in_double(b1), one_minus_in_double(b2)
+        else:
+            (c1, _), (c2, _) = one_minus_and_log(b1), one_minus_and_log(b2)
         beta2 = as_float32(b2)
         count = safe_increment(state.count)
         bc1, bc2 = _corrections(b1, b2, count, bias_correction_precision)

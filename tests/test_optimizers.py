@@ -1,0 +1,311 @@
+"""Every optimiser crossed with every generic property (one table of optimisers, one of problems)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxopt_course as jc
+from jaxopt_course.conventions import optax as optax_convention
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """An optimiser of ours beside the optax reference that must give the same numbers."""
+
+    name: str
+    ours: Callable[..., optax.GradientTransformation]
+    reference: Callable[..., optax.GradientTransformation] | None
+    hparams: dict  # the values used everywhere; each may be swept under vmap
+    converge: dict  # hyper-parameters and steps that reach the optimum of each problem
+    like_reference: Callable[..., optax.GradientTransformation] | None = None  # ours, in the reference's arithmetic
+
+    def matching(self, **hp):
+        return (self.like_reference or self.ours)(**hp)
+
+
+ROWS = [
+    Row("sgd", jc.sgd, optax.sgd, {"learning_rate": 0.1}, {"quadratic": ({"learning_rate": 0.2}, 200), "rosenbrock": ({"learning_rate": 1e-3}, 20000)}),
+    Row(
+        "momentum",
+        lambda learning_rate, momentum: jc.sgd(learning_rate, momentum),
+        lambda learning_rate, momentum: optax.sgd(learning_rate, momentum),
+        {"learning_rate": 0.05, "momentum": 0.9},
+        {"quadratic": ({"learning_rate": 0.1, "momentum": 0.5}, 200), "rosenbrock": ({"learning_rate": 1e-3, "momentum": 0.9}, 5000)},
+    ),
+    Row(
+        "nesterov",
+        lambda learning_rate, momentum: jc.sgd(learning_rate, momentum, nesterov=True),
+        lambda learning_rate, momentum: optax.sgd(learning_rate, momentum, nesterov=True),
+        {"learning_rate": 0.05, "momentum": 0.9},
+        {"quadratic": ({"learning_rate": 0.1, "momentum": 0.5}, 200), "rosenbrock": ({"learning_rate": 1e-3, "momentum": 0.9}, 5000)},
+    ),
+    Row(
+        "adagrad",
+        jc.adagrad,
+        optax.adagrad,
+        {"learning_rate": 0.1, "initial_accumulator_value": 0.1, "eps": 1e-7},
+        {"quadratic": ({"learning_rate": 1.0}, 500), "rosenbrock": ({"learning_rate": 0.5}, 20000)},
+    ),
+    Row(
+        "rmsprop",
+        jc.rmsprop,
+        optax.rmsprop,
+        {"learning_rate": 0.01, "decay": 0.9, "eps": 1e-8},
+        {"quadratic": ({"learning_rate": 0.01}, 2000), "rosenbrock": ({"learning_rate": 1e-3}, 20000)},
+    ),
+    Row(
+        "rmsprop_centered_momentum",
+        lambda learning_rate, decay, momentum: jc.rmsprop(learning_rate, decay, centered=True, momentum=momentum),
+        lambda learning_rate, decay, momentum: optax.rmsprop(learning_rate, decay, centered=True, momentum=momentum),
+        {"learning_rate": 0.01, "decay": 0.9, "momentum": 0.5},
+        {"quadratic": ({"learning_rate": 0.01, "decay": 0.9, "momentum": 0.5}, 2000), "rosenbrock": ({"learning_rate": 5e-4, "decay": 0.9, "momentum": 0.5}, 20000)},
+    ),
+    Row(
+        "adadelta",
+        jc.adadelta,
+        optax.adadelta,
+        {"learning_rate": 1.0, "rho": 0.9, "eps": 1e-6},
+        {"quadratic": ({"learning_rate": 1.0, "rho": 0.95, "eps": 1e-2}, 20000), "rosenbrock": None},
+    ),
+    Row(
+        "adam",
+        jc.adam,
+        optax.adam,
+        {"learning_rate": 0.1, "b1": 0.9, "b2": 0.999, "eps": 1e-8},
+        {"quadratic": ({"learning_rate": 0.1}, 1000), "rosenbrock": ({"learning_rate": 0.01}, 20000)},
+        like_reference=optax_convention.adam,
+    ),
+    Row(
+        "adamw",
+        jc.adamw,
+        optax.adamw,
+        {"learning_rate": 0.1, "b1": 0.9, "b2": 0.999, "weight_decay": 0.01},
+        {"quadratic": ({"learning_rate": 0.1, "weight_decay": 1e-4}, 1000), "rosenbrock": ({"learning_rate": 0.01, "weight_decay": 1e-6}, 20000)},
+        like_reference=optax_convention.adamw,
+    ),
+    Row(
+        "amsgrad",
+        lambda learning_rate, b1=0.9, b2=0.999: jc.adam(learning_rate, b1, b2, amsgrad=True),
+        optax.amsgrad,
+        {"learning_rate": 0.1, "b1": 0.9, "b2": 0.999},
+        {"quadratic": ({"learning_rate": 0.1}, 1000), "rosenbrock": ({"learning_rate": 0.1}, 20000)},
+        like_reference=lambda **hp: jc.adam(**hp, amsgrad=True, bias_correction_precision="float32"),
+    ),
+]
+IDS = [row.name for row in ROWS]
+
+
+# ------------------------------------------------------------------ problems (with known optima)
+def quadratic(params):
+    """0.1 x1² + 2 x2² on a nested dict: ill-conditioned (κ = 20), minimum 0 at the origin."""
+    return 0.1 * params["w"]["a"] ** 2 + 2.0 * jnp.sum(params["b"] ** 2)
+
+
+def rosenbrock(params):
+    x, y = params["w"]["a"], params["b"][0]
+    return (1.0 - x) ** 2 + 100.0 * (y - x**2) ** 2
+
+
+PROBLEMS = {
+    "quadratic": (quadratic, {"w": {"a": jnp.float32(-5.0)}, "b": jnp.array([-2.0], jnp.float32)}, {"w": {"a": 0.0}, "b": jnp.array([0.0])}),
+    "rosenbrock": (rosenbrock, {"w": {"a": jnp.float32(-1.2)}, "b": jnp.array([1.0], jnp.float32)}, {"w": {"a": 1.0}, "b": jnp.array([1.0])}),
+}
+
+
+def run(optimizer, loss_fn, params, num_steps):
+    """Final params and the loss per step, as one lax.scan (works inside jit and vmap)."""
+
+    def step(carry, _):
+        params, state = carry
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, state = optimizer.update(grads, state, params)
+        return (optax.apply_updates(params, updates), state), loss
+
+    (params, _), losses = jax.lax.scan(step, (params, optimizer.init(params)), None, length=num_steps)
+    return params, losses
+
+
+def run_python(optimizer, loss_fn, params, num_steps):
+    state = optimizer.init(params)
+    for _ in range(num_steps):
+        grads = jax.grad(loss_fn)(params)
+        updates, state = optimizer.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    return params, state
+
+
+# ------------------------------------------------------------------ properties, every row
+@pytest.mark.parametrize("row", ROWS, ids=IDS)
+@pytest.mark.parametrize("problem", list(PROBLEMS))
+def test_matches_optax_reference(row, problem):
+    """Over 100 steps on each problem, ours and optax's give the same parameters."""
+    loss_fn, start, _ = PROBLEMS[problem]
+    hp = dict(row.hparams, learning_rate=row.hparams["learning_rate"] * (0.01 if problem == "rosenbrock" else 1.0))
+    ours, _ = jax.jit(lambda: run(row.matching(**hp), loss_fn, start, 100))()
+    reference, _ = jax.jit(lambda: run(row.reference(**hp), loss_fn, start, 100))()
+    chex.assert_trees_all_close(ours, reference, rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=IDS)
+@pytest.mark.parametrize("problem", list(PROBLEMS))
+def test_converges(row, problem):
+    """Each optimiser reaches the known minimiser of the quadratic and of Rosenbrock."""
+    if row.converge[problem] is None:
+        pytest.xfail(f"{row.name} is known not to converge on {problem} (optax's behaves alike)")
+    loss_fn, start, optimum = PROBLEMS[problem]
+    hp, num_steps = row.converge[problem]
+    hp = dict(row.hparams, **hp)
+    final, losses = jax.jit(lambda: run(row.ours(**hp), loss_fn, start, num_steps))()
+    chex.assert_tree_all_finite(final)
+    chex.assert_trees_all_close(final, jax.tree.map(jnp.float32, optimum), atol=2e-2)
+    assert float(losses[-1]) < 1e-3 * float(losses[0])
+
+
+@pytest.mark.parametrize("row", ROWS, ids=IDS)
+def test_jit_and_eager_agree_and_state_is_stable(row):
+    """A jitted step equals the eager one; the state keeps its shapes and dtypes every step."""
+    chex.clear_trace_counter()
+    loss_fn, start, _ = PROBLEMS["quadratic"]
+    optimizer = row.ours(**row.hparams)
+    eager_params, eager_state = run_python(optimizer, loss_fn, start, 3)
+    initial_state = optimizer.init(start)
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def step(params, state):
+        updates, state = optimizer.update(jax.grad(loss_fn)(params), state, params)
+        return optax.apply_updates(params, updates), state
+
+    params, state = start, initial_state
+    for _ in range(3):
+        params, state = step(params, state)
+        chex.assert_trees_all_equal_shapes_and_dtypes(state, initial_state)
+        chex.assert_trees_all_equal_shapes_and_dtypes(params, start)
+    chex.assert_trees_all_close(params, eager_params, rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(state, eager_state, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=IDS)
+def test_vmap_over_every_hyperparameter(row):
+    """Sweeping each numeric hyper-parameter under vmap equals running each value alone."""
+    loss_fn, start, _ = PROBLEMS["quadratic"]
+    for name, value in row.hparams.items():
+        grid = jnp.array([value * 0.5, value, value * 0.9 if name != "learning_rate" else value * 1.5], jnp.float32)
+
+        def final(v, name=name):
+            return run(row.ours(**dict(row.hparams, **{name: v})), loss_fn, start, 20)[0]
+
+        swept = jax.jit(jax.vmap(final))(grid)
+        for i, v in enumerate(np.asarray(grid)):
+            alone = jax.jit(final)(jnp.float32(v))
+            chex.assert_trees_all_close(jax.tree.map(lambda x: x[i], swept), alone, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=IDS)
+def test_composes_with_optax_transforms(row):
+    """Inside optax.chain with optax's clipping, and with its lr scaling, ours equals the reference."""
+    loss_fn, start, _ = PROBLEMS["quadratic"]
+    ours = optax.chain(optax.clip_by_global_norm(1.0), row.matching(**row.hparams))
+    reference = optax.chain(optax.clip_by_global_norm(1.0), row.reference(**row.hparams))
+    chex.assert_trees_all_close(
+        jax.jit(lambda: run(ours, loss_fn, start, 30)[0])(),
+        jax.jit(lambda: run(reference, loss_fn, start, 30)[0])(),
+        rtol=2e-5,
+        atol=2e-6,
+    )
+
+
+def test_direction_block_with_optax_learning_rate():
+    """Our direction blocks followed by optax.scale_by_learning_rate equal our full optimisers."""
+    loss_fn, start, _ = PROBLEMS["quadratic"]
+    pairs = [
+        (jc.scale_by_adam(), jc.adam(0.1)),
+        (jc.scale_by_rms(), jc.rmsprop(0.1)),
+        (jc.scale_by_adagrad(), jc.adagrad(0.1)),
+        (jc.scale_by_adadelta(), jc.adadelta(0.1)),
+        (jc.scale_by_momentum(0.9), jc.sgd(0.1, 0.9)),
+    ]
+    for block, full in pairs:
+        chained = optax.chain(block, optax.scale_by_learning_rate(0.1))
+        chex.assert_trees_all_close(run(chained, loss_fn, start, 20)[0], run(full, loss_fn, start, 20)[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=IDS)
+def test_inject_hyperparams_matches_plain(row):
+    """optax.inject_hyperparams(ours) runs and gives the plain optimiser's trajectory."""
+    loss_fn, start, _ = PROBLEMS["quadratic"]
+    injected = optax.inject_hyperparams(row.ours)(**row.hparams)
+    chex.assert_trees_all_close(
+        jax.jit(lambda: run(injected, loss_fn, start, 50)[0])(),
+        jax.jit(lambda: run(row.ours(**row.hparams), loss_fn, start, 50)[0])(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+FLOAT_VS_ARRAY = {
+    "adam": (jc.adam, {"learning_rate": 1e-2, "b1": 0.9, "b2": 0.999, "eps": 1e-8}),
+    "amsgrad": (lambda **hp: jc.adam(**hp, amsgrad=True), {"learning_rate": 1e-2, "b1": 0.9, "b2": 0.999}),
+    "adamw": (jc.adamw, {"learning_rate": 1e-2, "b1": 0.9, "b2": 0.999, "weight_decay": 1e-2}),
+    "rmsprop": (jc.rmsprop, {"learning_rate": 1e-2, "decay": 0.99, "momentum": 0.9}),
+    "adadelta": (jc.adadelta, {"learning_rate": 1.0, "rho": 0.95}),
+    "momentum": (jc.sgd, {"learning_rate": 1e-2, "momentum": 0.9}),
+}
+
+
+@pytest.mark.parametrize("name", list(FLOAT_VS_ARRAY))
+def test_float_and_float32_array_hyperparameters_agree(name):
+    """A hyper-parameter as a Python float or a float32 array: the same 500 steps to 1e-6."""
+    factory, hp = FLOAT_VS_ARRAY[name]
+    noise = jax.random.normal(jax.random.PRNGKey(0), (500, 4)) * jnp.array([1e-1, 1e-3, 10.0, 1.0])
+    start = jnp.array([1.0, -2.0, 0.5, 3.0])
+
+    def trajectory(optimizer):
+        def step(carry, c):
+            p, s = carry
+            u, s = optimizer.update(0.5 * p + c, s, p)
+            p = optax.apply_updates(p, u)
+            return (p, s), p
+
+        return jax.lax.scan(step, (start, optimizer.init(start)), noise)[1]
+
+    as_floats = jax.jit(lambda: trajectory(factory(**hp)))()
+    as_arrays = jax.jit(lambda: trajectory(factory(**{k: jnp.float32(v) for k, v in hp.items()})))()
+    scale = jnp.maximum(1.0, jnp.abs(as_floats))
+    assert float(jnp.max(jnp.abs(as_floats - as_arrays) / scale)) <= 1e-6
+
+
+@pytest.mark.parametrize("row", ROWS, ids=IDS)
+def test_param_structures_and_dtypes(row):
+    """Single arrays, tuples and nested dicts work; float32 and bfloat16 params keep their dtype."""
+    optimizer = row.ours(**row.hparams)
+    for params in [
+        jnp.array([1.0, -2.0], jnp.float32),
+        (jnp.ones((2, 3), jnp.float32), jnp.zeros((3,), jnp.float32)),
+        {"layer": {"kernel": jnp.ones((2, 2), jnp.bfloat16), "bias": jnp.ones((2,), jnp.bfloat16)}},
+    ]:
+        state = optimizer.init(params)
+        grads = jax.tree.map(lambda p: (p * 0.5 + 0.1).astype(p.dtype), params)
+        for _ in range(2):
+            updates, state = optimizer.update(grads, state, params)
+            chex.assert_trees_all_equal_dtypes(updates, params)
+            params = optax.apply_updates(params, updates)
+        chex.assert_trees_all_equal_dtypes(params, grads)
+        chex.assert_tree_all_finite(params)
+
+
+@pytest.mark.parametrize("row", [row for row in ROWS if row.name != "sgd"], ids=IDS[1:])
+def test_mismatched_gradient_tree_is_a_clear_error(row):
+    """Gradients whose structure differs from the params given to init raise a readable error."""
+    optimizer = row.ours(**row.hparams)
+    state = optimizer.init({"a": jnp.ones(2), "b": jnp.ones(3)})
+    with pytest.raises(ValueError, match="tree structure"):
+        optimizer.update({"a": jnp.ones(2)}, state, {"a": jnp.ones(2)})
