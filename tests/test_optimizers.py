@@ -309,3 +309,20 @@ def test_mismatched_gradient_tree_is_a_clear_error(row):
     state = optimizer.init({"a": jnp.ones(2), "b": jnp.ones(3)})
     with pytest.raises(ValueError, match="tree structure"):
         optimizer.update({"a": jnp.ones(2)}, state, {"a": jnp.ones(2)})
+
+
+@pytest.mark.parametrize("row", ROWS, ids=IDS)
+def test_differentiable_through_updates(row):
+    """jax.grad of the loss after 10 steps with respect to the learning rate matches finite differences."""
+    loss_fn, start, _ = PROBLEMS["quadratic"]
+
+    def final_loss(learning_rate):
+        params, _ = run(row.ours(**dict(row.hparams, learning_rate=learning_rate)), loss_fn, start, 10)
+        return loss_fn(params)
+
+    learning_rate = jnp.float32(row.hparams["learning_rate"])
+    derivative = jax.jit(jax.grad(final_loss))(learning_rate)
+    h = learning_rate * 1e-2
+    finite_difference = (jax.jit(final_loss)(learning_rate + h) - jax.jit(final_loss)(learning_rate - h)) / (2 * h)
+    assert np.isfinite(float(derivative))
+    np.testing.assert_allclose(float(derivative), float(finite_difference), rtol=2e-2, atol=1e-4)

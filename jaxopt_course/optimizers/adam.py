@@ -228,18 +228,16 @@ def adamw(
     References:
       Loshchilov, Hutter, "Decoupled weight decay regularization", 2019.
     """
-    direction = scale_by_adam(
+    adam_step = adam(
+        learning_rate,
         b1,
         b2,
         eps,
         eps_root,
-        amsgrad=amsgrad,
+        amsgrad,
         amsgrad_max=amsgrad_max,
         eps_hat=eps_hat,
         bias_correction_precision=bias_correction_precision,
     )
-    return optax.chain(
-        direction,
-        scale_by_learning_rate(learning_rate),
-        decoupled_weight_decay(weight_decay, learning_rate, multiplicative=multiplicative_decay, mask=mask),
-    )
+    decay = decoupled_weight_decay(weight_decay, learning_rate, multiplicative=multiplicative_decay, mask=mask)
+    return optax.chain(adam_step, decay)
