@@ -167,6 +167,7 @@ class ScaleByLearningRateState(NamedTuple):
     """State of :func:`scale_by_learning_rate`."""
 
     count: jax.Array  # int32 scalar: number of updates taken, the step the schedule sees next
+    learning_rate: jax.Array  # float32 scalar: η used by the latest update (0 before the first)
 
 
 def learning_rate_at(learning_rate: ScalarOrSchedule, count: jax.Array) -> jax.Array:
@@ -198,12 +199,32 @@ def scale_by_learning_rate(
 
     def init_fn(params):
         del params
-        return ScaleByLearningRateState(count=jnp.zeros([], jnp.int32))
+        return ScaleByLearningRateState(count=jnp.zeros([], jnp.int32), learning_rate=jnp.zeros([], jnp.float32))
 
     def update_fn(updates, state, params=None):
         del params
-        step_size = sign * learning_rate_at(learning_rate, state.count)
-        updates = jax.tree.map(lambda d: (step_size * d).astype(d.dtype), updates)
-        return updates, ScaleByLearningRateState(count=safe_increment(state.count))
+        current = learning_rate_at(learning_rate, state.count)
+        updates = jax.tree.map(lambda d: (sign * current * d).astype(d.dtype), updates)
+        return updates, ScaleByLearningRateState(count=safe_increment(state.count), learning_rate=current)
 
     return optax.GradientTransformation(init_fn, update_fn)
+
+
+def latest_learning_rate(optimizer_state: Any) -> jax.Array:
+    """η used by the latest update, read from an optimiser's state; NaN if none is recorded.
+
+    Finds the first :func:`scale_by_learning_rate` state in the tree, or the ``learning_rate`` of
+    an ``optax.inject_hyperparams`` state.
+    """
+    def injected(node):
+        return isinstance(getattr(node, "hyperparams", None), dict) and "learning_rate" in node.hyperparams
+
+    found = jax.tree.leaves(
+        optimizer_state, is_leaf=lambda node: isinstance(node, ScaleByLearningRateState) or injected(node)
+    )
+    for node in found:
+        if isinstance(node, ScaleByLearningRateState):
+            return node.learning_rate
+        if injected(node):
+            return as_float32(node.hyperparams["learning_rate"])
+    return jnp.float32(jnp.nan)

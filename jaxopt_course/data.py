@@ -1,0 +1,120 @@
+"""The course's synthetic data sets, splits and K-fold folds.
+
+A data set is a pair ``(x, y)`` of arrays with the same leading length N (one row per sample);
+``x`` is ``[N, features]`` and ``y`` is ``[N, 1]`` (or ``[N]`` labels), float32.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Data = tuple[jax.Array, jax.Array]
+
+
+def _column(values) -> jax.Array:
+    return jnp.asarray(values, jnp.float32).reshape(-1, 1)
+
+
+def parabola(key: jax.Array | None = None, num_samples: int = 1000, *, numpy_seed: int | None = None) -> Data:
+    """E3: ``y = 0.3 x² + ε``, ε ~ N(0, 1), on ``x = linspace(-5, 5, N)``.
+
+    With ``numpy_seed`` the noise is numpy's ``np.random.seed(s); np.random.randn(N)``, the
+    course's own draw; otherwise it comes from ``key``.
+    """
+    _check_count("num_samples", num_samples)
+    x = np.linspace(-5.0, 5.0, num_samples)
+    noise = _noise(key, num_samples, numpy_seed)
+    return _column(x), _column(0.3 * x**2 + noise)
+
+
+def bowl(key: jax.Array, num_samples: int = 1000, *, noise_scale: float = 1.0) -> Data:
+    """E4/E5: ``z = x² + 2 y² + s·ε`` with x, y ~ U(0, 1), ε ~ N(0, 1) (s = 1 in E4, 3 in E5)."""
+    _check_count("num_samples", num_samples)
+    if not np.isfinite(noise_scale) or noise_scale < 0:
+        raise ValueError(f"noise_scale must be a finite number >= 0; got {noise_scale!r}")
+    key_xy, key_noise = jax.random.split(key)
+    xy = jax.random.uniform(key_xy, (num_samples, 2))
+    z = xy[:, 0] ** 2 + 2.0 * xy[:, 1] ** 2 + noise_scale * jax.random.normal(key_noise, (num_samples,))
+    return xy, _column(z)
+
+
+def line(key: jax.Array, num_samples: int = 100) -> Data:
+    """E7: ``y = 2x + 3 + ε`` with x, ε ~ N(0, 1)."""
+    _check_count("num_samples", num_samples)
+    key_x, key_noise = jax.random.split(key)
+    x = jax.random.normal(key_x, (num_samples, 1))
+    return x, 2.0 * x + 3.0 + jax.random.normal(key_noise, (num_samples, 1))
+
+
+D2L_TRUE_W = (2.0, -3.4)
+D2L_TRUE_B = 4.2
+
+
+def d2l_linear(key: jax.Array, num_samples: int = 1000, *, noise_scale: float = 0.01) -> Data:
+    """E8 (d2l): ``y = X w + b + ε`` with w = [2, -3.4], b = 4.2, X ~ N(0, 1), ε ~ N(0, 0.01²)."""
+    _check_count("num_samples", num_samples)
+    key_x, key_noise = jax.random.split(key)
+    x = jax.random.normal(key_x, (num_samples, 2))
+    y = x @ jnp.array(D2L_TRUE_W) + D2L_TRUE_B + noise_scale * jax.random.normal(key_noise, (num_samples,))
+    return x, _column(y)
+
+
+def three_points() -> Data:
+    """E9: x = [1, 2, 3], y = [2, 4, 6] (the line y = 2x)."""
+    return _column([1.0, 2.0, 3.0]), _column([2.0, 4.0, 6.0])
+
+
+def num_samples_of(data: Data) -> int:
+    """N, after checking that every array of ``data`` has the same leading length."""
+    lengths = {np.shape(array)[0] if np.ndim(array) else None for array in data}
+    if len(lengths) != 1 or None in lengths:
+        shapes = ", ".join(str(np.shape(array)) for array in data)
+        raise ValueError(f"data arrays must share their leading length (one row per sample); got shapes {shapes}")
+    return lengths.pop()
+
+
+def train_test_split(data: Data, test_fraction: float, key: jax.Array) -> tuple[Data, Data]:
+    """A random split: ``round(test_fraction · N)`` samples for test, the rest for training."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction!r}")
+    n = num_samples_of(data)
+    num_test = int(round(test_fraction * n))
+    if num_test == 0 or num_test == n:
+        raise ValueError(f"test_fraction={test_fraction} leaves an empty side of the split for {n} samples")
+    order = jax.random.permutation(key, n)
+    test, train = order[:num_test], order[num_test:]
+    return tuple(a[train] for a in data), tuple(a[test] for a in data)
+
+
+def kfold(data: Data, k: int, key: jax.Array | None = None) -> tuple[Data, Data]:
+    """K-fold cross-validation folds, stacked on a leading axis of length k, ready for ``vmap``.
+
+    Returns ``(train, validation)``: ``validation[i]`` is the i-th of k disjoint blocks of
+    ``N // k`` samples and ``train[i]`` is everything else (``N - N // k`` samples), in the order
+    of a permutation drawn from ``key`` (the data's own order without a key).  When k does not
+    divide N, the ``N mod k`` leftover samples are never validated on and always trained on, so
+    that every fold has the same shape.
+    """
+    n = num_samples_of(data)
+    if not isinstance(k, int) or isinstance(k, bool) or k < 2 or k > n:
+        raise ValueError(f"k must be an integer in [2, {n}] (the number of samples); got {k!r}")
+    order = np.asarray(jax.random.permutation(key, n)) if key is not None else np.arange(n)
+    fold_size = n // k
+    validation_idx = order[: k * fold_size].reshape(k, fold_size)
+    train_idx = np.stack([np.concatenate([order[: i * fold_size], order[(i + 1) * fold_size :]]) for i in range(k)])
+    return tuple(a[train_idx] for a in data), tuple(a[validation_idx] for a in data)
+
+
+def _noise(key, num_samples, numpy_seed):
+    if numpy_seed is not None:
+        return np.random.RandomState(numpy_seed).randn(num_samples)
+    if key is None:
+        raise ValueError("give a PRNG key, or numpy_seed for the course's own numpy draw")
+    return np.asarray(jax.random.normal(key, (num_samples,)))
+
+
+def _check_count(name: str, value: int) -> None:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")

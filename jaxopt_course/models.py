@@ -1,0 +1,140 @@
+"""The course's models (a Flax MLP with inverted dropout, a linear model) and losses.
+
+Flax stays inside this module: :func:`mlp` and :func:`linear` return plain-dict parameters and a
+pure ``apply(params, x, key=None)``; :func:`supervised_loss` turns an apply function and a loss
+into the ``loss_fn(params, batch, key)`` that ``training.fit`` trains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+ACTIVATIONS: dict[str, Callable] = {"relu": nn.relu, "sigmoid": nn.sigmoid, "tanh": jnp.tanh, "identity": lambda x: x}
+
+
+def _torch_uniform(fan_in_axis: int):
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): torch.nn.Linear's default initialisation."""
+
+    def init(key, shape, dtype=jnp.float32, fan_in=None):
+        bound = 1.0 / jnp.sqrt(fan_in if fan_in is not None else shape[fan_in_axis])
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+def inverted_dropout(x: jax.Array, rate: float, key: jax.Array | None) -> jax.Array:
+    """Keeps each unit with probability ``1 - rate`` and scales the kept ones by ``1 / (1 - rate)``.
+
+    The expected activation is unchanged, so evaluation (``key=None``) is the identity.
+    """
+    if key is None or rate == 0.0:
+        return x
+    keep = 1.0 - rate
+    mask = jax.random.bernoulli(key, keep, x.shape)
+    return jnp.where(mask, x / keep, 0.0)
+
+
+class MLP(nn.Module):
+    """Dense layers ``widths`` (the last is the output), an activation and dropout between them."""
+
+    widths: Sequence[int]
+    activation: str = "relu"
+    dropout_rate: float = 0.0
+
+    @nn.compact
+    def __call__(self, x, dropout_key=None):
+        for i, width in enumerate(self.widths):
+            fan_in = x.shape[-1]
+            layer = nn.Dense(
+                width,
+                kernel_init=_torch_uniform(0),
+                bias_init=lambda key, shape, dtype=jnp.float32, fan_in=fan_in: _torch_uniform(0)(key, shape, dtype, fan_in),
+                name=f"dense_{i}",
+            )
+            x = layer(x)
+            if i < len(self.widths) - 1:
+                x = ACTIVATIONS[self.activation](x)
+                layer_key = None if dropout_key is None else jax.random.fold_in(dropout_key, i)
+                x = inverted_dropout(x, self.dropout_rate, layer_key)
+        return x
+
+
+def mlp(
+    key: jax.Array,
+    in_features: int,
+    widths: Sequence[int],
+    *,
+    activation: str = "relu",
+    dropout_rate: float = 0.0,
+) -> tuple[dict, Callable]:
+    """An MLP ``in_features → widths[0] → … → widths[-1]``: returns ``(params, apply)``.
+
+    ``apply(params, x, key=None)`` runs dropout only when given a key (training).  Weights and
+    biases start as torch.nn.Linear's do, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, so the course's
+    PyTorch curves and ours start from the same scale.
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}")
+    if not 0.0 <= dropout_rate < 1.0:
+        raise ValueError(f"dropout_rate must be in [0, 1); got {dropout_rate!r}")
+    if not widths or any(int(w) < 1 for w in widths):
+        raise ValueError(f"widths must be a non-empty sequence of positive integers; got {widths!r}")
+    module = MLP(tuple(int(w) for w in widths), activation, float(dropout_rate))
+    params = module.init(key, jnp.zeros((1, in_features), jnp.float32))["params"]
+
+    def apply(params, x, key=None):
+        return module.apply({"params": params}, x, key)
+
+    return params, apply
+
+
+def linear(key: jax.Array | None, in_features: int, out_features: int = 1, *, scale: float = 0.01) -> tuple[dict, Callable]:
+    """``ŷ = x w + b`` with ``w ~ N(0, scale²)`` (d2l's start; zeros without a key) and b = 0."""
+    shape = (in_features, out_features)
+    w = jnp.zeros(shape, jnp.float32) if key is None else scale * jax.random.normal(key, shape)
+    params = {"w": w, "b": jnp.zeros((out_features,), jnp.float32)}
+
+    def apply(params, x, key=None):
+        del key
+        return x @ params["w"] + params["b"]
+
+    return params, apply
+
+
+# ------------------------------------------------------------------ losses (mean over the batch)
+def mse(prediction: jax.Array, target: jax.Array) -> jax.Array:
+    """Mean squared error ``mean((ŷ - y)²)`` (torch's ``nn.MSELoss``)."""
+    return jnp.mean((prediction - target) ** 2)
+
+
+def half_squared_error(prediction: jax.Array, target: jax.Array) -> jax.Array:
+    """d2l's squared loss ``(ŷ - y)² / 2``, averaged over the batch (d2l divides by the batch size)."""
+    return jnp.mean((prediction - target) ** 2) / 2.0
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Softmax cross-entropy with integer labels, averaged over the batch."""
+    log_probabilities = jax.nn.log_softmax(logits)
+    labels = labels.reshape(-1).astype(jnp.int32)
+    return -jnp.mean(jnp.take_along_axis(log_probabilities, labels[:, None], axis=-1))
+
+
+LOSSES = {"mse": mse, "half_squared_error": half_squared_error, "cross_entropy": cross_entropy}
+
+
+def supervised_loss(apply: Callable, loss: str | Callable = "mse") -> Callable:
+    """``loss_fn(params, batch, key=None) = loss(apply(params, x, key), y)`` for ``batch = (x, y)``."""
+    if isinstance(loss, str):
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)} or a callable; got {loss!r}")
+        loss = LOSSES[loss]
+
+    def loss_fn(params, batch, key=None):
+        x, y = batch
+        return loss(apply(params, x, key), y)
+
+    return loss_fn
