@@ -1,0 +1,70 @@
+"""The course's data sets follow their formulas; splits and folds partition the data."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxopt_course import data
+
+
+def test_parabola_is_the_course_draw():
+    """E3: x = linspace(-5, 5, N), y = 0.3x² + numpy's seed-0 standard normal noise."""
+    x, y = data.parabola(numpy_seed=0)
+    assert x.shape == y.shape == (1000, 1)
+    expected_noise = np.random.RandomState(0).randn(1000)
+    np.testing.assert_allclose(np.asarray(y[:, 0] - 0.3 * x[:, 0] ** 2), expected_noise, atol=1e-5)
+    np.testing.assert_allclose(x[[0, -1], 0], [-5.0, 5.0])
+
+
+def test_bowl_line_and_d2l_follow_their_formulas():
+    """E4/E5, E7 and E8: the residual of each formula is noise of the stated scale."""
+    key = jax.random.PRNGKey(0)
+    xy, z = data.bowl(key, 4000, noise_scale=3.0)
+    residual = z[:, 0] - (xy[:, 0] ** 2 + 2 * xy[:, 1] ** 2)
+    assert 0.0 <= float(xy.min()) and float(xy.max()) <= 1.0
+    assert abs(float(jnp.std(residual)) - 3.0) < 0.15
+    x, y = data.line(key, 4000)
+    assert abs(float(jnp.std(y - 2 * x - 3)) - 1.0) < 0.05
+    x, y = data.d2l_linear(key)
+    residual = y[:, 0] - (x @ jnp.array(data.D2L_TRUE_W) + data.D2L_TRUE_B)
+    assert float(jnp.std(residual)) == pytest.approx(0.01, rel=0.1)
+    x, y = data.three_points()
+    np.testing.assert_allclose(y, 2 * x)
+
+
+def test_train_test_split_partitions_the_samples():
+    """A split is a partition: sizes round(f·N) and N - that, no sample in both."""
+    ids = jnp.arange(100.0).reshape(-1, 1)
+    (train_x, _), (test_x, _) = data.train_test_split((ids, ids), 0.2, jax.random.PRNGKey(0))
+    assert train_x.shape == (80, 1) and test_x.shape == (20, 1)
+    assert sorted(np.concatenate([train_x, test_x])[:, 0].tolist()) == list(range(100))
+
+
+@pytest.mark.parametrize("n,k", [(10, 5), (11, 3)])
+def test_kfold_folds_are_disjoint_and_cover_the_data(n, k):
+    """Validation folds are disjoint blocks of N//k; each training set is the rest."""
+    ids = jnp.arange(float(n)).reshape(-1, 1)
+    (train_x, _), (val_x, _) = data.kfold((ids, ids), k, jax.random.PRNGKey(1))
+    assert val_x.shape == (k, n // k, 1) and train_x.shape == (k, n - n // k, 1)
+    validated = np.asarray(val_x[..., 0]).ravel()
+    assert len(set(validated.tolist())) == k * (n // k)
+    for i in range(k):
+        together = sorted(np.concatenate([train_x[i, :, 0], val_x[i, :, 0]]).tolist())
+        assert together == list(range(n))
+
+
+def test_bad_arguments():
+    """Bad sizes, fractions and fold counts raise ValueError naming the argument."""
+    with pytest.raises(ValueError, match="num_samples"):
+        data.bowl(jax.random.PRNGKey(0), 0)
+    with pytest.raises(ValueError, match="test_fraction"):
+        data.train_test_split(data.three_points(), 1.5, jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="k must be an integer"):
+        data.kfold(data.three_points(), 4)
+    with pytest.raises(ValueError, match="noise_scale"):
+        data.bowl(jax.random.PRNGKey(0), noise_scale=-1.0)
+    with pytest.raises(ValueError, match="PRNG key"):
+        data.parabola()

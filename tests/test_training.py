@@ -1,0 +1,247 @@
+"""fit: equal to a hand-written loop, every sample once per epoch, reproducible, vmappable, safe."""
+
+from __future__ import annotations
+
+import math
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxopt_course as jc
+from jaxopt_course import data, models, training
+from jaxopt_course.training import EarlyStopping, fit, make_plan, train
+
+X = jnp.linspace(-1.0, 1.0, 10).reshape(-1, 1)
+Y = 3.0 * X - 1.0
+DATA = (X, Y)
+LINEAR_PARAMS = {"w": jnp.zeros((1, 1)), "b": jnp.zeros((1,))}
+
+
+def linear_loss(params, batch):
+    x, y = batch
+    return jnp.mean((x @ params["w"] + params["b"] - y) ** 2)
+
+
+def index_loss(params, batch):
+    """Loss whose gradient counts, per sample, how often it was in a batch (x holds the index)."""
+    x, _ = batch
+    return jnp.sum(params["seen"][x[:, 0].astype(jnp.int32)])
+
+
+def test_fit_equals_hand_written_loop_over_the_same_batches():
+    """Epoch mode with a partial last batch equals a Python loop over the same permutations."""
+    optimizer = jc.sgd(0.1, momentum=0.9)
+    key = jax.random.PRNGKey(3)
+    history = fit(linear_loss, LINEAR_PARAMS, optimizer, DATA, batch_size=4, num_epochs=2, key=key, progress=False)
+    sample_key, _ = jax.random.split(key)
+    params, state, losses = LINEAR_PARAMS, optimizer.init(LINEAR_PARAMS), []
+    for epoch in range(2):
+        order = np.asarray(jax.random.permutation(jax.random.fold_in(sample_key, epoch), 10))
+        for batch_indices in (order[0:4], order[4:8], order[8:10]):  # 4, 4, then the last 2
+            batch = (X[batch_indices], Y[batch_indices])
+            loss, grads = jax.value_and_grad(linear_loss)(params, batch)
+            updates, state = optimizer.update(grads, state, params)
+            params = optax.apply_updates(params, updates)
+            losses.append(float(loss))
+    chex.assert_trees_all_close(history.params, params, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(history.step_loss, losses, rtol=1e-5, atol=1e-6)
+    # the epoch loss is the sample-weighted mean: the 2-sample batch weighs half a full one
+    first_epoch = (4 * losses[0] + 4 * losses[1] + 2 * losses[2]) / 10
+    np.testing.assert_allclose(history.epoch_loss[0], first_epoch, rtol=1e-5)
+
+
+@pytest.mark.parametrize("batch_size,drop_last", [(3, False), (5, False), (10, False), (3, True)])
+def test_epoch_mode_visits_every_sample_exactly_once(batch_size, drop_last):
+    """In "epoch" mode each epoch sees every sample once: ceil(N/B)·epochs steps (N//B dropping)."""
+    indices = jnp.arange(10, dtype=jnp.float32).reshape(-1, 1)
+    params = {"seen": jnp.zeros(10)}
+    num_epochs = 3
+    history = fit(
+        index_loss, params, optax.sgd(-1.0), (indices, indices), batch_size=batch_size, num_epochs=num_epochs,
+        key=jax.random.PRNGKey(0), drop_last=drop_last, progress=False,
+    )
+    steps = (10 // batch_size if drop_last else math.ceil(10 / batch_size)) * num_epochs
+    assert history.step_loss.shape == (steps,)
+    counts = np.asarray(history.params["seen"])
+    if drop_last:
+        assert counts.sum() == num_epochs * (10 // batch_size) * batch_size and counts.max() <= num_epochs
+    else:
+        np.testing.assert_array_equal(counts, num_epochs)
+
+
+@pytest.mark.parametrize("sampling", ["single_batch", "replacement"])
+def test_per_step_modes_draw_batches_of_the_right_kind(sampling):
+    """single_batch draws B distinct samples per step; replacement may repeat; both are random."""
+    indices = jnp.arange(10, dtype=jnp.float32).reshape(-1, 1)
+
+    def duplicates_loss(params, batch):
+        x, _ = batch
+        sorted_x = jnp.sort(x[:, 0])
+        return params["p"] * 0.0 + jnp.sum(sorted_x[1:] == sorted_x[:-1]).astype(jnp.float32)
+
+    history = fit(
+        duplicates_loss, {"p": jnp.zeros(())}, optax.sgd(0.1), (indices, indices), batch_size=6, num_steps=200,
+        key=jax.random.PRNGKey(1), sampling=sampling, progress=False,
+    )
+    repeats = np.asarray(history.step_loss)
+    if sampling == "single_batch":
+        assert repeats.max() == 0
+    else:
+        assert repeats.mean() > 0.5  # 6 draws from 10 with replacement repeat ~80% of the time
+
+
+def test_same_key_gives_bit_identical_histories_and_other_keys_differ():
+    """Reproducibility: the same key, the same numbers bit for bit; another key, another run."""
+    kwargs = dict(batch_size=3, num_epochs=2, progress=False, sampling="single_batch")
+    first = fit(linear_loss, LINEAR_PARAMS, jc.adam(0.1), DATA, key=jax.random.PRNGKey(7), **kwargs)
+    second = fit(linear_loss, LINEAR_PARAMS, jc.adam(0.1), DATA, key=jax.random.PRNGKey(7), **kwargs)
+    other = fit(linear_loss, LINEAR_PARAMS, jc.adam(0.1), DATA, key=jax.random.PRNGKey(8), **kwargs)
+    chex.assert_trees_all_equal(first, second)
+    assert not np.array_equal(first.step_loss, other.step_loss)
+
+
+def test_history_records_the_learning_rate_of_each_step():
+    """History.learning_rate is the value a schedule gave each step (step 0 first)."""
+    schedule = lambda step: 0.1 * 0.5 ** (step // 4)  # noqa: E731
+    history = fit(linear_loss, LINEAR_PARAMS, jc.sgd(schedule), DATA, batch_size=5, num_epochs=4, key=jax.random.PRNGKey(0), progress=False)
+    np.testing.assert_allclose(history.learning_rate, [0.1 * 0.5 ** (k // 4) for k in range(8)], rtol=1e-6)
+
+
+def test_vmap_over_keys_and_learning_rates_equals_one_at_a_time():
+    """fit under vmap (keys x learning rates) gives each run's own numbers."""
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    rates = jnp.array([0.05, 0.2])
+
+    def run(key, learning_rate):
+        return fit(linear_loss, LINEAR_PARAMS, jc.sgd(learning_rate, 0.5), DATA, batch_size=4, num_epochs=3, key=key)
+
+    swept = jax.jit(jax.vmap(jax.vmap(run, in_axes=(None, 0)), in_axes=(0, None)))(keys, rates)
+    for i in range(2):
+        for j in range(2):
+            alone = fit(linear_loss, LINEAR_PARAMS, jc.sgd(float(rates[j]), 0.5), DATA, batch_size=4, num_epochs=3, key=keys[i], progress=False)
+            chex.assert_trees_all_close(jax.tree.map(lambda a: a[i, j], swept), alone, rtol=1e-5, atol=1e-6)
+
+
+def test_one_compile_per_run_shape():
+    """Calling fit again with the same shapes and optimiser reuses the compiled program."""
+    optimizer = jc.sgd(0.1)
+    traces = []
+
+    def counting_loss(params, batch):
+        traces.append(1)
+        return linear_loss(params, batch)
+
+    for seed in range(3):
+        fit(counting_loss, LINEAR_PARAMS, optimizer, DATA, batch_size=5, num_epochs=2, key=jax.random.PRNGKey(seed), progress=False)
+    first = len(traces)
+    fit(counting_loss, LINEAR_PARAMS, optimizer, (X + 1.0, Y), batch_size=5, num_epochs=2, key=jax.random.PRNGKey(9), progress=False)
+    assert first > 0 and len(traces) == first
+
+
+def test_partial_tail_of_steps_is_its_own_epoch():
+    """num_steps not a multiple of ceil(N/B) in a per-step mode: the remainder forms a last epoch."""
+    history = fit(linear_loss, LINEAR_PARAMS, jc.sgd(0.1), DATA, batch_size=4, num_steps=7, key=jax.random.PRNGKey(0), sampling="replacement", eval_data=DATA, progress=False)
+    assert history.step_loss.shape == (7,) and history.epoch_loss.shape == (3,) and history.eval_loss.shape == (3,)
+    np.testing.assert_allclose(history.epoch_loss[2], history.step_loss[6], rtol=1e-6)
+    np.testing.assert_allclose(history.eval_loss[-1], linear_loss(history.params, DATA), rtol=1e-5)
+
+
+def test_dropout_is_active_in_training_and_off_at_evaluation():
+    """Inverted dropout: a training pass zeroes units and rescales the rest; evaluation is exact."""
+    params, apply = models.mlp(jax.random.PRNGKey(0), 4, [64, 1], dropout_rate=0.5)
+    x = jnp.ones((8, 4))
+    assert jnp.array_equal(apply(params, x), apply(params, x))
+    first, second = apply(params, x, jax.random.PRNGKey(1)), apply(params, x, jax.random.PRNGKey(2))
+    assert not jnp.allclose(first, second)
+    kept = models.inverted_dropout(jnp.ones((10000,)), 0.25, jax.random.PRNGKey(3))
+    np.testing.assert_allclose(np.unique(np.asarray(kept)), [0.0, 1 / 0.75], rtol=1e-6)
+    assert abs(float(jnp.mean(kept)) - 1.0) < 0.03  # the expectation is unchanged
+    loss_fn = models.supervised_loss(apply)
+    history = fit(loss_fn, params, jc.sgd(0.01), (x, jnp.zeros((8, 1))), batch_size=8, num_steps=3, key=jax.random.PRNGKey(4), sampling="single_batch", eval_data=(x, jnp.zeros((8, 1))), progress=False)
+    assert training.takes_key(loss_fn)
+    np.testing.assert_allclose(history.eval_loss[-1], loss_fn(history.params, (x, jnp.zeros((8, 1)))), rtol=1e-6)
+
+
+def test_early_stopping_restores_the_best_parameters():
+    """Eval loss that worsens after a point: training stops after `patience` epochs, best restored."""
+    x_eval, y_eval = X, -Y  # the opposite task: training on DATA makes the eval loss rise
+    history = fit(
+        linear_loss, {"w": -3.0 * jnp.ones((1, 1)), "b": jnp.ones((1,))}, jc.sgd(0.1), DATA, batch_size=10, num_epochs=30,
+        key=jax.random.PRNGKey(0), eval_data=(x_eval, y_eval), early_stopping=EarlyStopping(patience=3), progress=False,
+    )
+    best, stopped = int(history.best_epoch), int(history.stopped_epoch)
+    assert stopped == best + 3 and stopped < 29
+    assert np.all(np.isnan(history.epoch_loss[stopped + 1 :]))
+    np.testing.assert_allclose(linear_loss(history.params, (x_eval, y_eval)), np.nanmin(history.eval_loss), rtol=1e-6)
+
+
+def test_nonfinite_loss_is_flagged_at_its_step():
+    """A diverging run records its first non-finite step, warns naming it, or raises."""
+    kwargs = dict(batch_size=10, num_epochs=400, key=jax.random.PRNGKey(0), progress=False)
+    with pytest.warns(RuntimeWarning, match=r"non-finite at step \d+"):
+        history = fit(linear_loss, LINEAR_PARAMS, jc.sgd(5.0), DATA, **kwargs)
+    step = int(history.first_nonfinite_step)
+    assert step > 0 and not np.isfinite(history.step_loss[step]) and np.all(np.isfinite(history.step_loss[:step]))
+    with pytest.raises(FloatingPointError, match=f"step {step}"):
+        fit(linear_loss, LINEAR_PARAMS, jc.sgd(5.0), DATA, on_nonfinite="raise", **kwargs)
+    healthy = fit(linear_loss, LINEAR_PARAMS, jc.sgd(0.1), DATA, **kwargs)
+    assert int(healthy.first_nonfinite_step) == -1
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(batch_size=0, num_epochs=1), "batch_size must be an integer in \\[1, 10\\]"),
+        (dict(batch_size=11, num_epochs=1), "batch_size must be an integer in \\[1, 10\\]"),
+        (dict(batch_size=2), "exactly one of num_epochs and num_steps"),
+        (dict(batch_size=2, num_epochs=1, num_steps=5), "exactly one of num_epochs and num_steps"),
+        (dict(batch_size=2, num_epochs=0), "num_epochs must be a positive integer"),
+        (dict(batch_size=3, num_steps=5), "not a whole number of epochs"),
+        (dict(batch_size=2, num_epochs=1, sampling="shuffle"), "sampling must be one of"),
+        (dict(batch_size=2, num_epochs=1, on_nonfinite="ignore"), "on_nonfinite must be"),
+        (dict(batch_size=2, num_epochs=1, early_stopping=EarlyStopping()), "early_stopping needs eval_data"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    """Bad run arguments raise ValueError naming the argument and what is accepted."""
+    with pytest.raises(ValueError, match=match):
+        fit(linear_loss, LINEAR_PARAMS, jc.sgd(0.1), DATA, key=jax.random.PRNGKey(0), progress=False, **kwargs)
+
+
+def test_bad_data():
+    """Data arrays of different lengths, or with NaN, are refused before training."""
+    with pytest.raises(ValueError, match="leading length"):
+        fit(linear_loss, LINEAR_PARAMS, jc.sgd(0.1), (X, Y[:5]), batch_size=2, num_epochs=1, key=jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="data contains NaN"):
+        fit(linear_loss, LINEAR_PARAMS, jc.sgd(0.1), (X.at[3].set(jnp.nan), Y), batch_size=2, num_epochs=1, key=jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStopping(patience=0)
+
+
+def test_plan_counts_steps():
+    """ceil(N/B) steps per epoch, N//B with drop_last, and a tail for per-step modes."""
+    assert make_plan(1000, 128, num_epochs=2).num_steps == 16
+    assert make_plan(1000, 128, num_epochs=2, drop_last=True).num_steps == 14
+    plan = make_plan(1000, 128, num_steps=1000, sampling="single_batch")
+    assert (plan.num_epochs, plan.tail_steps, plan.num_steps) == (125, 0, 1000)
+    assert make_plan(10, 4, num_steps=7, sampling="replacement").tail_steps == 1
+
+
+def test_train_is_the_pure_core_of_fit():
+    """train() under jit gives fit's history."""
+    plan = make_plan(10, 5, num_epochs=2)
+    pure = jax.jit(lambda key: train(linear_loss, LINEAR_PARAMS, jc.sgd(0.1), DATA, key, plan))(jax.random.PRNGKey(0))
+    wrapped = fit(linear_loss, LINEAR_PARAMS, jc.sgd(0.1), DATA, batch_size=5, num_epochs=2, key=jax.random.PRNGKey(0), progress=False)
+    chex.assert_trees_all_close(pure, wrapped, rtol=1e-6)
+
+
+def test_mlp_learns_the_course_parabola():
+    """The E3 set-up trains: an MLP 1-32-32-1 with Adam fits 0.3x² + noise to near the noise floor."""
+    x, y = data.parabola(numpy_seed=0, num_samples=200)
+    params, apply = models.mlp(jax.random.PRNGKey(0), 1, [32, 32, 1])
+    history = fit(models.supervised_loss(apply), params, jc.adam(1e-2), (x, y), batch_size=50, num_epochs=150, key=jax.random.PRNGKey(1), progress=False)
+    assert float(history.epoch_loss[-1]) < 1.5 < float(history.epoch_loss[0])
