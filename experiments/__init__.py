@@ -10,4 +10,5 @@ line here when you add a module.
 
 REGISTRY: dict[str, tuple[str, str]] = {
     # name: (module, what it shows)
+    "batch_modes": ("experiments.batch_modes", "E3: batch vs stochastic vs mini-batch gradient descent (the headline)"),
 }

@@ -6,6 +6,7 @@ import importlib
 import sys
 
 from experiments import REGISTRY
+from experiments._common import enable_compilation_cache
 
 USAGE = "usage: python -m experiments {list | NAME} [--out DIR] [--quick] [--seed N]"
 
@@ -26,6 +27,7 @@ def main(argv: list[str]) -> int:
     if name not in REGISTRY:
         print(f"unknown experiment {name!r}; choose one of: {', '.join(REGISTRY) or '(none yet)'}", file=sys.stderr)
         return 2
+    enable_compilation_cache()
     module = importlib.import_module(REGISTRY[name][0])
     return module.main(rest) or 0
 

@@ -13,6 +13,22 @@ from typing import Any
 import numpy as np
 
 
+def enable_compilation_cache() -> str | None:
+    """Keeps compiled programs on disk, so a second run of an experiment skips XLA compilation.
+
+    The folder is ``$JAXOPT_COURSE_CACHE`` or ``~/.cache/jaxopt_course/xla``; setting
+    ``JAXOPT_COURSE_CACHE=off`` disables it.  Returns the folder, or None when disabled.
+    """
+    import jax
+
+    folder = os.environ.get("JAXOPT_COURSE_CACHE", str(Path.home() / ".cache" / "jaxopt_course" / "xla"))
+    if folder.lower() in {"off", "0", "none", ""}:
+        return None
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    return folder
+
+
 def parse_args(argv: list[str] | None, name: str, description: str) -> argparse.Namespace:
     """``--out`` (default ``results/<name>``), ``--quick`` and ``--seed``."""
     parser = argparse.ArgumentParser(prog=f"python -m experiments {name}", description=description)
@@ -79,7 +95,7 @@ def write_text(path: Path, text: str) -> None:
     _atomic_write(Path(path), lambda temporary: Path(temporary).write_text(text))
 
 
-def save_figure(figure, path: Path, dpi: int = 120) -> None:
+def save_figure(figure, path: Path, dpi: int = 100) -> None:
     import matplotlib.pyplot as plt
 
     try:

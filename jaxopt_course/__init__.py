@@ -6,6 +6,7 @@ inside ``optax.chain`` with optax's own transforms.  Framework-exact variants li
 """
 
 from jaxopt_course.base import scale_by_learning_rate
+from jaxopt_course.training import EarlyStopping, History, fit
 from jaxopt_course.optimizers import (
     adadelta,
     adagrad,
@@ -21,6 +22,9 @@ from jaxopt_course.optimizers import (
 )
 
 __all__ = [
+    "EarlyStopping",
+    "History",
+    "fit",
     "adadelta",
     "adagrad",
     "adam",

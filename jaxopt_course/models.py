@@ -84,7 +84,7 @@ def mlp(
     if not widths or any(int(w) < 1 for w in widths):
         raise ValueError(f"widths must be a non-empty sequence of positive integers; got {widths!r}")
     module = MLP(tuple(int(w) for w in widths), activation, float(dropout_rate))
-    params = module.init(key, jnp.zeros((1, in_features), jnp.float32))["params"]
+    params = jax.jit(module.init)(key, jnp.zeros((1, in_features), jnp.float32))["params"]
 
     def apply(params, x, key=None):
         return module.apply({"params": params}, x, key)

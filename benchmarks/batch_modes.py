@@ -1,0 +1,140 @@
+"""E3's three modes, timed side by side: the course's PyTorch loop, a plain optax + flax loop, fit.
+
+``python -m benchmarks.batch_modes [--quick]`` prints steady-state steps/s per mode and the ratios,
+fit's compile time, and the whole-process time of ``python -m experiments batch_modes`` against
+the course's PyTorch script; it writes ``benchmarks/out/batch_modes.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxopt_course import data, models
+from jaxopt_course.conventions import torch as torch_convention
+from jaxopt_course.training import fit
+
+MODES = [("Batch", 1000, 1.0), ("Stochastic", 1, 0.0), ("Minibatch", 128, 1.0)]
+LEARNING_RATE = 1e-4
+OUT = Path(__file__).resolve().parent / "out"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def time_torch(batch_size, momentum, steps):
+    try:
+        from benchmarks import torch_e3
+    except ImportError:
+        return None
+    dataset = torch_e3.make_dataset()
+    torch_e3.train_mode(dataset, batch_size, momentum, 20)  # warm-up
+    began = time.perf_counter()
+    torch_e3.train_mode(dataset, batch_size, momentum, steps)
+    return steps / (time.perf_counter() - began)
+
+
+def time_optax_loop(batch_size, momentum, steps):
+    """What a JAX user writes first: a jitted step, batches drawn on the host with numpy."""
+    x, y = (np.asarray(a) for a in data.parabola(numpy_seed=0))
+    params, apply = models.mlp(jax.random.PRNGKey(0), 1, [32, 32, 1])
+    optimizer = optax.sgd(LEARNING_RATE, momentum=momentum)
+
+    @jax.jit
+    def train_step(params, opt_state, batch_x, batch_y):
+        loss, grads = jax.value_and_grad(lambda p: jnp.mean((apply(p, batch_x) - batch_y) ** 2))(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    def loop(num_steps):
+        nonlocal params
+        opt_state, losses, rng = optimizer.init(params), [], np.random.default_rng(0)
+        p = params
+        for _ in range(num_steps):
+            indices = rng.permutation(len(x))[:batch_size]  # DataLoader(shuffle=True)'s first batch
+            p, opt_state, loss = train_step(p, opt_state, x[indices], y[indices])
+            losses.append(loss)
+        return jax.block_until_ready(jnp.stack(losses))
+
+    loop(20)
+    began = time.perf_counter()
+    loop(steps)
+    return steps / (time.perf_counter() - began)
+
+
+def time_fit(batch_size, momentum, steps, progress=False):
+    x, y = data.parabola(numpy_seed=0)
+    params, apply = models.mlp(jax.random.PRNGKey(0), 1, [32, 32, 1])
+    loss_fn = models.supervised_loss(apply)
+    optimizer = torch_convention.sgd(LEARNING_RATE, momentum=momentum)
+    kwargs = dict(batch_size=batch_size, num_steps=steps, key=jax.random.PRNGKey(1), sampling="single_batch", progress=progress)
+    began = time.perf_counter()
+    fit(loss_fn, params, optimizer, (x, y), **kwargs)
+    first = time.perf_counter() - began
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        fit(loss_fn, params, optimizer, (x, y), **kwargs)
+        best = min(best, time.perf_counter() - began)
+    return steps / best, first - best
+
+
+def process_seconds(command):
+    began = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return time.perf_counter() - began
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer steps, no whole-process timing")
+    args = parser.parse_args(argv)
+    steps = 200 if args.quick else 1000
+    rows = []
+    for name, batch_size, momentum in MODES:
+        torch_speed = time_torch(batch_size, momentum, steps)
+        optax_speed = time_optax_loop(batch_size, momentum, steps)
+        fit_speed, compile_seconds = time_fit(batch_size, momentum, steps * 10)
+        fit_progress_speed, _ = time_fit(batch_size, momentum, steps * 10, progress=True)
+        rows.append({
+            "mode": name, "batch_size": batch_size, "momentum": momentum,
+            "torch_steps_per_s": torch_speed, "optax_loop_steps_per_s": optax_speed,
+            "fit_steps_per_s": fit_speed, "fit_with_progress_steps_per_s": fit_progress_speed,
+            "fit_compile_s": compile_seconds,
+            "fit_vs_torch": fit_speed / torch_speed if torch_speed else None,
+            "fit_vs_optax_loop": fit_speed / optax_speed,
+            "progress_overhead": 1.0 - fit_progress_speed / fit_speed,
+        })
+        print(json.dumps(rows[-1]), flush=True)
+    processes = {}
+    if not args.quick:
+        processes["experiment_s"] = process_seconds([sys.executable, "-m", "experiments", "batch_modes", "--out", str(OUT / "batch_modes_run")])
+        if rows[0]["torch_steps_per_s"]:
+            processes["torch_script_s"] = process_seconds([sys.executable, "-m", "benchmarks.torch_e3"])
+            processes["ratio"] = processes["torch_script_s"] / processes["experiment_s"]
+    report = {"device": str(jax.devices()[0]), "cpu_count": os.cpu_count(), "steps": steps, "modes": rows, "whole_process": processes}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "batch_modes.json").write_text(json.dumps(report, indent=2))
+    lines = ["| mode | torch steps/s | optax loop steps/s | fit steps/s | fit/torch | fit/optax loop | compile s | progress overhead |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        torch_cell = f"{r['torch_steps_per_s']:.0f}" if r["torch_steps_per_s"] else "n/a"
+        ratio = f"{r['fit_vs_torch']:.1f}×" if r["fit_vs_torch"] else "n/a"
+        lines.append(f"| {r['mode']} | {torch_cell} | {r['optax_loop_steps_per_s']:.0f} | {r['fit_steps_per_s']:.0f} | {ratio} | {r['fit_vs_optax_loop']:.1f}× | {r['fit_compile_s']:.2f} | {100 * r['progress_overhead']:.1f}% |")
+    if processes:
+        lines.append("")
+        lines.append("whole process: " + ", ".join(f"{k} {v:.2f}" for k, v in processes.items()))
+    (OUT / "batch_modes.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
