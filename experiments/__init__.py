@@ -10,5 +10,6 @@ line here when you add a module.
 
 REGISTRY: dict[str, tuple[str, str]] = {
     # name: (module, what it shows)
+    "schedules": ("experiments.schedules", "E6: every learning-rate schedule of the course on one sheet"),
     "batch_modes": ("experiments.batch_modes", "E3: batch vs stochastic vs mini-batch gradient descent (the headline)"),
 }

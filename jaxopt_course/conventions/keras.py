@@ -106,3 +106,6 @@ def adamw(
 ) -> optax.GradientTransformation:
     """``keras.optimizers.AdamW``: ``p ← p - p λ lr``, then Keras's Adam step."""
     return adam(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay)
+
+
+from jaxopt_course.conventions.keras_schedules import *  # noqa: E402,F401,F403 - the framework's schedulers

@@ -113,3 +113,6 @@ def adamw(
     """``torch.optim.AdamW``: ``p ← p · float32(1 - lr λ)``, then the Adam step."""
     b1, b2 = _betas(betas)
     return _adamw(lr, b1, b2, eps, 0.0, weight_decay, amsgrad, multiplicative_decay=True, amsgrad_max="raw")
+
+
+from jaxopt_course.conventions.torch_schedules import *  # noqa: E402,F401,F403 - the framework's schedulers

@@ -1,0 +1,70 @@
+"""torch.optim.lr_scheduler as schedule factories: the base learning rate first, torch's names.
+
+A factory returns the learning rate that optimiser update k uses when torch's scheduler is stepped
+once after every ``steps_per_epoch`` optimiser steps (1: after every step).  The scheduler's
+constructor step is counted: update 0 already uses ``f(0)`` (LinearLR starts at
+``lr · start_factor``).  Pass the result as the ``lr`` of a ``conventions.torch`` optimiser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from jaxopt_course import schedules
+from jaxopt_course.base import ArrayLike, Schedule, as_float32
+
+
+def _stepped(schedule: Schedule, steps_per_epoch: int) -> Schedule:
+    return schedules.per_epoch(schedule, steps_per_epoch) if steps_per_epoch != 1 else schedule
+
+
+def step_lr(lr: ArrayLike, step_size: int, gamma: ArrayLike = 0.1, *, steps_per_epoch: int = 1) -> Schedule:
+    """``StepLR``: ``lr · γ^⌊e / step_size⌋``."""
+    return _stepped(schedules.step_decay(lr, step_size, gamma), steps_per_epoch)
+
+
+def multi_step_lr(lr: ArrayLike, milestones: Sequence[int], gamma: ArrayLike = 0.1, *, steps_per_epoch: int = 1) -> Schedule:
+    """``MultiStepLR``: ``lr · γ^(milestones passed)``; a milestone listed twice applies γ twice."""
+    return _stepped(schedules.multi_step_decay(lr, sorted(milestones), gamma), steps_per_epoch)
+
+
+def exponential_lr(lr: ArrayLike, gamma: ArrayLike, *, steps_per_epoch: int = 1) -> Schedule:
+    """``ExponentialLR``: ``lr · γ^e``."""
+    return _stepped(schedules.exponential_decay(lr, 1, gamma), steps_per_epoch)
+
+
+def cosine_annealing_lr(lr: ArrayLike, T_max: int, eta_min: ArrayLike = 0.0, *, steps_per_epoch: int = 1) -> Schedule:  # noqa: N803
+    """``CosineAnnealingLR``: not clamped at T_max: it rises again with period 2·T_max."""
+    return _stepped(schedules.cosine_decay(lr, T_max, eta_min, periodic=True), steps_per_epoch)
+
+
+def lambda_lr(lr: ArrayLike, lr_lambda: Callable, *, steps_per_epoch: int = 1) -> Schedule:
+    """``LambdaLR``: ``lr · lr_lambda(e)`` (lr_lambda must be jnp-traceable)."""
+    return _stepped(schedules.from_function(lambda e: as_float32(lr) * lr_lambda(e)), steps_per_epoch)
+
+
+def linear_lr(lr: ArrayLike, start_factor: float = 1.0 / 3.0, end_factor: float = 1.0, total_iters: int = 5, *, steps_per_epoch: int = 1) -> Schedule:
+    """``LinearLR``: ``lr · (s + (e_f - s) · min(e, T) / T)``."""
+    if not isinstance(total_iters, int) or total_iters < 1:
+        raise ValueError(f"total_iters must be a positive integer; got {total_iters!r}")
+    factor = schedules.polynomial_decay(start_factor, end_factor, total_iters)
+    return _stepped(lambda e: as_float32(lr) * factor(e), steps_per_epoch)
+
+
+def one_cycle_lr(
+    max_lr: ArrayLike,
+    total_steps: int,
+    pct_start: float = 0.3,
+    anneal_strategy: str = "cos",
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+    three_phase: bool = False,
+    *,
+    steps_per_epoch: int = 1,
+) -> Schedule:
+    """``OneCycleLR`` (learning rate only; torch also cycles momentum)."""
+    schedule = schedules.one_cycle(
+        max_lr, total_steps, pct_start, anneal=anneal_strategy, div_factor=div_factor,
+        final_div_factor=final_div_factor, three_phase=three_phase,
+    )
+    return _stepped(schedule, steps_per_epoch)

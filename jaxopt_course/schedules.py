@@ -1,0 +1,300 @@
+"""Learning-rate schedules: pure functions ``step -> learning rate`` (float32).
+
+The first update sees step 0 (optax's and Keras's convention, and torch's when its scheduler is
+stepped after each optimiser step).  Every numeric parameter may be an array or a traced value, so
+a sweep can ``vmap`` over a decay rate or a warm-up length: there is no Python branch on a value,
+only ``jnp.where``.  Concrete arguments that make no sense raise ``ValueError`` naming them.
+Exponentials are evaluated as ``exp(t log r)`` and cosines as ``sin²``, forms that stay accurate to
+float32 rounding over long runs (NUMERICS.md §5.7).  ``conventions.torch`` and ``conventions.keras``
+expose the same schedules under those frameworks' names and off-by-ones.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Sequence
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxopt_course.base import ArrayLike, Schedule, as_float32, check_range
+
+__all__ = [
+    "constant",
+    "cosine_decay",
+    "cosine_with_restarts",
+    "exponential_decay",
+    "from_function",
+    "inverse_time_decay",
+    "join",
+    "linear_warmup",
+    "multi_step_decay",
+    "one_cycle",
+    "per_epoch",
+    "piecewise_constant",
+    "polynomial_decay",
+    "step_decay",
+]
+
+
+def _step(count) -> jnp.ndarray:
+    return jnp.asarray(count).astype(jnp.float32)
+
+
+def _log(value: ArrayLike) -> jnp.ndarray:
+    """log of a positive rate: in double for a Python float, float32 for an array."""
+    if isinstance(value, numbers.Real):
+        return jnp.float32(math.log(value)) if value > 0 else jnp.float32(-jnp.inf)
+    return jnp.log(as_float32(value))
+
+
+def _positive(name: str, value) -> None:
+    check_range(name, value, low=0.0, low_inclusive=False)
+
+
+def _power(rate: ArrayLike, exponent: jnp.ndarray) -> jnp.ndarray:
+    """``rate ** exponent`` as ``exp(exponent log rate)``; 0 ** 0 = 1 and 0 ** e = 0 for e > 0."""
+    return jnp.where(exponent == 0, 1.0, jnp.exp(exponent * _log(rate)))
+
+
+def constant(value: ArrayLike) -> Schedule:
+    """``η_t = value``."""
+    check_range("value", value, low=0.0)
+    return lambda count: jnp.broadcast_to(as_float32(value), jnp.shape(count))
+
+
+def exponential_decay(init_value: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike, *, staircase: bool = False) -> Schedule:
+    """``η_t = η_0 · r^(t / k)``, with ``⌊t / k⌋`` when ``staircase`` (Keras ExponentialDecay).
+
+    ``decay_steps = 1`` is torch's ExponentialLR; staircase with ``k = step_size`` is StepLR.
+    """
+    check_range("init_value", init_value, low=0.0)
+    _positive("decay_steps", decay_steps)
+    check_range("decay_rate", decay_rate, low=0.0)
+
+    def schedule(count):
+        exponent = _step(count) / as_float32(decay_steps)
+        return as_float32(init_value) * _power(decay_rate, jnp.floor(exponent) if staircase else exponent)
+
+    return schedule
+
+
+def step_decay(init_value: ArrayLike, step_size: ArrayLike, gamma: ArrayLike = 0.1) -> Schedule:
+    """``η_t = η_0 · γ^⌊t / s⌋`` (torch StepLR)."""
+    return exponential_decay(init_value, step_size, gamma, staircase=True)
+
+
+def multi_step_decay(init_value: ArrayLike, milestones: Sequence[int], gamma: ArrayLike = 0.1) -> Schedule:
+    """``η_t = η_0 · γ^(number of milestones <= t)`` (torch MultiStepLR; a repeated milestone counts twice)."""
+    check_range("init_value", init_value, low=0.0)
+    check_range("gamma", gamma, low=0.0)
+    points = _sorted_boundaries("milestones", milestones, allow_repeats=True)
+
+    def schedule(count):
+        passed = jnp.sum(_step(count)[..., None] >= points, axis=-1).astype(jnp.float32)
+        return as_float32(init_value) * _power(gamma, passed)
+
+    return schedule
+
+
+def inverse_time_decay(init_value: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike, *, staircase: bool = False) -> Schedule:
+    """``η_t = η_0 / (1 + r · t / k)``, with ``⌊t / k⌋`` when ``staircase`` (Keras InverseTimeDecay)."""
+    check_range("init_value", init_value, low=0.0)
+    _positive("decay_steps", decay_steps)
+    check_range("decay_rate", decay_rate, low=0.0)
+
+    def schedule(count):
+        ratio = _step(count) / as_float32(decay_steps)
+        return as_float32(init_value) / (1.0 + as_float32(decay_rate) * (jnp.floor(ratio) if staircase else ratio))
+
+    return schedule
+
+
+def piecewise_constant(boundaries: Sequence[int], values: Sequence[float], *, boundary_in_left: bool = False) -> Schedule:
+    """Absolute values per interval: ``values[i]`` between ``boundaries[i-1]`` and ``boundaries[i]``.
+
+    By default a boundary starts the next interval (the new value applies *at* step b, as optax);
+    ``boundary_in_left=True`` is Keras's PiecewiseConstantDecay, where step b still has the old
+    value and the change comes at b + 1.
+    """
+    points = _sorted_boundaries("boundaries", boundaries)
+    if len(values) != len(points) + 1:
+        raise ValueError(f"values must have one more entry than boundaries ({len(points) + 1}); got {len(values)}")
+    table = jnp.asarray(values, jnp.float32)
+
+    def schedule(count):
+        t = _step(count)[..., None]
+        index = jnp.sum((t > points) if boundary_in_left else (t >= points), axis=-1)
+        return table[index]
+
+    return schedule
+
+
+def polynomial_decay(init_value: ArrayLike, end_value: ArrayLike, decay_steps: ArrayLike, power: ArrayLike = 1.0, *, cycle: bool = False) -> Schedule:
+    """``η_t = (η_0 - η_end)(1 - min(t, T)/T)^p + η_end``; with ``cycle`` T grows to the next multiple."""
+    _positive("decay_steps", decay_steps)
+    check_range("power", power, low=0.0)
+
+    def schedule(count):
+        t, period = _step(count), as_float32(decay_steps)
+        if cycle:
+            period = period * jnp.maximum(jnp.ceil(t / period), 1.0)
+        fraction = 1.0 - jnp.minimum(t, period) / period
+        return (as_float32(init_value) - as_float32(end_value)) * fraction ** as_float32(power) + as_float32(end_value)
+
+    return schedule
+
+
+def cosine_decay(init_value: ArrayLike, decay_steps: ArrayLike, end_value: ArrayLike = 0.0, *, periodic: bool = False) -> Schedule:
+    """Cosine annealing to a floor: ``η_t = η_end + (η_0 - η_end) · ½(1 + cos(π t / T))``.
+
+    Clamped at ``t = T`` (optax, Keras); ``periodic=True`` keeps the cosine going, rising again
+    after T with period 2T, as torch's CosineAnnealingLR does.  Evaluated as
+    ``sin²(π (T - t) / 2T)``, which is exact where ``1 + cos`` cancels.
+    """
+    check_range("init_value", init_value, low=0.0)
+    _positive("decay_steps", decay_steps)
+
+    def schedule(count):
+        t, period = _step(count), as_float32(decay_steps)
+        # periodic: reduce to one period 2T first, so the angle stays in [-π/2, π/2] (no cancellation)
+        t = jnp.mod(t, 2.0 * period) if periodic else jnp.minimum(t, period)
+        weight = jnp.sin(jnp.pi * (period - t) / (2.0 * period)) ** 2
+        return as_float32(end_value) + (as_float32(init_value) - as_float32(end_value)) * weight
+
+    return schedule
+
+
+def cosine_with_restarts(init_value: ArrayLike, first_period: int, *, period_multiplier: int = 1, end_value: ArrayLike = 0.0) -> Schedule:
+    """SGDR: cosine annealing from η_0 to η_end, restarted after T_0, T_0·m, T_0·m², … steps."""
+    if not isinstance(first_period, int) or first_period < 1:
+        raise ValueError(f"first_period must be a positive integer; got {first_period!r}")
+    if not isinstance(period_multiplier, int) or period_multiplier < 1:
+        raise ValueError(f"period_multiplier must be a positive integer; got {period_multiplier!r}")
+
+    def schedule(count):
+        t = _step(count)
+        if period_multiplier == 1:
+            cycle_start, period = jnp.floor(t / first_period) * first_period, jnp.float32(first_period)
+        else:
+            m = float(period_multiplier)
+            cycle = jnp.floor(jnp.log1p(t * (m - 1.0) / first_period) / math.log(m))
+            cycle_start = first_period * (m**cycle - 1.0) / (m - 1.0)
+            period = first_period * m**cycle
+        return cosine_decay(init_value, 1.0, end_value)((t - cycle_start) / period)
+
+    return schedule
+
+
+def linear_warmup(schedule: Schedule, warmup_steps: ArrayLike, *, start_value: ArrayLike = 0.0) -> Schedule:
+    """A linear ramp from ``start_value`` to ``schedule(0)`` over ``warmup_steps``, then ``schedule(t - w)``."""
+    check_range("warmup_steps", warmup_steps, low=0.0)
+    _check_schedule("schedule", schedule)
+
+    def warmed(count):
+        t, w = _step(count), as_float32(warmup_steps)
+        ramp = as_float32(start_value) + (schedule(jnp.zeros_like(t)) - as_float32(start_value)) * t / jnp.maximum(w, 1.0)
+        return jnp.where(t < w, ramp, schedule(jnp.maximum(t - w, 0.0)))
+
+    return warmed
+
+
+def one_cycle(
+    max_value: ArrayLike,
+    total_steps: int,
+    pct_start: ArrayLike = 0.3,
+    *,
+    anneal: str = "cos",
+    div_factor: ArrayLike = 25.0,
+    final_div_factor: ArrayLike = 1e4,
+    three_phase: bool = False,
+) -> Schedule:
+    """The 1cycle policy with torch's phase ends: up to ``max_value`` at step ``pct·N - 1``, down
+    to ``max_value / div / final_div`` at ``N - 1`` (three phases: back to the start value at
+    ``2·pct·N - 2`` first).  Steps past ``N - 1`` keep the last value."""
+    if not isinstance(total_steps, int) or total_steps < 2:
+        raise ValueError(f"total_steps must be an integer >= 2; got {total_steps!r}")
+    check_range("pct_start", pct_start, low=0.0, high=1.0, low_inclusive=False)
+    if anneal not in ("cos", "linear"):
+        raise ValueError(f"anneal must be 'cos' or 'linear'; got {anneal!r}")
+    peak = as_float32(max_value)
+    initial = peak / as_float32(div_factor)
+    floor = initial / as_float32(final_div_factor)
+    # torch's phase ends, pct·N - 1 (and 2·pct·N - 2), formed in double for a Python float
+    first_end = jnp.float32(pct_start * total_steps - 1.0) if isinstance(pct_start, numbers.Real) else as_float32(pct_start) * total_steps - 1.0
+    second_end = jnp.float32(2.0 * pct_start * total_steps - 2.0) if isinstance(pct_start, numbers.Real) else 2.0 * first_end
+    if three_phase:
+        phases = [(first_end, initial, peak), (second_end, peak, initial), (jnp.float32(total_steps - 1), initial, floor)]
+    else:
+        phases = [(first_end, initial, peak), (jnp.float32(total_steps - 1), peak, floor)]
+
+    def interpolate(start, end, remaining):
+        """``remaining`` = share of the phase still ahead; weights, not differences, so each phase
+        hits its end values exactly and a tiny end value keeps its relative accuracy."""
+        weight = jnp.sin(jnp.pi * remaining / 2.0) ** 2 if anneal == "cos" else remaining
+        return start * weight + end * (1.0 - weight)
+
+    def schedule(count):
+        t = jnp.minimum(_step(count), total_steps - 1.0)
+        value, phase_start = interpolate(*phases[-1][1:], 0.0), 0.0
+        chosen = jnp.zeros_like(t, dtype=bool)
+        for end, start_value, end_value in phases:
+            inside = ~chosen & (t <= end)
+            remaining = (end - t) / jnp.maximum(end - phase_start, 1e-12)
+            value = jnp.where(inside, interpolate(start_value, end_value, remaining), value)
+            chosen, phase_start = chosen | inside, end
+        return value
+
+    return schedule
+
+
+def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
+    """``schedules[i]`` from ``boundaries[i-1]`` on, fed its local step ``t - boundaries[i-1]``."""
+    points = _sorted_boundaries("boundaries", boundaries)
+    if len(schedules) != len(points) + 1:
+        raise ValueError(f"schedules must have one more entry than boundaries ({len(points) + 1}); got {len(schedules)}")
+    for i, schedule in enumerate(schedules):
+        _check_schedule(f"schedules[{i}]", schedule)
+    starts = np.concatenate([[0.0], np.asarray(points)])
+
+    def joined(count):
+        t = _step(count)
+        value = schedules[0](t)
+        for start, schedule in zip(starts[1:], schedules[1:]):
+            value = jnp.where(t >= start, schedule(jnp.maximum(t - start, 0.0)), value)
+        return value
+
+    return joined
+
+
+def from_function(function: Callable) -> Schedule:
+    """Any jnp-traceable function of the step, as a float32 schedule (torch's LambdaLR)."""
+    _check_schedule("function", function)
+    return lambda count: as_float32(function(_step(count)))
+
+
+def per_epoch(schedule: Schedule, steps_per_epoch: int) -> Schedule:
+    """Holds ``schedule(e)`` for the whole of epoch ``e``: step t uses ``schedule(⌊t / B⌋)``.
+
+    This is a torch scheduler stepped once per epoch of B optimiser steps.
+    """
+    _check_schedule("schedule", schedule)
+    if not isinstance(steps_per_epoch, (int, np.integer)) or steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be a positive integer; got {steps_per_epoch!r}")
+    return lambda count: schedule(jnp.floor(_step(count) / steps_per_epoch))
+
+
+def _check_schedule(name: str, schedule) -> None:
+    if not callable(schedule):
+        raise ValueError(f"{name} must be a callable step -> learning rate; got {schedule!r}")
+
+
+def _sorted_boundaries(name: str, boundaries, *, allow_repeats: bool = False) -> jnp.ndarray:
+    points = np.asarray(list(boundaries), dtype=np.float64)
+    if points.ndim != 1 or not np.all(np.isfinite(points)) or np.any(points < 0):
+        raise ValueError(f"{name} must be a list of steps >= 0; got {boundaries!r}")
+    increasing = np.all(np.diff(points) >= 0) if allow_repeats else np.all(np.diff(points) > 0)
+    if not increasing:
+        raise ValueError(f"{name} must be sorted in increasing order; got {list(boundaries)!r}")
+    return jnp.asarray(points, jnp.float32)
