@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from jaxopt_course.io import atomic_write, write_json, write_text
 
 
 def enable_compilation_cache() -> str | None:
@@ -52,54 +49,11 @@ def prepare_out_dir(out: str | os.PathLike) -> Path:
     return path
 
 
-def to_jsonable(value: Any) -> Any:
-    """Dataclasses, numpy and jax values to plain JSON types (non-finite floats become null)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_jsonable(dataclasses.asdict(value))
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if hasattr(value, "__array__") and not isinstance(value, (str, bytes)):
-        array = np.asarray(value)
-        return to_jsonable(array.item() if array.ndim == 0 else array.tolist())
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return to_jsonable(value.item())
-    return value
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Writes through a temporary file in the same folder, then renames over ``path``."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, value: Any) -> None:
-    def write(temporary):
-        with open(temporary, "w") as stream:
-            json.dump(to_jsonable(value), stream, indent=2, allow_nan=False)
-            stream.write("\n")
-
-    _atomic_write(Path(path), write)
-
-
-def write_text(path: Path, text: str) -> None:
-    _atomic_write(Path(path), lambda temporary: Path(temporary).write_text(text))
-
-
 def save_figure(figure, path: Path, dpi: int = 100) -> None:
     import matplotlib.pyplot as plt
 
     try:
-        _atomic_write(Path(path), lambda temporary: figure.savefig(temporary, dpi=dpi, format=Path(path).suffix[1:]))
+        atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=dpi, format=Path(path).suffix[1:]))
     finally:
         plt.close(figure)
 

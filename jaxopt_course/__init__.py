@@ -6,6 +6,8 @@ inside ``optax.chain`` with optax's own transforms.  Framework-exact variants li
 """
 
 from jaxopt_course.base import scale_by_learning_rate
+from jaxopt_course.sweep_results import SweepResult
+from jaxopt_course.sweeps import Zip, sweep
 from jaxopt_course.training import EarlyStopping, History, fit
 from jaxopt_course.optimizers import (
     adadelta,
@@ -25,6 +27,9 @@ __all__ = [
     "EarlyStopping",
     "History",
     "fit",
+    "sweep",
+    "SweepResult",
+    "Zip",
     "adadelta",
     "adagrad",
     "adam",

@@ -1,0 +1,166 @@
+"""sweep: one compile per grid shape, equal to one-at-a-time runs, chunked, sharded, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxopt_course as jc
+from jaxopt_course import sweeps, training
+from jaxopt_course.sweeps import Zip, expand_grid, sweep
+
+X = jnp.linspace(-1.0, 1.0, 32).reshape(-1, 1)
+Y = 3.0 * X - 1.0
+PARAMS = {"w": jnp.zeros((1, 1)), "b": jnp.zeros((1,))}
+PLAN = training.make_plan(32, 8, num_epochs=4)
+
+
+def loss_fn(params, batch):
+    x, y = batch
+    return jnp.mean((x @ params["w"] + params["b"] - y) ** 2)
+
+
+def run_fn(hparams, key):
+    history = training.train(loss_fn, PARAMS, jc.sgd(hparams["learning_rate"], hparams["momentum"]), (X, Y), key, PLAN)
+    return {"epoch_loss": history.epoch_loss, "w": history.params["w"][0, 0]}
+
+
+GRID = {"learning_rate": [0.01, 0.05, 0.2], "momentum": [0.0, 0.5]}
+
+
+def test_grid_is_cartesian_with_last_key_fastest_and_zip_is_one_axis():
+    """expand_grid: cartesian order, last key fastest; a Zip moves its keys together."""
+    grid = expand_grid({"a": [1, 2], "b": [10, 20, 30]})
+    np.testing.assert_array_equal(grid["a"], [1, 1, 1, 2, 2, 2])
+    np.testing.assert_array_equal(grid["b"], [10, 20, 30, 10, 20, 30])
+    grid = expand_grid({"pair": Zip(a=[1, 2], b=[5, 6]), "c": [0, 1]})
+    np.testing.assert_array_equal(grid["a"], [1, 1, 2, 2])
+    np.testing.assert_array_equal(grid["b"], [5, 5, 6, 6])
+    np.testing.assert_array_equal(grid["c"], [0, 1, 0, 1])
+
+
+def test_sweep_equals_each_configuration_alone():
+    """Every configuration and seed of the sweep equals run_fn called alone (float32 rounding)."""
+    key = jax.random.PRNGKey(0)
+    result = sweep(run_fn, GRID, seeds=2, key=key, progress=False)
+    assert result.metrics["epoch_loss"].shape == (6, 2, 4)
+    alone = jax.jit(run_fn)
+    seed_keys = jax.random.split(key, 2)
+    for i in range(6):
+        hparams = {name: jnp.float32(values[i]) for name, values in result.grid.items()}
+        for s in range(2):
+            chex.assert_trees_all_close(jax.tree.map(lambda a: a[i, s], result.metrics), alone(hparams, seed_keys[s]), rtol=1e-5, atol=1e-7)
+
+
+def test_a_grid_compiles_once_and_a_same_shape_grid_compiles_zero_times():
+    """Hyper-parameters are traced arguments: new values, same shape, no new compilation."""
+    def fresh_run(hparams, key):
+        return run_fn(hparams, key)
+
+    sweep(fresh_run, GRID, key=jax.random.PRNGKey(0), progress=False)
+    program = sweeps._compiled(fresh_run, None)
+    compiled = program._cache_size()
+    other = sweep(fresh_run, {"learning_rate": [0.02, 0.1, 0.3], "momentum": [0.1, 0.9]}, key=jax.random.PRNGKey(1), progress=False)
+    assert program._cache_size() == compiled == 1
+    assert other.grid["learning_rate"][-1] == np.float32(0.3)
+
+
+def test_chunks_give_the_same_numbers_and_reuse_one_program():
+    """chunk_size runs the grid in pieces (last one padded) through one compiled program."""
+    def fresh_run(hparams, key):
+        return run_fn(hparams, key)
+
+    grid = {"learning_rate": np.geomspace(0.01, 0.3, 7), "momentum": [0.0, 0.5]}  # 14 configurations
+    whole = sweep(fresh_run, grid, key=jax.random.PRNGKey(0), progress=False)
+    chunked = sweep(fresh_run, grid, key=jax.random.PRNGKey(0), chunk_size=4, progress=False)
+    chex.assert_trees_all_close(whole.metrics, chunked.metrics, rtol=1e-6)
+    assert sweeps._compiled(fresh_run, None)._cache_size() == 2  # the whole-grid shape and the chunk shape
+
+
+def test_result_table_files_best_and_select(tmp_path):
+    """to_records, to_csv, to_json, best and select keep grid and metrics aligned."""
+    result = sweep(run_fn, GRID, seeds=2, key=jax.random.PRNGKey(0), progress=False)
+    final = result.final("epoch_loss")
+    best = result.best("epoch_loss")
+    assert best["score"] == pytest.approx(final.min()) and best["index"] == int(final.argmin())
+    assert result.best("epoch_loss", mode="max")["index"] == int(final.argmax())
+    records = result.to_records()
+    assert len(records) == 6 and records[best["index"]]["epoch_loss"] == pytest.approx(best["score"])
+    subset = result.select(momentum=0.5)
+    np.testing.assert_array_equal(subset.grid["momentum"], 0.5)
+    np.testing.assert_allclose(subset.final("epoch_loss"), final[1::2])
+    result.to_csv(tmp_path / "sweep.csv")
+    result.to_json(tmp_path / "sweep.json")
+    assert (tmp_path / "sweep.csv").read_text().splitlines()[0] == "learning_rate,momentum,epoch_loss,w"
+    assert len(json.loads((tmp_path / "sweep.json").read_text())["records"]) == 6
+    with pytest.raises(ValueError, match="metric must be one of"):
+        result.best("loss")
+    with pytest.raises(ValueError, match="no configuration"):
+        result.select(momentum=0.7)
+
+
+@pytest.mark.parametrize(
+    "grid,match",
+    [
+        ({}, "non-empty dict"),
+        ({"learning_rate": [], "momentum": [0.0]}, "is empty"),
+        ({"learning_rate": [[0.1, 0.2]], "momentum": [0.0]}, "1-D"),
+        ({"learning_rate": ["fast"], "momentum": [0.0]}, "must hold numbers"),
+        ({"learning_rate": [0.1, float("nan")], "momentum": [0.0]}, "NaN"),
+        (lambda: {"pair": Zip(learning_rate=[0.1, 0.2], momentum=[0.0])}, "same length"),
+        ({"learning_rate": [0.1], "momentum": [0.0], "nesterov": [1.0]}, "not used by run_fn"),
+        ({"learnin_rate": [0.1], "momentum": [0.0]}, "reads hyper-parameter 'learning_rate'"),
+    ],
+)
+def test_bad_grids(grid, match):
+    """Empty, non-1-D, non-numeric, mismatched zips and unknown keys are refused by name."""
+    with pytest.raises(ValueError, match=match):
+        sweep(run_fn, grid() if callable(grid) else grid, key=jax.random.PRNGKey(0), progress=False)
+
+
+def test_bad_sizes():
+    """seeds and chunk_size must be positive integers."""
+    with pytest.raises(ValueError, match="seeds"):
+        sweep(run_fn, GRID, seeds=0, key=jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="chunk_size"):
+        sweep(run_fn, GRID, chunk_size=0, key=jax.random.PRNGKey(0))
+
+
+SHARDED = textwrap.dedent(
+    """
+    import json, sys
+    import jax, numpy as np
+    sys.path.insert(0, {tests!r})
+    from test_sweeps import run_fn, GRID
+    from jaxopt_course.sweeps import sweep
+    assert len(jax.devices()) == 4, jax.devices()
+    key = jax.random.PRNGKey(0)
+    everywhere = sweep(run_fn, GRID, seeds=2, key=key, progress=False)
+    one = sweep(run_fn, GRID, seeds=2, key=key, devices=jax.devices()[:1], progress=False)
+    chunked = sweep(run_fn, GRID, seeds=2, key=key, chunk_size=3, progress=False)
+    difference = max(float(np.max(np.abs(a - b))) for a, b in zip(jax.tree.leaves(everywhere.metrics), jax.tree.leaves(one.metrics)))
+    difference_chunked = max(float(np.max(np.abs(a - b))) for a, b in zip(jax.tree.leaves(chunked.metrics), jax.tree.leaves(one.metrics)))
+    print(json.dumps({{"difference": difference, "chunked": difference_chunked, "devices": len(jax.devices())}}))
+    """
+)
+
+
+def test_sharded_over_four_cpu_devices_equals_one_device():
+    """With 4 (forced) CPU devices the grid is sharded over a mesh and gives one device's numbers."""
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu", PYTHONPATH=str(root))
+    script = SHARDED.format(tests=str(root / "tests"))
+    completed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert report["devices"] == 4 and report["difference"] <= 1e-6 and report["chunked"] <= 1e-6
