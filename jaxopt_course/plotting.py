@@ -75,3 +75,63 @@ def label_axes(ax, *, xlabel: str, ylabel: str, title: str | None = None, legend
         ax.set_title(title)
     if legend:
         ax.legend(frameon=False)
+
+
+def is_log_spaced(values: Sequence[float]) -> bool:
+    """True for three or more positive values with a constant ratio (a log grid)."""
+    values = np.unique(np.asarray(values, dtype=np.float64))
+    if len(values) < 3 or np.any(values <= 0):
+        return False
+    ratios = np.diff(np.log(values))
+    return bool(np.allclose(ratios, ratios[0], rtol=1e-2))
+
+
+def plot_heatmap(ax, result, metric: str | None, x: str, y: str, *, log_color: bool = True, mark_best: str | None = "min", colorbar_label: str | None = None):
+    """A final metric over two hyper-parameters, one cell per grid value, the best cell starred.
+
+    Cells sit at equal spacing, so a log-spaced grid reads as a log axis (the label says so).
+    Cells whose value is NaN or inf (diverged runs) are grey with a ×.  Returns the image.
+    """
+    from matplotlib.colors import LogNorm, Normalize
+
+    xs, ys = np.unique(result.grid[x]), np.unique(result.grid[y])
+    table = np.full((len(ys), len(xs)), np.nan)
+    for value, xv, yv in zip(result.final(metric), result.grid[x], result.grid[y]):
+        table[np.searchsorted(ys, yv), np.searchsorted(xs, xv)] = value
+    finite = np.isfinite(table)
+    positive = finite & (table > 0)
+    norm = LogNorm(vmin=table[positive].min(), vmax=table[positive].max()) if log_color and positive.any() else Normalize()
+    ax.set_facecolor("#d9d9d9")
+    image = ax.imshow(np.ma.masked_where(~finite, table), origin="lower", aspect="auto", cmap="viridis_r", norm=norm, interpolation="nearest")
+    for j, i in zip(*np.nonzero(~finite)):
+        ax.text(i, j, "×", ha="center", va="center", color="#555555", fontsize=10)
+    ax.set_xticks(range(len(xs)), [f"{v:.3g}" for v in xs], rotation=45 if len(xs) > 6 else 0)
+    ax.set_yticks(range(len(ys)), [f"{v:.3g}" for v in ys])
+    ax.set_xlabel(x + (" (log scale)" if is_log_spaced(xs) else ""))
+    ax.set_ylabel(y + (" (log scale)" if is_log_spaced(ys) else ""))
+    if mark_best:
+        best = result.best(metric, mode=mark_best)
+        column, row = np.searchsorted(xs, np.float32(best[x])), np.searchsorted(ys, np.float32(best[y]))
+        ax.plot(column, row, marker="*", markersize=18, color="#d62728", markeredgecolor="white", linestyle="none", label=f"best: {x} {best[x]:.3g}, {y} {best[y]:.3g}")
+        ax.legend(loc="upper right", frameon=True, fontsize=8)
+    colorbar = ax.get_figure().colorbar(image, ax=ax)
+    colorbar.set_label(colorbar_label or (metric or "metric"))
+    return image
+
+
+def plot_top_curves(ax, result, metric: str, *, k: int = 3, mode: str = "min", x: Sequence[float] | None = None, log: bool = True, describe=None):
+    """The k best configurations' curves (mean over seeds) with a min–max band over seeds."""
+    scores = result.final(metric)
+    ranked = np.where(np.isfinite(scores), scores, np.inf if mode == "min" else -np.inf)
+    order = np.argsort(ranked)[:k] if mode == "min" else np.argsort(-ranked)[:k]
+    curves = np.asarray(result.metrics[metric] if isinstance(result.metrics, dict) else result.metrics)
+    for rank, (index, color) in enumerate(zip(order, PALETTE)):
+        seeds = curves[index]
+        steps = np.arange(1, seeds.shape[-1] + 1) if x is None else np.asarray(x)
+        label = describe(index) if describe else ", ".join(f"{n}={v[index]:.3g}" for n, v in result.grid.items())
+        ax.fill_between(steps, np.nanmin(seeds, axis=0), np.nanmax(seeds, axis=0), color=color, alpha=0.2, linewidth=0)
+        ax.plot(steps, np.nanmean(seeds, axis=0), color=color, linewidth=1.8, label=f"#{rank + 1}: {label}")
+    if log:
+        ax.set_yscale("log")
+    ax.grid(True, alpha=0.3, which="both")
+    ax.legend(frameon=False, fontsize=8)

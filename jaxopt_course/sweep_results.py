@@ -36,12 +36,12 @@ class SweepResult:
         return np.asarray(self.metrics)
 
     def final(self, metric: str | None = None) -> np.ndarray:
-        """Per configuration: the mean over seeds of the metric's last value (trailing axes
+        """Per configuration: the mean over seeds (NaN if any seed diverged) of the last value (trailing axes
         are a history: [configuration, seed, step] keeps the last step)."""
         values = self._leaf(metric)
         while values.ndim > 2:
             values = values[..., -1]
-        return np.nanmean(values, axis=1) if values.ndim == 2 else values
+        return values.mean(axis=1) if values.ndim == 2 else values  # a diverged seed makes it NaN
 
     def best(self, metric: str | None = None, mode: str = "min") -> dict:
         """The best configuration by :meth:`final` (NaN counts as worst): its values, score, index."""
