@@ -6,6 +6,8 @@ Batch, stochastic and mini-batch gradient descent are the same loop with a diffe
 * ``"epoch"``: shuffle once per epoch and visit every sample exactly once, in ``ceil(N/B)``
   iterations; the last, smaller batch is a real batch of ``N mod B`` samples (so its mean loss is
   over real samples only), or is dropped with ``drop_last=True``.
+* ``"sequential"``: the same epochs without shuffling, the data's own order every epoch (a
+  ``DataLoader(shuffle=False)``, as the course's E4 and E5 use).
 * ``"single_batch"``: the course's ``next(iter(DataLoader(shuffle=True)))``: every step draws a
   fresh batch of B distinct samples.
 * ``"replacement"``: every step draws B i.i.d. indices.
@@ -34,7 +36,8 @@ from jaxopt_course.base import latest_learning_rate
 from jaxopt_course.data import num_samples_of
 from jaxopt_course.progress import ProgressBar, tick
 
-SAMPLING = ("epoch", "single_batch", "replacement")
+SAMPLING = ("epoch", "sequential", "single_batch", "replacement")
+WHOLE_EPOCHS = ("epoch", "sequential")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,13 +86,13 @@ def make_plan(
     for name, value in (("num_epochs", num_epochs), ("num_steps", num_steps)):
         if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1):
             raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    per_epoch = num_samples // batch_size if (drop_last and sampling == "epoch") else math.ceil(num_samples / batch_size)
+    per_epoch = num_samples // batch_size if (drop_last and sampling in WHOLE_EPOCHS) else math.ceil(num_samples / batch_size)
     if num_epochs is not None:
         return Plan(num_samples, batch_size, sampling, int(num_epochs), per_epoch, 0, drop_last)
     epochs, tail = divmod(int(num_steps), per_epoch)
-    if sampling == "epoch" and tail:
+    if sampling in WHOLE_EPOCHS and tail:
         raise ValueError(
-            f'num_steps={num_steps} is not a whole number of epochs ({per_epoch} steps each) in "epoch" '
+            f'num_steps={num_steps} is not a whole number of epochs ({per_epoch} steps each) in "{sampling}" '
             'mode; give num_epochs, or use sampling="single_batch"'
         )
     return Plan(num_samples, batch_size, sampling, epochs, per_epoch, tail, drop_last)
@@ -190,8 +193,11 @@ def train(
     def run_epoch(carry, epoch, num_steps):
         """Trains one epoch of ``num_steps`` steps; returns step losses, rates, batch sizes."""
         first_step = epoch * plan.steps_per_epoch
-        if plan.sampling == "epoch":
-            order = jax.random.permutation(jax.random.fold_in(sample_key, epoch), plan.num_samples)
+        if plan.sampling in WHOLE_EPOCHS:
+            if plan.sampling == "sequential":
+                order = jnp.arange(plan.num_samples)
+            else:
+                order = jax.random.permutation(jax.random.fold_in(sample_key, epoch), plan.num_samples)
             num_full = plan.num_samples // plan.batch_size
             full = order[: num_full * plan.batch_size].reshape(num_full, plan.batch_size)
             carry, (losses, rates) = jax.lax.scan(
@@ -241,7 +247,7 @@ def train(
         return carry, outputs
 
     def _steps_in(num_steps):
-        return plan.steps_per_epoch if plan.sampling == "epoch" else num_steps
+        return plan.steps_per_epoch if plan.sampling in WHOLE_EPOCHS else num_steps
 
     params = jax.tree.map(jnp.asarray, params)
     carry = _Carry(params, optimizer.init(params), params, jnp.float32(jnp.inf), jnp.int32(-1), jnp.int32(-1))
@@ -306,7 +312,7 @@ def fit(
       batch_size: B in [1, N]: N is batch gradient descent, 1 is stochastic.
       num_epochs, num_steps: the length of the run; give exactly one.  An epoch is ceil(N/B) steps.
       key: a PRNG key; the same key gives bit-identical histories.
-      sampling: "epoch", "single_batch" or "replacement" (module docstring).
+      sampling: "epoch", "sequential", "single_batch" or "replacement" (module docstring).
       eval_data: ``(x, y)`` evaluated after every epoch.
       drop_last: in "epoch" mode, drop the last N mod B samples of each epoch's shuffle.
       early_stopping: an :class:`EarlyStopping` (needs eval_data).

@@ -245,3 +245,18 @@ def test_mlp_learns_the_course_parabola():
     params, apply = models.mlp(jax.random.PRNGKey(0), 1, [32, 32, 1])
     history = fit(models.supervised_loss(apply), params, jc.adam(1e-2), (x, y), batch_size=50, num_epochs=150, key=jax.random.PRNGKey(1), progress=False)
     assert float(history.epoch_loss[-1]) < 1.5 < float(history.epoch_loss[0])
+
+
+def test_sequential_mode_keeps_the_data_order():
+    """sampling="sequential" visits batches in the data's order every epoch (no shuffle)."""
+    history = fit(linear_loss, LINEAR_PARAMS, jc.sgd(0.1), DATA, batch_size=4, num_epochs=2, key=jax.random.PRNGKey(0), sampling="sequential", progress=False)
+    optimizer = jc.sgd(0.1)
+    params, state, losses = LINEAR_PARAMS, optimizer.init(LINEAR_PARAMS), []
+    for _ in range(2):
+        for start in (0, 4, 8):
+            batch = (X[start : start + 4], Y[start : start + 4])
+            loss, grads = jax.value_and_grad(linear_loss)(params, batch)
+            updates, state = optimizer.update(grads, state, params)
+            params = optax.apply_updates(params, updates)
+            losses.append(float(loss))
+    np.testing.assert_allclose(history.step_loss, losses, rtol=1e-5)
