@@ -135,3 +135,28 @@ def plot_top_curves(ax, result, metric: str, *, k: int = 3, mode: str = "min", x
         ax.set_yscale("log")
     ax.grid(True, alpha=0.3, which="both")
     ax.legend(frameon=False, fontsize=8)
+
+
+def plot_contour_paths(ax, f, window, paths: dict, *, levels=30, markers: bool = True, resolution: int = 200, clip=None):
+    """Contours of ``f`` over ``window`` with each optimiser's path drawn on top.
+
+    ``paths`` maps a label to an array ``[steps, 2]``; points outside the window are still drawn
+    (the axes keep the window), so a diverging path visibly leaves it.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    (x0, x1), (y0, y1) = window
+    xs, ys = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
+    grid = np.stack([xs.ravel(), ys.ravel()], axis=1)
+    zs = np.asarray(jax.vmap(f)(jnp.asarray(grid, jnp.float32))).reshape(xs.shape)
+    ax.contour(xs, ys, zs, levels=levels, cmap="Greys", linewidths=0.6, alpha=0.8)
+    for (label, path), color in zip(paths.items(), PALETTE):
+        path = np.asarray(path)
+        ax.plot(path[:, 0], path[:, 1], "-", color=color, label=label, linewidth=1.6)
+        if markers:
+            ax.plot(path[:, 0], path[:, 1], "o", color=color, markersize=3)
+    ax.plot(*np.asarray(next(iter(paths.values())))[0], "ks", markersize=6)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal", adjustable="box")
