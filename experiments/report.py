@@ -1,0 +1,94 @@
+"""``python -m experiments all``: run every experiment, then write ``results/index.html``.
+
+The page shows each experiment's figures with captions saying what they teach, its one-paragraph
+reading, the course's published numbers where it printed some, and a note wherever the published
+code had a bug.  It opens offline: images sit beside it and are linked by relative path.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+import time
+import traceback
+from pathlib import Path
+
+from experiments import REGISTRY
+from experiments._common import prepare_out_dir
+from jaxopt_course.io import write_text
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #444; font-size: 0.95em; margin-top: 0.3em; }
+.bug { background: #fff4e5; border-left: 4px solid #f0a030; padding: 0.5em 0.8em; margin: 0.8em 0; }
+.failed { background: #fdecea; border-left: 4px solid #d62728; padding: 0.5em 0.8em; }
+.published { font-size: 0.95em; color: #333; } code { background: #f4f4f4; padding: 0 0.25em; }
+nav a { margin-right: 0.8em; } .time { color: #777; font-size: 0.85em; }
+"""
+
+
+def run_all(out_root: str | Path, *, quick: bool = False, seed: int = 0, names: list[str] | None = None) -> list[dict]:
+    """Runs each experiment into ``out_root/<name>``; a failure is recorded, the others still run."""
+    root = prepare_out_dir(out_root)
+    names = list(REGISTRY) if names is None else names
+    outcomes = []
+    for number, name in enumerate(names, start=1):
+        print(f"[{number}/{len(names)}] {name}: {REGISTRY[name][1]}", flush=True)
+        began = time.perf_counter()
+        argv = ["--out", str(root / name), "--seed", str(seed)] + (["--quick"] if quick else [])
+        try:
+            module = importlib.import_module(REGISTRY[name][0])
+            status = module.main(argv) or 0
+            error = None if status == 0 else f"exited with status {status}"
+        except Exception:  # noqa: BLE001 - one experiment's failure must not stop the others
+            error = traceback.format_exc()
+        seconds = time.perf_counter() - began
+        print(f"    {'ok' if error is None else 'FAILED'} in {seconds:.1f} s", flush=True)
+        outcomes.append({"name": name, "seconds": seconds, "error": error})
+    write_index(root, outcomes)
+    return outcomes
+
+
+def _section(root: Path, outcome: dict) -> str:
+    name = outcome["name"]
+    module_path, description = REGISTRY[name]
+    parts = [f'<h2 id="{name}">{html.escape(description)}</h2>', f'<p class="time"><code>python -m experiments {name}</code> · {outcome["seconds"]:.1f} s</p>']
+    if outcome["error"]:
+        parts.append(f'<div class="failed"><b>This experiment failed.</b><pre>{html.escape(outcome["error"][-2000:])}</pre></div>')
+        return "\n".join(parts)
+    module = importlib.import_module(module_path)
+    folder = root / name
+    summary = folder / "summary.txt"
+    if summary.exists():
+        parts.append(f"<p>{html.escape(summary.read_text().strip())}</p>")
+    published = getattr(module, "PUBLISHED", None)
+    if published:
+        items = ", ".join(f"{html.escape(str(k))}: {html.escape(str(v))}" for k, v in published.items())
+        parts.append(f'<p class="published"><b>The course printed:</b> {items}</p>')
+    bugs = getattr(module, "BUGS", None)
+    if bugs:
+        parts.append(f'<div class="bug"><b>Bug in the published code:</b> {html.escape(bugs)}</div>')
+    captions = getattr(module, "CAPTIONS", {})
+    for image in sorted(folder.glob("*.png")):
+        caption = captions.get(image.stem, "")
+        parts.append(f'<figure><img src="{name}/{image.name}" alt="{html.escape(caption or image.stem)}"><figcaption>{html.escape(caption)}</figcaption></figure>')
+    return "\n".join(parts)
+
+
+def write_index(root: Path, outcomes: list[dict]) -> Path:
+    """Writes ``index.html`` atomically from the experiments' result folders."""
+    failed = [o["name"] for o in outcomes if o["error"]]
+    nav = " ".join(f'<a href="#{o["name"]}">{o["name"]}</a>' for o in outcomes)
+    total = sum(o["seconds"] for o in outcomes)
+    header = (
+        f"<h1>jaxopt_course — the course, reproduced</h1><p>{len(outcomes)} experiments in {total:.0f} s"
+        + (f'; <b class="failed">failed: {", ".join(failed)}</b>' if failed else "")
+        + f"</p><nav>{nav}</nav>"
+    )
+    body = "\n".join(_section(root, o) for o in outcomes)
+    page = f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>jaxopt_course results</title><style>{STYLE}</style></head>\n<body>\n{header}\n{body}\n</body></html>\n'
+    path = root / "index.html"
+    write_text(path, page)
+    return path

@@ -1,0 +1,80 @@
+"""`python -m experiments all` and its page; --out errors; atomic result files."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import pytest
+
+import experiments
+from experiments import __main__ as command
+from experiments import report
+from experiments._common import prepare_out_dir
+from jaxopt_course import io
+
+
+def test_all_writes_an_offline_page_with_every_figure_and_caption(tmp_path, monkeypatch):
+    """index.html shows each experiment's figures (relative paths), captions, summary and bug note."""
+    names = ["gd_1d", "tiny_linear"]
+    monkeypatch.setattr(experiments, "REGISTRY", {n: experiments.REGISTRY[n] for n in names})
+    monkeypatch.setattr(report, "REGISTRY", experiments.REGISTRY)
+    outcomes = report.run_all(tmp_path, quick=True)
+    assert [o["error"] for o in outcomes] == [None, None]
+    page = (tmp_path / "index.html").read_text()
+    from experiments import gd_1d, tiny_linear
+
+    assert 'src="gd_1d/gd_1d.png"' in page and 'src="tiny_linear/tiny_linear.png"' in page
+    assert gd_1d.CAPTIONS["gd_1d"].split(":")[0] in page
+    assert "Bug in the published code" in page and "range(0, 2)" in page
+    assert "The course printed" in page and "http" not in page.split("<body>")[1]
+
+
+def test_a_failing_experiment_is_reported_and_the_others_still_run(tmp_path, monkeypatch):
+    """One experiment raising: the page says so, the exit code is non-zero, the next one ran."""
+    broken = types.ModuleType("broken_experiment")
+    broken.main = lambda argv: 1 / 0
+    monkeypatch.setitem(sys.modules, "broken_experiment", broken)
+    registry = {"broken": ("broken_experiment", "an experiment that fails"), "gd_1d": experiments.REGISTRY["gd_1d"]}
+    monkeypatch.setattr(experiments, "REGISTRY", registry)
+    monkeypatch.setattr(report, "REGISTRY", registry)
+    monkeypatch.setattr(command, "REGISTRY", registry)
+    monkeypatch.setenv("JAXOPT_COURSE_CACHE", "off")
+    assert command.main(["all", "--quick", "--out", str(tmp_path)]) == 1
+    page = (tmp_path / "index.html").read_text()
+    assert "This experiment failed" in page and "ZeroDivisionError" in page
+    assert (tmp_path / "gd_1d" / "metrics.json").exists()
+
+
+def test_bad_out_gives_a_clear_error(tmp_path, monkeypatch):
+    """--out naming a file is refused with a message that names --out."""
+    monkeypatch.setenv("JAXOPT_COURSE_CACHE", "off")
+    target = tmp_path / "a_file"
+    target.write_text("x")
+    with pytest.raises(ValueError, match="--out .* is a file"):
+        prepare_out_dir(target)
+    assert command.main(["all", "--out", str(target)]) == 2
+
+
+def test_results_are_written_atomically(tmp_path, monkeypatch):
+    """An interrupted write leaves the previous file intact and no temporary file behind."""
+    path = tmp_path / "metrics.json"
+    io.write_json(path, {"loss": 1.0})
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(json, "dump", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        io.write_json(path, {"loss": 2.0})
+    monkeypatch.undo()
+    assert json.loads(path.read_text()) == {"loss": 1.0}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_list_names_every_experiment(capsys):
+    """`list` prints one line per registered experiment."""
+    assert command.main(["list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == len(experiments.REGISTRY) and lines[0].startswith("gd_1d")
