@@ -22,6 +22,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "tiny_linear": ("experiments.tiny_linear", "E9 (c): y = w x on three points by GD and SGD (the published sampling bug beside the fix)"),
     "momentum_ill_conditioned": ("experiments.momentum_ill_conditioned", "E10: GD vs momentum, then AdaGrad/RMSProp/AdaDelta/Adam on 0.1x1² + 2x2²"),
     "saddle": ("experiments.saddle", "E11: escaping a saddle and a plateau: which optimiser leaves first"),
+    "model_selection": ("experiments.model_selection", "E12: capacity, data size, K-fold CV, weight decay, dropout, early stopping, vanishing/exploding gradients"),
     "lr_momentum_sweep": ("experiments.lr_momentum_sweep", "Sweep: learning rate x momentum x seeds of E3's mini-batch task, one compiled program"),
     "momentum_theory": ("experiments.momentum_theory", "Sweep: momentum's optimal step and rate on a quadratic, measured against theory"),
 }

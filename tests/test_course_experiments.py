@@ -105,3 +105,24 @@ def test_e11_saddle(tmp_path):
     gd_plateau = metrics["GD"]["plateau_escape_step"]
     assert all(m["plateau_escape_step"] >= 0 for m in others)
     assert gd_plateau == -1 or all(gd_plateau > m["plateau_escape_step"] for m in others)
+
+
+def test_e12_model_selection(tmp_path):
+    """E12: CV picks a middle degree; more data helps; L2 and early stopping beat no regularisation;
+    gradients vanish towards the input; SGD explodes where clipping trains."""
+    from experiments import model_selection
+
+    metrics = quick(model_selection, tmp_path)
+    capacity = metrics["capacity"]
+    assert 2 <= metrics["best_degree_by_kfold"] <= 7
+    assert capacity["kfold"][-1] > 3 * min(capacity["kfold"]) and capacity["train"][-1] < capacity["train"][0]
+    assert metrics["size"]["test"][-1] < 0.1 * metrics["size"]["test"][0]
+    regularisation = {name.split(" ")[0]: m for name, m in metrics["regularisation"].items()}
+    assert regularisation["L2"]["valid_of_returned_params"] < regularisation["no"]["valid_of_returned_params"]
+    assert regularisation["early"]["valid_of_returned_params"] < regularisation["no"]["valid_of_returned_params"]
+    assert regularisation["early"]["stopped_epoch"] >= 0
+    norms = metrics["gradient_norms"]["torch initialisation"]
+    assert norms[0] < 1e-6 * norms[-1]
+    plain, clipped = metrics["clipping"].values()
+    assert plain["non_finite_from_step"] >= 0 and clipped["non_finite_from_step"] == -1
+    assert clipped["final_loss"] < clipped["first_loss"]
