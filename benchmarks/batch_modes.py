@@ -55,7 +55,6 @@ def time_optax_loop(batch_size, momentum, steps):
         return optax.apply_updates(params, updates), opt_state, loss
 
     def loop(num_steps):
-        nonlocal params
         opt_state, losses, rng = optimizer.init(params), [], np.random.default_rng(0)
         p = params
         for _ in range(num_steps):

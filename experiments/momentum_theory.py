@@ -91,7 +91,7 @@ def run(cfg: Config) -> dict:
 
 
 def plot(results: dict, cfg: Config) -> dict:
-    t, best, gd_best = results["theory"], results["best"], results["gd_best"]
+    t, best = results["theory"], results["best"]
     lrs, momenta = results["learning_rates"], results["momenta"]
     table = results["rates"].reshape(len(lrs), len(momenta)).T
     figure, axes = plotting.new_figure(1, 2, width=6.4, height=4.8)

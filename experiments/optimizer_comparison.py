@@ -76,7 +76,8 @@ def plot(results: dict, cfg: Config) -> dict:
             axes[0, 0].plot(epochs, r["train"], color=color, label=name)
             axes[0, 1].plot(epochs, r["test"], color=color, label=name)
         plotting.label_axes(axes[0, 0], xlabel="epoch", ylabel="MSE loss", title="training loss (mean over the epoch's batches)", legend=True)
-        plotting.label_axes(axes[0, 1], xlabel="epoch", ylabel="MSE loss", title="test loss after each epoch")
+        test_title = "'test' loss after each epoch (really the whole data set)" if variant == "published" else "test loss after each epoch (held-out 20%)"
+        plotting.label_axes(axes[0, 1], xlabel="epoch", ylabel="MSE loss", title=test_title)
         for ax in axes[0]:
             ax.grid(True, alpha=0.3)
         figure.suptitle(f"E4 — six optimisers on z = x² + 2y² + noise, MLP 2-8-1, batches of 32 ({titles[variant]})", fontsize=12)

@@ -17,7 +17,7 @@ import numpy as np
 
 import jaxopt_course as jc
 from experiments._common import parse_args, write_results
-from jaxopt_course import data, models, plotting
+from jaxopt_course import data, plotting
 from jaxopt_course.training import fit
 
 PUBLISHED = {"predict(4) before": 4.0, "predict(4) after GD": 8.0}

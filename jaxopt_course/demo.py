@@ -49,7 +49,7 @@ def main() -> None:
     for label, optimizer in OPTIMIZERS.items():
         losses = [float(jax.jit(final_loss, static_argnums=(0, 1, 3))(optimizer, *PROBLEMS[n][:2], PROBLEMS[n][2])) for n in names]
         print(f"{label:<20}" + "".join(f"{loss:>34.3e}" for loss in losses))
-    print(f"\nstarting losses: " + ", ".join(f"{n} {float(PROBLEMS[n][0](PROBLEMS[n][1])):.3g}" for n in names))
+    print("\nstarting losses: " + ", ".join(f"{n} {float(PROBLEMS[n][0](PROBLEMS[n][1])):.3g}" for n in names))
     print(f"{len(OPTIMIZERS) * len(names)} compiled runs in {time.perf_counter() - began:.1f} s")
 
 

@@ -21,11 +21,17 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_quick_start_runs_and_converges():
-    """The README's quick start trains with jc.adam inside optax.chain to a loss near 0."""
+    """The README's quick start (jc.adam inside optax.chain) reaches a loss near 0, and its
+    training-and-sweep example runs and finds a finite best configuration."""
     text = (ROOT / "README.md").read_text()
-    code = re.search(r"## Quick start\n\n```python\n(.*?)```", text, re.S).group(1)
-    code = code.replace("print(float(loss(params)))", "final = float(loss(params))")
+    section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    first, second = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len([line for line in first.splitlines() if line.strip()]) <= 11
     namespace: dict = {}
-    exec(compile(code, "README quick start", "exec"), namespace)  # noqa: S102 - the README's own code
+    exec(compile(first.replace("print(float(loss(params)))", "final = float(loss(params))"), "README quick start", "exec"), namespace)  # noqa: S102
     assert namespace["final"] < 1e-3
-    assert len([line for line in code.splitlines() if line.strip()]) <= 11
+    second = second.replace("key=jax.random.PRNGKey(1))", "key=jax.random.PRNGKey(1), progress=False)")
+    second = second.replace("print(result.best(\"loss\"))", "best = result.best(\"loss\")")
+    exec(compile(second, "README training example", "exec"), namespace)  # noqa: S102
+    assert namespace["history"].epoch_loss[-1] < namespace["history"].epoch_loss[0]
+    assert namespace["result"].num_configurations == 6 and namespace["best"]["score"] < 5.0

@@ -23,7 +23,7 @@ def test_all_writes_an_offline_page_with_every_figure_and_caption(tmp_path, monk
     outcomes = report.run_all(tmp_path, quick=True)
     assert [o["error"] for o in outcomes] == [None, None]
     page = (tmp_path / "index.html").read_text()
-    from experiments import gd_1d, tiny_linear
+    from experiments import gd_1d
 
     assert 'src="gd_1d/gd_1d.png"' in page and 'src="tiny_linear/tiny_linear.png"' in page
     assert gd_1d.CAPTIONS["gd_1d"].split(":")[0] in page

@@ -108,4 +108,24 @@ def adamw(
     return adam(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay)
 
 
-from jaxopt_course.conventions.keras_schedules import *  # noqa: E402,F401,F403 - the framework's schedulers
+from jaxopt_course.conventions.keras_schedules import (  # noqa: E402 - Keras's schedules, same namespace
+    cosine_decay,
+    exponential_decay,
+    inverse_time_decay,
+    piecewise_constant_decay,
+    polynomial_decay,
+)
+
+__all__ = [
+    "adadelta",
+    "adagrad",
+    "adam",
+    "adamw",
+    "cosine_decay",
+    "exponential_decay",
+    "inverse_time_decay",
+    "piecewise_constant_decay",
+    "polynomial_decay",
+    "rmsprop",
+    "sgd",
+]

@@ -115,4 +115,28 @@ def adamw(
     return _adamw(lr, b1, b2, eps, 0.0, weight_decay, amsgrad, multiplicative_decay=True, amsgrad_max="raw")
 
 
-from jaxopt_course.conventions.torch_schedules import *  # noqa: E402,F401,F403 - the framework's schedulers
+from jaxopt_course.conventions.torch_schedules import (  # noqa: E402 - torch's schedulers, same namespace
+    cosine_annealing_lr,
+    exponential_lr,
+    lambda_lr,
+    linear_lr,
+    multi_step_lr,
+    one_cycle_lr,
+    step_lr,
+)
+
+__all__ = [
+    "adadelta",
+    "adagrad",
+    "adam",
+    "adamw",
+    "cosine_annealing_lr",
+    "exponential_lr",
+    "lambda_lr",
+    "linear_lr",
+    "multi_step_lr",
+    "one_cycle_lr",
+    "rmsprop",
+    "sgd",
+    "step_lr",
+]
