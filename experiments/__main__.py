@@ -31,7 +31,11 @@ def main(argv: list[str]) -> int:
         return 2
     enable_compilation_cache()
     module = importlib.import_module(REGISTRY[name][0])
-    return module.main(rest) or 0
+    try:
+        return module.main(rest) or 0
+    except ValueError as error:  # a bad --out, or a bad value given on the command line
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 def run_all_command(argv: list[str]) -> int:

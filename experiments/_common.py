@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from jaxopt_course.io import atomic_write, write_json, write_text
+from jaxopt_course.io import write_json, write_text
 
 
 def enable_compilation_cache() -> str | None:
@@ -27,47 +29,64 @@ def enable_compilation_cache() -> str | None:
 
 
 def parse_args(argv: list[str] | None, name: str, description: str) -> argparse.Namespace:
-    """``--out`` (default ``results/<name>``), ``--quick`` and ``--seed``."""
+    """``--out`` (default ``results/<name>``), ``--quick`` and ``--seed``.
+
+    ``--out`` is checked (created, writable) before the experiment runs, so a bad folder fails in
+    a second with a ValueError naming it, not after minutes of training.
+    """
     parser = argparse.ArgumentParser(prog=f"python -m experiments {name}", description=description)
     parser.add_argument("--out", default=f"results/{name}", help="folder for figures and JSON (default: %(default)s)")
     parser.add_argument("--quick", action="store_true", help="a small, fast version (seconds) for tests")
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default: %(default)s)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    prepare_out_dir(args.out)
+    return args
 
 
 def prepare_out_dir(out: str | os.PathLike) -> Path:
-    """Creates ``out`` (and parents); a clear ValueError if it is a file or not writable."""
+    """Creates ``out`` (and parents); a clear ValueError if it is a file or cannot be written.
+
+    Writability is probed by creating (and removing) a file, which also holds for root, for
+    read-only mounts and for access-control lists that permission bits do not show.
+    """
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise ValueError(f"--out {str(path)!r} is a file, not a folder; give a folder path")
     try:
         path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe-"):
+            pass
     except OSError as error:
-        raise ValueError(f"--out {str(path)!r} cannot be created: {error.strerror}") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {str(path)!r} is not writable; choose another folder")
+        reason = error.strerror or str(error)
+        raise ValueError(f"--out {str(path)!r} cannot be created or written ({reason}); choose another folder") from None
     return path
 
 
-def save_figure(figure, path: Path, dpi: int = 100) -> None:
+def write_results(out: str | os.PathLike, *, config: Any, metrics: dict, figures: dict, summary: str) -> Path:
+    """Writes ``<name>.png`` per figure, ``config.json``, ``metrics.json``, ``summary.txt`` and
+    ``manifest.json`` (the list of this run's figures, which the report page shows).
+
+    Everything is rendered first into a hidden staging folder inside ``out``; only then are the
+    finished files renamed into place, manifest last.  A run interrupted while rendering leaves the
+    previous results untouched, and no file is ever half-written.  The figures are closed.
+    """
     import matplotlib.pyplot as plt
 
-    try:
-        atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=dpi, format=Path(path).suffix[1:]))
-    finally:
-        plt.close(figure)
-
-
-def write_results(out: str | os.PathLike, *, config: Any, metrics: dict, figures: dict, summary: str) -> Path:
-    """Writes ``config.json``, ``metrics.json``, ``summary.txt`` and ``<name>.png`` per figure.
-
-    Every file is written atomically: an interrupted run leaves the previous files intact.
-    The figures are closed.
-    """
     folder = prepare_out_dir(out)
-    for name, figure in figures.items():
-        save_figure(figure, folder / f"{name}.png")
-    write_json(folder / "config.json", config)
-    write_json(folder / "metrics.json", metrics)
-    write_text(folder / "summary.txt", summary.strip() + "\n")
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=".staging-"))
+    try:
+        names = []
+        for name, figure in figures.items():
+            figure.savefig(staging / f"{name}.png", dpi=100)
+            names.append(f"{name}.png")
+        write_json(staging / "config.json", config)
+        write_json(staging / "metrics.json", metrics)
+        write_text(staging / "summary.txt", summary.strip() + "\n")
+        write_json(staging / "manifest.json", {"figures": names, "files": names + ["config.json", "metrics.json", "summary.txt"]})
+        for name in names + ["config.json", "metrics.json", "summary.txt", "manifest.json"]:
+            os.replace(staging / name, folder / name)
+    finally:
+        for figure in figures.values():
+            plt.close(figure)
+        shutil.rmtree(staging, ignore_errors=True)
     return folder

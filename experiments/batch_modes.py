@@ -71,6 +71,7 @@ def summarise(history, steps_per_second, compile_seconds) -> dict:
         "first_loss": float(losses[0]),
         "last_loss": float(losses[-1]),
         "min_loss": float(np.nanmin(losses)),
+        "first_epoch_loss": float(history.epoch_loss[0]),
         "final_epoch_loss": float(history.epoch_loss[-1]),
         "step_to_step_noise": float(np.std(np.diff(losses))),
         "steps": int(losses.shape[0]),
@@ -166,7 +167,9 @@ def main(argv=None) -> int:
         f"epoch-mean loss after {cfg.corrected_epochs} epochs is Batch {corrected['Batch']['final_epoch_loss']:.2f}, "
         f"Minibatch {corrected['Minibatch']['final_epoch_loss']:.2f}, Stochastic "
         f"{corrected['Stochastic']['final_epoch_loss']:.2f}: per pass over the data, smaller batches make more "
-        "updates and get further, at the price of noise."
+        "updates and get further, at the price of noise. Steady-state speed as published (steps/s, this machine): "
+        + ", ".join(f"{name} {published[name]['steps_per_second']:.0f}" for name in published)
+        + " (the course's PyTorch loop: " + ", ".join(f"{k.split()[0]} {v:.0f}" for k, v in PUBLISHED.items()) + " it/s)."
     )
     write_results(args.out, config=cfg, metrics=metrics, figures=plot(results, cfg), summary=summary)
     print(table(metrics))

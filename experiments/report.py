@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import importlib
+import json
 import time
 import traceback
 from pathlib import Path
@@ -71,9 +72,12 @@ def _section(root: Path, outcome: dict) -> str:
     if bugs:
         parts.append(f'<div class="bug"><b>Bug in the published code:</b> {html.escape(bugs)}</div>')
     captions = getattr(module, "CAPTIONS", {})
-    for image in sorted(folder.glob("*.png")):
-        caption = captions.get(image.stem, "")
-        parts.append(f'<figure><img src="{name}/{image.name}" alt="{html.escape(caption or image.stem)}"><figcaption>{html.escape(caption)}</figcaption></figure>')
+    manifest = folder / "manifest.json"
+    figures = json.loads(manifest.read_text())["figures"] if manifest.exists() else []
+    for image in figures:  # this run's figures only: a stale PNG of an older run is not shown
+        stem = Path(image).stem
+        caption = captions.get(stem, "")
+        parts.append(f'<figure><img src="{name}/{image}" alt="{html.escape(caption or stem)}"><figcaption>{html.escape(caption)}</figcaption></figure>')
     return "\n".join(parts)
 
 

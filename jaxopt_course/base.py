@@ -7,6 +7,9 @@ number, an array (a traced value inside a sweep) or a schedule ``step -> η``.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import math
 import numbers
 from collections.abc import Callable
@@ -25,6 +28,43 @@ Updates = Any
 
 
 # --------------------------------------------------------------------------- argument checks
+_PUBLIC_NAMES: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("public_names", default={})
+
+
+@contextlib.contextmanager
+def argument_names(**public_names: str):
+    """Within the block, argument errors use the caller's names for the arguments.
+
+    A convention builds the core optimisers under its own keywords (torch's ``lr``, ``betas``,
+    ``alpha``; Keras's ``beta_1``, ``epsilon``, ``rho``): ``with argument_names(b1="betas[0]")``
+    makes a bad β1 reported as ``betas[0]``, the name the user typed.
+    """
+    token = _PUBLIC_NAMES.set({**_PUBLIC_NAMES.get(), **public_names})
+    try:
+        yield
+    finally:
+        _PUBLIC_NAMES.reset(token)
+
+
+def renamed_arguments(**public_names: str):
+    """Decorator: the function's argument errors use ``public_names`` (see :func:`argument_names`)."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapped(*args, **kwargs):
+            with argument_names(**public_names):
+                return function(*args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def public_name(name: str) -> str:
+    """The name an argument error should show: the caller's, where a convention renamed it."""
+    return _PUBLIC_NAMES.get().get(name, name)
+
+
 def _is_traced(value: Any) -> bool:
     return isinstance(value, jax.core.Tracer)
 
@@ -55,6 +95,7 @@ def check_range(
     Traced values cannot be inspected and pass unchecked (a sweep builds its optimisers from
     tracers); Python numbers and concrete arrays are checked element-wise.
     """
+    name = public_name(name)
     array = _concrete_values(name, value)
     if array is None:
         return
@@ -77,6 +118,7 @@ def _inside(array, low, high, low_inclusive, high_inclusive):
 
 def check_learning_rate(learning_rate: Any, name: str = "learning_rate") -> None:
     """A learning rate is a finite number >= 0, an array of them, or a callable schedule."""
+    name = public_name(name)
     if callable(learning_rate):
         return
     if _is_traced(learning_rate):
@@ -91,6 +133,12 @@ def check_learning_rate(learning_rate: Any, name: str = "learning_rate") -> None
     check_range(name, learning_rate, low=0.0)
 
 
+def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> None:
+    """A static count (steps, periods, epochs) is a Python or numpy integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value < minimum:
+        raise ValueError(f"{public_name(name)} must be an integer >= {minimum}; got {value!r}")
+
+
 def check_decay(name: str, value: Any) -> None:
     """Decay rates (b1, b2, decay, rho, alpha) live in [0, 1)."""
     check_range(name, value, low=0.0, high=1.0)
@@ -98,12 +146,13 @@ def check_decay(name: str, value: Any) -> None:
 
 # --------------------------------------------------------------------------- tree helpers
 def check_same_structure(updates: Updates, reference: Any, what: str) -> None:
-    """Raises a readable ValueError when the gradients' tree differs from the optimiser state's."""
+    """Raises a readable ValueError when the gradients' tree differs from the optimiser state's
+    (or from the params passed to update)."""
     expected = jax.tree.structure(reference)
     got = jax.tree.structure(updates)
     if expected != got:
         raise ValueError(
-            f"the gradients' tree structure does not match the {what} built by init(): "
+            f"the gradients' tree structure does not match the {what}: "
             f"expected {expected}, got {got}. Pass gradients with the same structure as the "
             "parameters given to init()."
         )
@@ -202,7 +251,8 @@ def scale_by_learning_rate(
         return ScaleByLearningRateState(count=jnp.zeros([], jnp.int32), learning_rate=jnp.zeros([], jnp.float32))
 
     def update_fn(updates, state, params=None):
-        del params
+        if params is not None:
+            check_same_structure(updates, params, "params passed to update()")
         current = learning_rate_at(learning_rate, state.count)
         updates = jax.tree.map(lambda d: (sign * current * d).astype(d.dtype), updates)
         return updates, ScaleByLearningRateState(count=safe_increment(state.count), learning_rate=current)

@@ -18,6 +18,7 @@ from jaxopt_course.base import (
     as_float32,
     check_learning_rate,
     check_range,
+    check_same_structure,
     learning_rate_at,
     safe_increment,
 )
@@ -52,6 +53,7 @@ def add_l2(weight_decay: ArrayLike, mask=None) -> optax.GradientTransformation:
     def update_fn(updates, state, params=None):
         if params is None:
             raise ValueError("add_l2 needs the params: call update(grads, state, params)")
+        check_same_structure(updates, params, "params passed to update()")
         decay = as_float32(weight_decay)
         updates = jax.tree.map(
             lambda g, p, keep: (g + decay * p).astype(g.dtype) if keep else g, updates, params, _mask_tree(mask, params)
@@ -90,6 +92,7 @@ def decoupled_weight_decay(
     def update_fn(updates, state, params=None):
         if params is None:
             raise ValueError("decoupled_weight_decay needs the params: call update(grads, state, params)")
+        check_same_structure(updates, params, "params passed to update()")
         shrink = learning_rate_at(learning_rate, state.count) * as_float32(weight_decay)
         factor = 1.0 - shrink
 
@@ -117,6 +120,7 @@ def add_l1(weight_decay: ArrayLike, mask=None) -> optax.GradientTransformation:
     def update_fn(updates, state, params=None):
         if params is None:
             raise ValueError("add_l1 needs the params: call update(grads, state, params)")
+        check_same_structure(updates, params, "params passed to update()")
         decay = as_float32(weight_decay)
         updates = jax.tree.map(
             lambda g, p, keep: (g + decay * jnp.sign(p)).astype(g.dtype) if keep else g, updates, params, _mask_tree(mask, params)

@@ -18,7 +18,16 @@ from collections.abc import Callable, Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from jaxopt_course.base import ArrayLike, Schedule, as_float32, check_range
+from jaxopt_course.base import (
+    ArrayLike,
+    Schedule,
+    _is_traced,
+    argument_names,
+    as_float32,
+    check_positive_int,
+    check_range,
+    public_name,
+)
 
 __all__ = [
     "constant",
@@ -35,6 +44,7 @@ __all__ = [
     "piecewise_constant",
     "polynomial_decay",
     "step_decay",
+    "warmup_cosine_decay",
 ]
 
 
@@ -82,7 +92,8 @@ def exponential_decay(init_value: ArrayLike, decay_steps: ArrayLike, decay_rate:
 
 def step_decay(init_value: ArrayLike, step_size: ArrayLike, gamma: ArrayLike = 0.1) -> Schedule:
     """``η_t = η_0 · γ^⌊t / s⌋`` (torch StepLR)."""
-    return exponential_decay(init_value, step_size, gamma, staircase=True)
+    with argument_names(decay_steps="step_size", decay_rate="gamma"):
+        return exponential_decay(init_value, step_size, gamma, staircase=True)
 
 
 def multi_step_decay(init_value: ArrayLike, milestones: Sequence[int], gamma: ArrayLike = 0.1) -> Schedule:
@@ -166,31 +177,49 @@ def cosine_decay(init_value: ArrayLike, decay_steps: ArrayLike, end_value: Array
     return schedule
 
 
-def cosine_with_restarts(init_value: ArrayLike, first_period: int, *, period_multiplier: int = 1, end_value: ArrayLike = 0.0) -> Schedule:
-    """SGDR: cosine annealing from η_0 to η_end, restarted after T_0, T_0·m, T_0·m², … steps."""
-    if not isinstance(first_period, int) or first_period < 1:
-        raise ValueError(f"first_period must be a positive integer; got {first_period!r}")
-    if not isinstance(period_multiplier, int) or period_multiplier < 1:
-        raise ValueError(f"period_multiplier must be a positive integer; got {period_multiplier!r}")
+def cosine_with_restarts(init_value: ArrayLike, first_period: ArrayLike, *, period_multiplier: int = 1, end_value: ArrayLike = 0.0) -> Schedule:
+    """SGDR: cosine annealing from η_0 to η_end, restarted after T_0, T_0·m, T_0·m², … steps.
+
+    Cycle i starts at ``T_0 (m^i - 1)/(m - 1)`` (``i T_0`` for m = 1) and lasts ``T_0 m^i``; inside it
+    ``η = η_end + (η_0 - η_end) · ½(1 + cos(π τ / T_i))`` with τ the steps since the restart
+    (torch's CosineAnnealingWarmRestarts stepped per step).  ``first_period`` may be traced (a
+    sweep over T_0); ``period_multiplier`` is structural.
+    """
+    if not _is_traced(first_period):
+        check_range("first_period", first_period, low=0.0, low_inclusive=False)
+        if np.any(np.asarray(first_period) != np.round(np.asarray(first_period))):
+            raise ValueError(f"first_period must be a whole number of steps >= 1; got {first_period!r}")
+    check_positive_int("period_multiplier", period_multiplier)
 
     def schedule(count):
-        t = _step(count)
+        t, first = _step(count), as_float32(first_period)
         if period_multiplier == 1:
-            cycle_start, period = jnp.floor(t / first_period) * first_period, jnp.float32(first_period)
+            cycle_start, period = jnp.floor(t / first) * first, first
         else:
             m = float(period_multiplier)
-            cycle = jnp.floor(jnp.log1p(t * (m - 1.0) / first_period) / math.log(m))
-            cycle_start = first_period * (m**cycle - 1.0) / (m - 1.0)
-            period = first_period * m**cycle
+            cycle = jnp.floor(jnp.log1p(t * (m - 1.0) / first) / math.log(m))
+            cycle_start = first * (m**cycle - 1.0) / (m - 1.0)
+            # float rounding of the log can land one cycle early or late at a boundary: correct it
+            cycle = jnp.where(t < cycle_start, cycle - 1.0, jnp.where(t >= cycle_start + first * m**cycle, cycle + 1.0, cycle))
+            cycle_start = first * (m**cycle - 1.0) / (m - 1.0)
+            period = first * m**cycle
         return cosine_decay(init_value, 1.0, end_value)((t - cycle_start) / period)
 
     return schedule
 
 
-def linear_warmup(schedule: Schedule, warmup_steps: ArrayLike, *, start_value: ArrayLike = 0.0) -> Schedule:
-    """A linear ramp from ``start_value`` to ``schedule(0)`` over ``warmup_steps``, then ``schedule(t - w)``."""
+def linear_warmup(schedule: Schedule, warmup_steps: ArrayLike, *, start_value: ArrayLike = 0.0, total_steps: int | None = None) -> Schedule:
+    """A linear ramp from ``start_value`` to ``schedule(0)`` over ``warmup_steps``, then ``schedule(t - w)``.
+
+    ``total_steps``, when given, is the length of the whole warmed-up run; a warm-up longer than
+    it is refused (the schedule behind it would never be reached).
+    """
     check_range("warmup_steps", warmup_steps, low=0.0)
     _check_schedule("schedule", schedule)
+    if total_steps is not None:
+        check_positive_int("total_steps", total_steps)
+        if not _is_traced(warmup_steps) and np.any(np.asarray(warmup_steps) > total_steps):
+            raise ValueError(f"{public_name('warmup_steps')} ({warmup_steps!r}) must not exceed {public_name('total_steps')} ({total_steps!r}), the length of the schedule")
 
     def warmed(count):
         t, w = _step(count), as_float32(warmup_steps)
@@ -198,6 +227,21 @@ def linear_warmup(schedule: Schedule, warmup_steps: ArrayLike, *, start_value: A
         return jnp.where(t < w, ramp, schedule(jnp.maximum(t - w, 0.0)))
 
     return warmed
+
+
+def warmup_cosine_decay(init_value: ArrayLike, peak_value: ArrayLike, warmup_steps: ArrayLike, decay_steps: int, end_value: ArrayLike = 0.0) -> Schedule:
+    """Linear warm-up from ``init_value`` to ``peak_value`` over ``warmup_steps``, then cosine decay
+    to ``end_value`` at ``decay_steps`` (the total length, warm-up included, as optax counts it).
+
+    .. math::
+        η_t = η_{init} + (η_{peak} - η_{init})\\, t / w \\quad (t < w), \\qquad
+        η_t = η_{end} + (η_{peak} - η_{end})\\, ½(1 + \\cos(π (t - w) / (T - w))) \\quad (w \\le t \\le T)
+    """
+    check_positive_int("decay_steps", decay_steps)
+    if not _is_traced(warmup_steps) and np.any(np.asarray(warmup_steps) >= decay_steps):
+        raise ValueError(f"warmup_steps ({warmup_steps!r}) must be less than decay_steps ({decay_steps!r}), the length of the whole schedule")
+    decay = cosine_decay(peak_value, as_float32(decay_steps) - as_float32(warmup_steps), end_value)
+    return linear_warmup(decay, warmup_steps, start_value=init_value, total_steps=decay_steps)
 
 
 def one_cycle(
@@ -213,8 +257,7 @@ def one_cycle(
     """The 1cycle policy with torch's phase ends: up to ``max_value`` at step ``pct·N - 1``, down
     to ``max_value / div / final_div`` at ``N - 1`` (three phases: back to the start value at
     ``2·pct·N - 2`` first).  Steps past ``N - 1`` keep the last value."""
-    if not isinstance(total_steps, int) or total_steps < 2:
-        raise ValueError(f"total_steps must be an integer >= 2; got {total_steps!r}")
+    check_positive_int("total_steps", total_steps, minimum=2)
     check_range("pct_start", pct_start, low=0.0, high=1.0, low_inclusive=False)
     if anneal not in ("cos", "linear"):
         raise ValueError(f"anneal must be 'cos' or 'linear'; got {anneal!r}")
@@ -280,8 +323,7 @@ def per_epoch(schedule: Schedule, steps_per_epoch: int) -> Schedule:
     This is a torch scheduler stepped once per epoch of B optimiser steps.
     """
     _check_schedule("schedule", schedule)
-    if not isinstance(steps_per_epoch, (int, np.integer)) or steps_per_epoch < 1:
-        raise ValueError(f"steps_per_epoch must be a positive integer; got {steps_per_epoch!r}")
+    check_positive_int("steps_per_epoch", steps_per_epoch)
     return lambda count: schedule(jnp.floor(_step(count) / steps_per_epoch))
 
 

@@ -9,6 +9,9 @@ import jax.numpy as jnp
 import pytest
 
 import jaxopt_course as jc
+from jaxopt_course.conventions import d2l as d2l_convention
+from jaxopt_course.conventions import keras as keras_convention
+from jaxopt_course.conventions import torch as torch_convention
 
 FACTORIES = {
     "sgd": jc.sgd,
@@ -102,3 +105,26 @@ def test_traced_hyperparameters_are_accepted():
         return optimizer.update(p, optimizer.init(p), p)[0]
 
     assert jnp.allclose(first_step(0.1, 0.9), -0.1, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "build,argument",
+    [
+        (lambda: torch_convention.sgd(lr=-0.1), r"lr must be a finite number in \[0, inf\)"),
+        (lambda: torch_convention.adam(betas=(1.5, 0.999)), r"betas\[0\] must be a finite number in \[0, 1\)"),
+        (lambda: torch_convention.adamw(betas=(0.9, 1.0)), r"betas\[1\] must be"),
+        (lambda: torch_convention.rmsprop(alpha=1.0), r"alpha must be"),
+        (lambda: torch_convention.adagrad(lr_decay=-1.0), r"lr_decay must be"),
+        (lambda: torch_convention.sgd(0.1, momentum=0.9, nesterov=True, dampening=0.1), r"dampening \(with nesterov=True\) must be"),
+        (lambda: keras_convention.adam(beta_1=2.0), r"beta_1 must be"),
+        (lambda: keras_convention.adam(epsilon=-1.0), r"epsilon must be"),
+        (lambda: keras_convention.rmsprop(rho=1.0), r"rho must be"),
+        (lambda: keras_convention.sgd(learning_rate=math.nan), r"learning_rate must be"),
+        (lambda: d2l_convention.rmsprop(0.1, gamma=1.0), r"gamma must be"),
+        (lambda: d2l_convention.sgd(lr=-1.0), r"lr must be"),
+    ],
+)
+def test_conventions_name_their_own_arguments(build, argument):
+    """A bad value given to a convention is reported under the name the user typed (lr, betas[0], alpha, beta_1)."""
+    with pytest.raises(ValueError, match="^" + argument):
+        build()

@@ -19,6 +19,7 @@ def test_quick_run_reproduces_the_lesson(tmp_path):
     corrected = metrics["corrected"]
     # per epoch, the smaller the batch the further the loss gets
     assert corrected["Stochastic"]["final_epoch_loss"] < corrected["Minibatch"]["final_epoch_loss"] < corrected["Batch"]["final_epoch_loss"]
-    for kind in metrics.values():
-        for mode in kind.values():
-            assert mode["steps_per_second"] > 0 and mode["compile_seconds"] >= 0
+    for name, mode in corrected.items():  # with real epochs every mode learns, stochastic too
+        assert mode["final_epoch_loss"] < mode["first_epoch_loss"], name
+    summary = (tmp_path / "summary.txt").read_text()
+    assert f"Stochastic {published['Stochastic']['steps_per_second']:.0f}" in summary

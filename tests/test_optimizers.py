@@ -302,13 +302,25 @@ def test_param_structures_and_dtypes(row):
         chex.assert_tree_all_finite(params)
 
 
-@pytest.mark.parametrize("row", [row for row in ROWS if row.name != "sgd"], ids=IDS[1:])
-def test_mismatched_gradient_tree_is_a_clear_error(row):
-    """Gradients whose structure differs from the params given to init raise a readable error."""
-    optimizer = row.ours(**row.hparams)
-    state = optimizer.init({"a": jnp.ones(2), "b": jnp.ones(3)})
+def _convention_optimizers():
+    from jaxopt_course.conventions import d2l, keras, torch
+
+    yield from ((f"torch.{n}", getattr(torch, n)(weight_decay=0.01)) for n in ("sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw"))
+    yield from ((f"keras.{n}", getattr(keras, n)(weight_decay=0.01)) for n in ("sgd", "adagrad", "rmsprop", "adadelta", "adam"))
+    yield from (("d2l.adadelta", d2l.adadelta()), ("optax.adadelta", optax_convention.adadelta(1.0, weight_decay=0.01)))
+
+
+MISMATCH_CASES = [(row.name, row.ours(**row.hparams)) for row in ROWS] + list(_convention_optimizers())
+
+
+@pytest.mark.parametrize("name, optimizer", MISMATCH_CASES, ids=[name for name, _ in MISMATCH_CASES])
+def test_mismatched_gradient_tree_is_a_clear_error(name, optimizer):
+    """Gradients whose structure differs from the params given to init raise a readable error,
+    for every optimiser, plain SGD and every convention (weight decay first in the chain) too."""
+    params = {"a": jnp.ones(2), "b": jnp.ones(3)}
+    state = optimizer.init(params)
     with pytest.raises(ValueError, match="tree structure"):
-        optimizer.update({"a": jnp.ones(2)}, state, {"a": jnp.ones(2)})
+        optimizer.update({"a": jnp.ones(2)}, state, params)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=IDS)

@@ -57,6 +57,44 @@ def test_bad_out_gives_a_clear_error(tmp_path, monkeypatch):
     assert command.main(["all", "--out", str(target)]) == 2
 
 
+def test_bad_out_fails_before_the_experiment_runs(tmp_path, monkeypatch, capsys):
+    """A single experiment given a file, or a folder below a file, as --out: exit 2, message naming --out."""
+    monkeypatch.setenv("JAXOPT_COURSE_CACHE", "off")
+    target = tmp_path / "a_file"
+    target.write_text("x")
+    ran = []
+    monkeypatch.setattr("experiments.gd_1d.run", lambda cfg: ran.append(cfg))
+    assert command.main(["gd_1d", "--out", str(target)]) == 2
+    assert "--out" in capsys.readouterr().err and ran == []
+    with pytest.raises(ValueError, match="--out .* cannot be created or written"):
+        prepare_out_dir(target / "below_a_file")
+    assert target.read_text() == "x"
+
+
+def test_an_interrupted_run_leaves_the_previous_results_intact(tmp_path, monkeypatch):
+    """A failure while figures are rendered leaves every earlier file as it was, and no staging folder."""
+    import matplotlib.pyplot as plt
+
+    from experiments._common import write_results
+
+    def results(value):
+        figure, ax = plt.subplots()
+        ax.plot([0, value])
+        return {"config": {"v": value}, "metrics": {"v": value}, "figures": {"curve": figure}, "summary": f"v = {value}"}
+
+    write_results(tmp_path, **results(1))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert sorted(before) == ["config.json", "curve.png", "manifest.json", "metrics.json", "summary.txt"]
+    broken = results(2)
+    broken["figures"]["curve"].savefig = lambda *args, **kwargs: (_ for _ in ()).throw(KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        write_results(tmp_path, **broken)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    write_results(tmp_path, **results(3))
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"v": 3}
+    assert json.loads((tmp_path / "manifest.json").read_text())["figures"] == ["curve.png"]
+
+
 def test_results_are_written_atomically(tmp_path, monkeypatch):
     """An interrupted write leaves the previous file intact and no temporary file behind."""
     path = tmp_path / "metrics.json"

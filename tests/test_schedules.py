@@ -129,12 +129,15 @@ def test_array_parameters_under_vmap_equal_one_at_a_time():
         "max_value": (lambda v: schedules.one_cycle(v, 100), [0.1, 1.0, 3.0]),
         "decay_steps": (lambda v: schedules.cosine_decay(0.1, v, periodic=True), [20.0, 50.0, 100.0]),
         "gamma": (lambda v: schedules.multi_step_decay(0.1, [10, 40], v), [0.1, 0.5, 0.9]),
+        "first_period": (lambda v: schedules.cosine_with_restarts(0.1, v, period_multiplier=2), [5.0, 10.0, 30.0]),
     }
     for name, (build, values) in builders.items():
         swept = jax.jit(jax.vmap(lambda v: build(v)(t)))(jnp.asarray(values, jnp.float32))
         one_at_a_time = jax.jit(lambda v: build(v)(t))
         for i, value in enumerate(values):
             np.testing.assert_allclose(swept[i], one_at_a_time(jnp.float32(value)), rtol=1e-6, atol=1e-9, err_msg=name)
+            # and against the schedule built from a plain Python number (the un-swept user's path)
+            np.testing.assert_allclose(swept[i], build(value)(t), rtol=3e-6, atol=1e-9, err_msg=name)
 
 
 def test_per_epoch_holds_the_value_within_an_epoch():
@@ -154,7 +157,18 @@ def test_cosine_with_restarts_restarts():
 @pytest.mark.parametrize(
     "build,match",
     [
-        (lambda: schedules.step_decay(0.1, 0), "decay_steps"),
+        (lambda: schedules.step_decay(0.1, 0), "^step_size must be"),
+        (lambda: schedules.linear_warmup(schedules.cosine_decay(0.1, 10), 50, total_steps=20), "warmup_steps .* must not exceed total_steps"),
+        (lambda: schedules.warmup_cosine_decay(0.0, 0.1, 100, 100), "warmup_steps .* must be less than decay_steps"),
+        (lambda: schedules.cosine_with_restarts(0.1, 0), "^first_period must be"),
+        (lambda: schedules.cosine_with_restarts(0.1, 2.5), "^first_period must be a whole number"),
+        (lambda: torch_convention.step_lr(0.1, 0), "^step_size must be"),
+        (lambda: torch_convention.cosine_annealing_lr(0.1, T_max=0), "^T_max must be"),
+        (lambda: torch_convention.exponential_lr(0.1, gamma=-1.0), "^gamma must be"),
+        (lambda: torch_convention.linear_lr(0.1, start_factor=0.0), "^start_factor must be"),
+        (lambda: torch_convention.one_cycle_lr(0.1, 1), "^total_steps must be"),
+        (lambda: keras.exponential_decay(-0.1, 10, 0.5), "^initial_learning_rate must be"),
+        (lambda: keras.polynomial_decay(0.1, 0), "^decay_steps must be"),
         (lambda: schedules.exponential_decay(0.1, -5, 0.9), "decay_steps"),
         (lambda: schedules.cosine_decay(0.1, 0), "decay_steps"),
         (lambda: schedules.piecewise_constant([10, 5], [1.0, 0.5, 0.1]), "boundaries must be sorted"),
@@ -210,3 +224,77 @@ def test_schedule_in_optimisers_matches_torch_with_the_same_scheduler():
         got = jax.jit(lambda: jax.lax.scan(step, (jnp.asarray(p0), transform.init(jnp.asarray(p0))), jnp.asarray(noise))[1])()
         error = np.abs(np.asarray(got) - np.array(expected)) / np.maximum(1.0, np.abs(expected))
         assert error.max() <= 1e-5, (name, scheduler_name, error.max())
+
+
+@pytest.mark.parametrize("period_multiplier", [1, 2, 3])
+def test_cosine_with_restarts_matches_torch(period_multiplier):
+    """SGDR against torch's CosineAnnealingWarmRestarts (T_0 = 10, T_mult 1, 2, 3, eta_min 1e-4) over 301 steps."""
+    expected = torch_learning_rates("CosineAnnealingWarmRestarts", dict(T_0=10, T_mult=period_multiplier, eta_min=1e-4), len(STEPS))
+    got = jax.jit(schedules.cosine_with_restarts(0.1, 10, period_multiplier=period_multiplier, end_value=1e-4))(jnp.asarray(STEPS))
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=3e-6, atol=1e-9)
+
+
+def test_warmup_cosine_decay_matches_optax():
+    """warmup_cosine_decay equals optax.warmup_cosine_decay_schedule (same argument order), past its end too."""
+    t = jnp.asarray(STEPS)
+    for warmup in (0, 1, 25, 150):
+        ours = schedules.warmup_cosine_decay(0.001, 0.1, warmup, 200, 1e-4)
+        reference = optax.warmup_cosine_decay_schedule(0.001, 0.1, warmup, 200, 1e-4)
+        np.testing.assert_allclose(jax.jit(ours)(t), jax.vmap(reference)(t), rtol=1e-5, atol=1e-8, err_msg=str(warmup))
+
+
+def _torch_trajectory(torch, name, options, scheduler_name, scheduler_options, p0, h, noise, steps_per_epoch):
+    p = torch.tensor(p0, requires_grad=True)
+    optimizer = getattr(torch.optim, name)([p], **options)
+    scheduler = getattr(torch.optim.lr_scheduler, scheduler_name)(optimizer, **scheduler_options)
+    expected = []
+    for step, c in enumerate(noise):
+        p.grad = torch.tensor(h) * p.detach() + torch.tensor(c)
+        optimizer.step()
+        if (step + 1) % steps_per_epoch == 0:
+            scheduler.step()
+        expected.append(p.detach().numpy().copy())
+    return np.array(expected)
+
+
+SCHEDULED_OPTIMISERS = {
+    # torch optimiser, its options, ours built from a schedule (lr=...) with the same options
+    "SGD": (dict(momentum=0.9, weight_decay=1e-2), lambda lr: torch_convention.sgd(lr, momentum=0.9, weight_decay=1e-2)),
+    "SGD-plain": (dict(), lambda lr: torch_convention.sgd(lr)),
+    "Adagrad": (dict(lr_decay=1e-2, weight_decay=1e-2), lambda lr: torch_convention.adagrad(lr, lr_decay=1e-2, weight_decay=1e-2)),
+    "RMSprop": (dict(centered=True, momentum=0.5), lambda lr: torch_convention.rmsprop(lr, centered=True, momentum=0.5)),
+    "Adadelta": (dict(weight_decay=1e-2), lambda lr: torch_convention.adadelta(lr, weight_decay=1e-2)),
+    "Adam": (dict(amsgrad=True), lambda lr: torch_convention.adam(lr, amsgrad=True)),
+    "AdamW": (dict(weight_decay=0.1), lambda lr: torch_convention.adamw(lr, weight_decay=0.1)),
+}
+
+
+@pytest.mark.parametrize("name", list(SCHEDULED_OPTIMISERS))
+@pytest.mark.parametrize("steps_per_epoch", [1, 6])
+def test_every_optimiser_with_a_torch_scheduler_matches_torch(name, steps_per_epoch):
+    """Every torch optimiser under StepLR and ExponentialLR, stepped per step or per epoch of 6 steps:
+    the same 300-step trajectory as torch (weight decay, lr_decay and decoupled decay see the scheduled lr)."""
+    torch = pytest.importorskip("torch")
+    p0 = np.array([1.0, -2.0, 0.5, 3.0], np.float32)
+    h = np.array([0.5, 1.0, 2.0, 0.1], np.float32)
+    noise = (np.random.default_rng(1).standard_normal((300, 4)) * [0.1, 1e-3, 10.0, 1.0]).astype(np.float32)
+    options, build = SCHEDULED_OPTIMISERS[name]
+    base_lr = 1.0 if name == "Adadelta" else 0.01
+    schedulers = {
+        "StepLR": (dict(step_size=20, gamma=0.5), torch_convention.step_lr(base_lr, 20, 0.5, steps_per_epoch=steps_per_epoch)),
+        "ExponentialLR": (dict(gamma=0.97), torch_convention.exponential_lr(base_lr, 0.97, steps_per_epoch=steps_per_epoch)),
+    }
+    for scheduler_name, (scheduler_options, schedule) in schedulers.items():
+        torch_name = name.split("-")[0]
+        expected = _torch_trajectory(torch, torch_name, dict(options, lr=base_lr), scheduler_name, scheduler_options, p0, h, noise, steps_per_epoch)
+        transform = build(schedule)
+
+        def step(carry, c):
+            q, state = carry
+            updates, state = transform.update(h * q + c, state, q)
+            q = optax.apply_updates(q, updates)
+            return (q, state), q
+
+        got = jax.jit(lambda: jax.lax.scan(step, (jnp.asarray(p0), transform.init(jnp.asarray(p0))), jnp.asarray(noise))[1])()
+        error = np.abs(np.asarray(got) - expected) / np.maximum(1.0, np.abs(expected))
+        assert error.max() <= 1e-5, (name, scheduler_name, steps_per_epoch, error.max())

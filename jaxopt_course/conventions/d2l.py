@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import optax
 
-from jaxopt_course.base import ArrayLike, ScalarOrSchedule
+from jaxopt_course.base import ArrayLike, ScalarOrSchedule, renamed_arguments
 from jaxopt_course.optimizers import adadelta as _adadelta
 from jaxopt_course.optimizers import adagrad as _adagrad
 from jaxopt_course.optimizers import adam as _adam
@@ -18,16 +18,19 @@ from jaxopt_course.optimizers import rmsprop as _rmsprop
 from jaxopt_course.optimizers import sgd as _sgd
 
 
+@renamed_arguments(learning_rate="lr")
 def sgd(lr: ScalarOrSchedule, momentum: ArrayLike | None = None) -> optax.GradientTransformation:
     """d2l ``sgd`` / ``sgd_momentum``: ``v = μ v + g`` (v_0 = 0); ``p -= lr v``."""
     return _sgd(lr, momentum)
 
 
+@renamed_arguments(learning_rate="lr")
 def adagrad(lr: ScalarOrSchedule, eps: ArrayLike = 1e-6) -> optax.GradientTransformation:
     """d2l ``adagrad``: ``s += g²``; ``p -= lr g / sqrt(s + ε)`` with s_0 = 0."""
     return _adagrad(lr, 0.0, eps)
 
 
+@renamed_arguments(learning_rate="lr", decay="gamma")
 def rmsprop(lr: ScalarOrSchedule, gamma: ArrayLike = 0.9, eps: ArrayLike = 1e-6) -> optax.GradientTransformation:
     """d2l ``rmsprop``: ``s = γ s + (1-γ) g²``; ``p -= lr g / sqrt(s + ε)``."""
     return _rmsprop(lr, gamma, eps)
@@ -38,6 +41,7 @@ def adadelta(rho: ArrayLike = 0.9, eps: ArrayLike = 1e-5) -> optax.GradientTrans
     return _adadelta(1.0, rho, eps)
 
 
+@renamed_arguments(learning_rate="lr")
 def adam(
     lr: ScalarOrSchedule, b1: ArrayLike = 0.9, b2: ArrayLike = 0.999, eps: ArrayLike = 1e-6
 ) -> optax.GradientTransformation:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import optax
 
-from jaxopt_course.base import ArrayLike, ScalarOrSchedule
+from jaxopt_course.base import ArrayLike, ScalarOrSchedule, renamed_arguments
 from jaxopt_course.optimizers import adadelta as _adadelta
 from jaxopt_course.optimizers import adagrad as _adagrad
 from jaxopt_course.optimizers import adam as _adam
@@ -29,6 +29,7 @@ def _with_decay(optimizer, weight_decay, learning_rate):
     return optax.chain(optimizer, decoupled_weight_decay(weight_decay, learning_rate))
 
 
+@renamed_arguments(b1="beta_1", b2="beta_2", eps="epsilon")
 def sgd(
     learning_rate: ScalarOrSchedule = 0.01,
     momentum: ArrayLike = 0.0,
@@ -39,6 +40,7 @@ def sgd(
     return _with_decay(_sgd(learning_rate, momentum, nesterov, lr_in_momentum=True), weight_decay, learning_rate)
 
 
+@renamed_arguments(b1="beta_1", b2="beta_2", eps="epsilon")
 def adagrad(
     learning_rate: ScalarOrSchedule = 1e-3,
     initial_accumulator_value: ArrayLike = 0.1,
@@ -49,6 +51,7 @@ def adagrad(
     return _with_decay(_adagrad(learning_rate, initial_accumulator_value, epsilon), weight_decay, learning_rate)
 
 
+@renamed_arguments(b1="beta_1", b2="beta_2", eps="epsilon", decay="rho")
 def rmsprop(
     learning_rate: ScalarOrSchedule = 1e-3,
     rho: ArrayLike = 0.9,
@@ -63,6 +66,7 @@ def rmsprop(
     return _with_decay(optimizer, weight_decay, learning_rate)
 
 
+@renamed_arguments(b1="beta_1", b2="beta_2", eps="epsilon")
 def adadelta(
     learning_rate: ScalarOrSchedule = 1e-3,
     rho: ArrayLike = 0.95,
@@ -73,6 +77,7 @@ def adadelta(
     return _with_decay(_adadelta(learning_rate, rho, epsilon), weight_decay, learning_rate)
 
 
+@renamed_arguments(b1="beta_1", b2="beta_2", eps="epsilon")
 def adam(
     learning_rate: ScalarOrSchedule = 1e-3,
     beta_1: ArrayLike = 0.9,
@@ -96,6 +101,7 @@ def adam(
     return _with_decay(optimizer, weight_decay, learning_rate)
 
 
+@renamed_arguments(b1="beta_1", b2="beta_2", eps="epsilon")
 def adamw(
     learning_rate: ScalarOrSchedule = 1e-3,
     weight_decay: ArrayLike = 0.004,

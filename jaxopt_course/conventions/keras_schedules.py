@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from jaxopt_course import schedules
-from jaxopt_course.base import ArrayLike, Schedule, as_float32, check_range
+from jaxopt_course.base import ArrayLike, Schedule, as_float32, check_range, renamed_arguments
 
 
 def piecewise_constant_decay(boundaries: Sequence[int], values: Sequence[float]) -> Schedule:
@@ -17,16 +17,19 @@ def piecewise_constant_decay(boundaries: Sequence[int], values: Sequence[float])
     return schedules.piecewise_constant(boundaries, values, boundary_in_left=True)
 
 
+@renamed_arguments(init_value="initial_learning_rate")
 def exponential_decay(initial_learning_rate: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike, staircase: bool = False) -> Schedule:
     """``ExponentialDecay``: ``η_0 · r^(t / k)`` (floored exponent when staircase)."""
     return schedules.exponential_decay(initial_learning_rate, decay_steps, decay_rate, staircase=staircase)
 
 
+@renamed_arguments(init_value="initial_learning_rate")
 def inverse_time_decay(initial_learning_rate: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike, staircase: bool = False) -> Schedule:
     """``InverseTimeDecay``: ``η_0 / (1 + r · t / k)`` (floored ratio when staircase)."""
     return schedules.inverse_time_decay(initial_learning_rate, decay_steps, decay_rate, staircase=staircase)
 
 
+@renamed_arguments(init_value="initial_learning_rate")
 def cosine_decay(
     initial_learning_rate: ArrayLike, decay_steps: int, alpha: ArrayLike = 0.0, warmup_target: ArrayLike | None = None, warmup_steps: int = 0
 ) -> Schedule:
@@ -41,6 +44,7 @@ def cosine_decay(
     return schedules.linear_warmup(cosine, warmup_steps, start_value=initial_learning_rate)
 
 
+@renamed_arguments(init_value="initial_learning_rate", end_value="end_learning_rate")
 def polynomial_decay(
     initial_learning_rate: ArrayLike, decay_steps: ArrayLike, end_learning_rate: ArrayLike = 1e-4, power: ArrayLike = 1.0, cycle: bool = False
 ) -> Schedule:

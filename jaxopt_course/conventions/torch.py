@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import optax
 
-from jaxopt_course.base import ArrayLike, ScalarOrSchedule, check_range
+from jaxopt_course.base import ArrayLike, ScalarOrSchedule, check_range, renamed_arguments
 from jaxopt_course.optimizers import adadelta as _adadelta
 from jaxopt_course.optimizers import adagrad as _adagrad
 from jaxopt_course.optimizers import adam as _adam
@@ -35,6 +35,7 @@ def _betas(betas) -> tuple[ArrayLike, ArrayLike]:
     return betas[0], betas[1]
 
 
+@renamed_arguments(learning_rate="lr")
 def sgd(
     lr: ScalarOrSchedule = 1e-3,
     momentum: ArrayLike = 0.0,
@@ -54,6 +55,7 @@ def sgd(
     )
 
 
+@renamed_arguments(learning_rate="lr")
 def adagrad(
     lr: ScalarOrSchedule = 1e-2,
     lr_decay: ArrayLike = 0.0,
@@ -68,6 +70,7 @@ def adagrad(
     )
 
 
+@renamed_arguments(learning_rate="lr", decay="alpha")
 def rmsprop(
     lr: ScalarOrSchedule = 1e-2,
     alpha: ArrayLike = 0.99,
@@ -84,6 +87,7 @@ def rmsprop(
     )
 
 
+@renamed_arguments(learning_rate="lr")
 def adadelta(
     lr: ScalarOrSchedule = 1.0, rho: ArrayLike = 0.9, eps: ArrayLike = 1e-6, weight_decay: ArrayLike = 0.0
 ) -> optax.GradientTransformation:
@@ -91,6 +95,7 @@ def adadelta(
     return optax.chain(add_l2(weight_decay), _adadelta(lr, rho, eps))
 
 
+@renamed_arguments(learning_rate="lr", b1="betas[0]", b2="betas[1]")
 def adam(
     lr: ScalarOrSchedule = 1e-3,
     betas=(0.9, 0.999),
@@ -103,6 +108,7 @@ def adam(
     return optax.chain(add_l2(weight_decay), _adam(lr, b1, b2, eps, 0.0, amsgrad, amsgrad_max="raw"))
 
 
+@renamed_arguments(learning_rate="lr", b1="betas[0]", b2="betas[1]")
 def adamw(
     lr: ScalarOrSchedule = 1e-3,
     betas=(0.9, 0.999),

@@ -11,28 +11,32 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from jaxopt_course import schedules
-from jaxopt_course.base import ArrayLike, Schedule, as_float32
+from jaxopt_course.base import ArrayLike, Schedule, as_float32, check_positive_int, check_range, renamed_arguments
 
 
 def _stepped(schedule: Schedule, steps_per_epoch: int) -> Schedule:
     return schedules.per_epoch(schedule, steps_per_epoch) if steps_per_epoch != 1 else schedule
 
 
+@renamed_arguments(init_value="lr", decay_steps="step_size", decay_rate="gamma")
 def step_lr(lr: ArrayLike, step_size: int, gamma: ArrayLike = 0.1, *, steps_per_epoch: int = 1) -> Schedule:
     """``StepLR``: ``lr · γ^⌊e / step_size⌋``."""
     return _stepped(schedules.step_decay(lr, step_size, gamma), steps_per_epoch)
 
 
+@renamed_arguments(init_value="lr")
 def multi_step_lr(lr: ArrayLike, milestones: Sequence[int], gamma: ArrayLike = 0.1, *, steps_per_epoch: int = 1) -> Schedule:
     """``MultiStepLR``: ``lr · γ^(milestones passed)``; a milestone listed twice applies γ twice."""
     return _stepped(schedules.multi_step_decay(lr, sorted(milestones), gamma), steps_per_epoch)
 
 
+@renamed_arguments(init_value="lr", decay_rate="gamma")
 def exponential_lr(lr: ArrayLike, gamma: ArrayLike, *, steps_per_epoch: int = 1) -> Schedule:
     """``ExponentialLR``: ``lr · γ^e``."""
     return _stepped(schedules.exponential_decay(lr, 1, gamma), steps_per_epoch)
 
 
+@renamed_arguments(init_value="lr", decay_steps="T_max", end_value="eta_min")
 def cosine_annealing_lr(lr: ArrayLike, T_max: int, eta_min: ArrayLike = 0.0, *, steps_per_epoch: int = 1) -> Schedule:  # noqa: N803
     """``CosineAnnealingLR``: not clamped at T_max: it rises again with period 2·T_max."""
     return _stepped(schedules.cosine_decay(lr, T_max, eta_min, periodic=True), steps_per_epoch)
@@ -45,12 +49,14 @@ def lambda_lr(lr: ArrayLike, lr_lambda: Callable, *, steps_per_epoch: int = 1) -
 
 def linear_lr(lr: ArrayLike, start_factor: float = 1.0 / 3.0, end_factor: float = 1.0, total_iters: int = 5, *, steps_per_epoch: int = 1) -> Schedule:
     """``LinearLR``: ``lr · (s + (e_f - s) · min(e, T) / T)``."""
-    if not isinstance(total_iters, int) or total_iters < 1:
-        raise ValueError(f"total_iters must be a positive integer; got {total_iters!r}")
+    check_positive_int("total_iters", total_iters)
+    check_range("start_factor", start_factor, low=0.0, high=1.0, low_inclusive=False, high_inclusive=True)
+    check_range("end_factor", end_factor, low=0.0, high=1.0, high_inclusive=True)
     factor = schedules.polynomial_decay(start_factor, end_factor, total_iters)
     return _stepped(lambda e: as_float32(lr) * factor(e), steps_per_epoch)
 
 
+@renamed_arguments(max_value="max_lr", anneal="anneal_strategy")
 def one_cycle_lr(
     max_lr: ArrayLike,
     total_steps: int,
@@ -62,7 +68,12 @@ def one_cycle_lr(
     *,
     steps_per_epoch: int = 1,
 ) -> Schedule:
-    """``OneCycleLR`` (learning rate only; torch also cycles momentum)."""
+    """``OneCycleLR`` (learning rate only; torch also cycles momentum).
+
+    Note: torch's OneCycleLR has its own ``epochs``/``steps_per_epoch`` pair, which only computes
+    ``total_steps``; here give ``total_steps`` (the number of scheduler steps) directly, and
+    ``steps_per_epoch`` keeps its meaning in this module: optimiser steps per scheduler step.
+    """
     schedule = schedules.one_cycle(
         max_lr, total_steps, pct_start, anneal=anneal_strategy, div_factor=div_factor,
         final_div_factor=final_div_factor, three_phase=three_phase,

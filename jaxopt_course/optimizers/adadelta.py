@@ -59,7 +59,7 @@ def scale_by_adadelta(rho: ArrayLike = 0.9, eps: ArrayLike = 1e-6) -> optax.Grad
 
     def update_fn(updates, state, params=None):
         del params
-        check_same_structure(updates, state.nu, "AdaDelta moving averages")
+        check_same_structure(updates, state.nu, "AdaDelta moving averages built by init()")
         one_minus_rho, _ = one_minus_and_log(rho)
         epsilon = as_float32(eps)
         decay = as_float32(rho)

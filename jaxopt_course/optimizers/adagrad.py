@@ -72,7 +72,7 @@ def scale_by_adagrad(
 
     def update_fn(updates, state, params=None):
         del params
-        check_same_structure(updates, state.sum_of_squares, "AdaGrad accumulator")
+        check_same_structure(updates, state.sum_of_squares, "AdaGrad accumulator built by init()")
         sum_of_squares = jax.tree.map(lambda g, s: s + g * g, updates, state.sum_of_squares)
         updates = jax.tree.map(
             lambda g, s: divide_or_zero(g, adagrad_denominator(s, eps, eps_in_sqrt)).astype(g.dtype),

@@ -107,7 +107,7 @@ def scale_by_adam(
 
     def update_fn(updates, state, params=None):
         del params
-        check_same_structure(updates, state.mu, "Adam moments")
+        check_same_structure(updates, state.mu, "Adam moments built by init()")
         if bias_correction_precision == "float32":  # optax's and Keras's arithmetic, as it is
             c1, c2 = one_minus_in_double(b1), one_minus_in_double(b2)
         else:

@@ -74,7 +74,7 @@ def scale_by_rms(
 
     def update_fn(updates, state, params=None):
         del params
-        check_same_structure(updates, state.nu, "RMSProp moving average")
+        check_same_structure(updates, state.nu, "RMSProp moving average built by init()")
         one_minus_decay, _ = one_minus_and_log(decay)
         gamma = as_float32(decay)
         nu = jax.tree.map(lambda g, v: gamma * v + one_minus_decay * (g * g), updates, state.nu)

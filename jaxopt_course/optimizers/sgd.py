@@ -76,7 +76,7 @@ def scale_by_momentum(
 
     def update_fn(updates, state, params=None):
         del params
-        check_same_structure(updates, state.velocity, "momentum buffer")
+        check_same_structure(updates, state.velocity, "momentum buffer built by init()")
         mu = as_float32(momentum)
         weight = jnp.where(mu == 0, 1.0, 1.0 - as_float32(dampening))
         first = state.count == 0
