@@ -118,7 +118,7 @@ def test_e11_saddle(tmp_path):
 
 
 def test_e12_model_selection(tmp_path):
-    """E12: CV picks a middle degree; more data helps; L2 and early stopping beat no regularisation;
+    """E12: CV picks a middle degree; more data helps; L2, dropout and early stopping beat no regularisation;
     gradients vanish towards the input; SGD explodes where clipping trains."""
     from experiments import model_selection
 
@@ -130,6 +130,7 @@ def test_e12_model_selection(tmp_path):
     regularisation = {name.split(" ")[0]: m for name, m in metrics["regularisation"].items()}
     assert regularisation["L2"]["valid_of_returned_params"] < regularisation["no"]["valid_of_returned_params"]
     assert regularisation["early"]["valid_of_returned_params"] < regularisation["no"]["valid_of_returned_params"]
+    assert regularisation["dropout"]["valid_of_returned_params"] < regularisation["no"]["valid_of_returned_params"]
     assert regularisation["early"]["stopped_epoch"] >= 0
     norms = metrics["gradient_norms"]["torch initialisation"]
     assert norms[0] < 1e-6 * norms[-1]
