@@ -25,15 +25,24 @@ class SweepResult:
     def num_configurations(self) -> int:
         return len(next(iter(self.grid.values())))
 
+    def _named(self) -> dict[str, np.ndarray]:
+        """Every metric leaf by name: a dict's keys, dotted for nested dicts and NamedTuples
+        (``"eval.loss"``, ``"epoch_loss"`` of a History); ``"metric"`` for a lone array."""
+        leaves = jax.tree_util.tree_flatten_with_path(self.metrics)[0]
+        if len(leaves) == 1 and not leaves[0][0]:
+            return {"metric": np.asarray(leaves[0][1])}
+        return {".".join(_key_name(k) for k in path): np.asarray(leaf) for path, leaf in leaves}
+
     def metric_names(self) -> list[str]:
-        return list(self.metrics) if isinstance(self.metrics, dict) else ["metric"]
+        return list(self._named())
 
     def _leaf(self, metric: str | None) -> np.ndarray:
-        if isinstance(self.metrics, dict):
-            if metric not in self.metrics:
-                raise ValueError(f"metric must be one of {list(self.metrics)}; got {metric!r}")
-            return np.asarray(self.metrics[metric])
-        return np.asarray(self.metrics)
+        named = self._named()
+        if metric is None and len(named) == 1:
+            return next(iter(named.values()))
+        if metric not in named:
+            raise ValueError(f"metric must be one of {list(named)}; got {metric!r}")
+        return named[metric]
 
     def final(self, metric: str | None = None) -> np.ndarray:
         """Per configuration: the mean over seeds (NaN if any seed diverged) of the last value (trailing axes
@@ -65,7 +74,7 @@ class SweepResult:
 
     def to_records(self) -> list[dict]:
         """One dict per configuration: its hyper-parameters and each metric's :meth:`final` value."""
-        finals = {name: self.final(None if name == "metric" else name) for name in self.metric_names()}
+        finals = {name: self.final(name) for name in self.metric_names()}
         return [
             {**{n: float(v[i]) for n, v in self.grid.items()}, **{m: float(f[i]) for m, f in finals.items()}}
             for i in range(self.num_configurations)
@@ -81,3 +90,10 @@ class SweepResult:
 
     def to_json(self, path) -> None:
         write_json(path, {"seeds": self.seeds, "grid": self.grid, "records": self.to_records()})
+
+
+def _key_name(key) -> str:
+    for attribute in ("key", "name", "idx"):
+        if hasattr(key, attribute):
+            return str(getattr(key, attribute))
+    return str(key)

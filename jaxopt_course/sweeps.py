@@ -126,15 +126,32 @@ def _check_run_fn(run_fn: Callable, names: tuple[str, ...], key_struct: jax.Shap
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled(run_fn: Callable, devices: tuple | None):
-    """One jitted program for run_fn over [configuration, seed], sharded over ``devices``."""
+def _compiled(run_fn: Callable, devices: tuple):
+    """One jitted program for run_fn over [configuration, seed], and the shardings of its inputs.
+
+    The configurations are split over a one-axis ``Mesh`` of ``devices`` (axis "config"), the
+    seed keys replicated; the outputs stay split by configuration.  One device is a mesh of one.
+    """
     batched = jax.vmap(jax.vmap(run_fn, in_axes=(None, 0)), in_axes=(0, None))
-    if devices is None or len(devices) == 1:
-        return jax.jit(batched)
     mesh = Mesh(np.array(devices), ("config",))
     by_config = NamedSharding(mesh, PartitionSpec("config"))
     replicated = NamedSharding(mesh, PartitionSpec())
-    return jax.jit(batched, in_shardings=(by_config, replicated), out_shardings=by_config)
+    program = jax.jit(batched, in_shardings=(by_config, replicated), out_shardings=by_config)
+    return program, by_config, replicated
+
+
+def _global_array(values: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """A global array from a host value every process holds alike (one process or many)."""
+    return jax.make_array_from_callback(values.shape, sharding, lambda index: values[index])
+
+
+def _to_host(tree):
+    """Gathers the sharded outputs to numpy on every host (across processes on a cluster)."""
+    if jax.process_count() == 1:
+        return jax.tree.map(np.asarray, tree)
+    from jax.experimental import multihost_utils
+
+    return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
 
 
 def sweep(
@@ -181,13 +198,14 @@ def sweep(
     chunk = -(-min(chunk_size or count, count) // len(devices)) * len(devices)  # a multiple of the devices
     num_chunks = -(-count // chunk)
     padded = {name: np.concatenate([v, np.repeat(v[-1:], num_chunks * chunk - count)]) for name, v in configurations.items()}
+    program, by_config, replicated = _compiled(run_fn, devices)
     seed_keys = jax.random.split(key, seeds)
-    program = _compiled(run_fn, devices if len(devices) > 1 else None)
+    seed_keys = jax.device_put(seed_keys, replicated) if jax.process_count() == 1 else _global_array(np.asarray(seed_keys), replicated)
     outputs = []
     with ProgressBar(num_chunks, enabled=progress and num_chunks > 1, description="sweep", unit="chunk") as bar:
         for start in range(0, num_chunks * chunk, chunk):
-            hparams = {name: jnp.asarray(v[start : start + chunk]) for name, v in padded.items()}
-            outputs.append(jax.tree.map(np.asarray, program(hparams, seed_keys)))
+            hparams = {name: _global_array(np.asarray(v[start : start + chunk], np.float32), by_config) for name, v in padded.items()}
+            outputs.append(_to_host(program(hparams, seed_keys)))
             bar.update(1)
     metrics = jax.tree.map(lambda *parts: np.concatenate(parts)[:count], *outputs)
     return SweepResult(grid=configurations, metrics=metrics, seeds=seeds)

@@ -17,6 +17,7 @@ import pytest
 
 import jaxopt_course as jc
 from jaxopt_course import sweeps, training
+from jaxopt_course.sweep_results import SweepResult
 from jaxopt_course.sweeps import Zip, expand_grid, sweep
 
 X = jnp.linspace(-1.0, 1.0, 32).reshape(-1, 1)
@@ -68,7 +69,7 @@ def test_a_grid_compiles_once_and_a_same_shape_grid_compiles_zero_times():
         return run_fn(hparams, key)
 
     sweep(fresh_run, GRID, key=jax.random.PRNGKey(0), progress=False)
-    program = sweeps._compiled(fresh_run, None)
+    program = sweeps._compiled(fresh_run, tuple(jax.devices()))[0]
     compiled = program._cache_size()
     other = sweep(fresh_run, {"learning_rate": [0.02, 0.1, 0.3], "momentum": [0.1, 0.9]}, key=jax.random.PRNGKey(1), progress=False)
     assert program._cache_size() == compiled == 1
@@ -84,7 +85,7 @@ def test_chunks_give_the_same_numbers_and_reuse_one_program():
     whole = sweep(fresh_run, grid, key=jax.random.PRNGKey(0), progress=False)
     chunked = sweep(fresh_run, grid, key=jax.random.PRNGKey(0), chunk_size=4, progress=False)
     chex.assert_trees_all_close(whole.metrics, chunked.metrics, rtol=1e-6)
-    assert sweeps._compiled(fresh_run, None)._cache_size() == 2  # the whole-grid shape and the chunk shape
+    assert sweeps._compiled(fresh_run, tuple(jax.devices()))[0]._cache_size() == 2  # the whole-grid shape and the chunk shape
 
 
 def test_result_table_files_best_and_select(tmp_path):
@@ -150,7 +151,15 @@ SHARDED = textwrap.dedent(
     chunked = sweep(run_fn, GRID, seeds=2, key=key, chunk_size=3, progress=False)
     difference = max(float(np.max(np.abs(a - b))) for a, b in zip(jax.tree.leaves(everywhere.metrics), jax.tree.leaves(one.metrics)))
     difference_chunked = max(float(np.max(np.abs(a - b))) for a, b in zip(jax.tree.leaves(chunked.metrics), jax.tree.leaves(one.metrics)))
-    print(json.dumps({{"difference": difference, "chunked": difference_chunked, "devices": len(jax.devices())}}))
+    # where the program really ran: its outputs' shardings, on all four devices and on the last alone
+    from jaxopt_course import sweeps
+    placed = {{}}
+    for name, devices in (("all", tuple(jax.devices())), ("last", tuple(jax.devices()[3:]))):
+        program, by_config, replicated = sweeps._compiled(run_fn, devices)
+        hparams = {{k: jax.device_put(np.full(4, 0.1, np.float32), by_config) for k in GRID}}
+        outputs = program(hparams, jax.device_put(jax.random.split(key, 2), replicated))
+        placed[name] = sorted({{d.id for leaf in jax.tree.leaves(outputs) for d in leaf.sharding.device_set}})
+    print(json.dumps({{"difference": difference, "chunked": difference_chunked, "devices": len(jax.devices()), "placed": placed}}))
     """
 )
 
@@ -164,3 +173,24 @@ def test_sharded_over_four_cpu_devices_equals_one_device():
     assert completed.returncode == 0, completed.stderr[-2000:]
     report = json.loads(completed.stdout.strip().splitlines()[-1])
     assert report["devices"] == 4 and report["difference"] <= 1e-6 and report["chunked"] <= 1e-6
+    assert report["placed"] == {"all": [0, 1, 2, 3], "last": [3]}
+
+
+def test_nested_metrics_get_dotted_names():
+    """A run function returning nested dicts or a NamedTuple: every leaf is a named metric in records and best()."""
+    from typing import NamedTuple
+
+    class Curves(NamedTuple):
+        loss: np.ndarray
+        accuracy: np.ndarray
+
+    grid = {"learning_rate": np.array([0.1, 0.2, 0.3], np.float32)}
+    loss = np.array([[[3.0, 2.0], [3.0, 1.0]], [[3.0, 0.5], [3.0, 0.7]], [[3.0, 4.0], [3.0, 5.0]]])  # [config, seed, step]
+    metrics = {"train": Curves(loss=loss, accuracy=-loss), "eval": {"loss": loss[..., -1] * 2}}
+    result = SweepResult(grid=grid, metrics=metrics, seeds=2)
+    assert result.metric_names() == ["eval.loss", "train.loss", "train.accuracy"]
+    np.testing.assert_allclose(result.final("train.loss"), [1.5, 0.6, 4.5])
+    assert result.best("train.accuracy", mode="max")["index"] == 1 and result.best("eval.loss")["score"] == 1.2
+    assert result.to_records()[2] == {"learning_rate": np.float32(0.3), "eval.loss": 9.0, "train.loss": 4.5, "train.accuracy": -4.5}
+    with pytest.raises(ValueError, match="metric must be one of"):
+        result.final("loss")
