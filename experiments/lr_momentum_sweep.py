@@ -71,6 +71,10 @@ def plot(results: dict, cfg: Config) -> dict:
 CAPTIONS = {"sweep": "Final training loss over a log grid of learning rates and a grid of momenta. The good region is a diagonal band: with momentum μ the effective step is about η/(1−μ), so larger momentum wants a smaller learning rate, and too large a product diverges (×)."}
 
 
+def _best_per_momentum(result) -> dict:
+    return {float(m): result.select(momentum=m).best("epoch_loss") for m in np.unique(result.grid["momentum"])}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv, "lr_momentum_sweep", "learning rate x momentum sweep of E3's mini-batch task")
     cfg = Config(seed=args.seed)
@@ -84,7 +88,9 @@ def main(argv=None) -> int:
     summary = (
         f"{result.num_configurations} configurations × {cfg.seeds} seeds ran as one compiled program in {results['seconds']:.1f} s. "
         f"Best: learning rate {best['learning_rate']:.3g} with momentum {best['momentum']:.3g}, final loss {best['score']:.3f}; "
-        f"{diverged} configurations diverged. Good settings lie on a band where η/(1−μ) is roughly constant."
+        f"{diverged} configurations diverged. Best learning rate for each momentum: "
+        + ", ".join(f"μ {m:.3g}: η {r['learning_rate']:.3g}" for m, r in _best_per_momentum(result).items())
+        + " (a band where η/(1−μ) is about constant would make these fall as μ grows)."
     )
     write_results(args.out, config=cfg, metrics=metrics, figures=plot(results, cfg), summary=summary)
     result.to_csv(f"{args.out}/sweep.csv")

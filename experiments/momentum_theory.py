@@ -123,7 +123,10 @@ def plot(results: dict, cfg: Config) -> dict:
     ax.set_ylim(0.5, 1.5)
     plotting.label_axes(ax, xlabel="learning rate η", ylabel="rate per step (1 = no progress)", title="gradient descent (β = 0) against theory", legend=True)
     ax.legend(fontsize=8, frameon=False, loc="upper left")
-    figure.suptitle("Momentum's theory on a quadratic: the measured optimum lands on Polyak's", fontsize=13)
+    figure.suptitle(
+        f"Momentum's theory on a quadratic: measured optimum η={best['learning_rate']:.3f}, β={best['momentum']:.3f}; "
+        f"Polyak's η={t['heavy_ball_learning_rate']:.3f}, β={t['heavy_ball_momentum']:.3f}", fontsize=12,
+    )
     return {"momentum_theory": figure}
 
 

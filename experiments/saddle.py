@@ -80,6 +80,16 @@ def plot(results: dict, cfg: Config) -> dict:
 CAPTIONS = {"saddle": "Near a saddle the gradient along the escape direction is tiny, and on a plateau every gradient is: gradient descent's step is proportional to it and crawls; momentum accumulates it; RMSProp and Adam divide by its running size and take full-length steps at once."}
 
 
+def _slowest_sentence(metrics: dict) -> str:
+    """Which optimiser left each region last, read from the escape steps (-1: never, the slowest)."""
+    parts = []
+    for region in ("saddle", "plateau"):
+        steps = {name: m[f"{region}_escape_step"] for name, m in metrics.items()}
+        slowest = max(steps, key=lambda name: np.inf if steps[name] < 0 else steps[name])
+        parts.append(f"{slowest} is the slowest to leave the {region}" + (" (it never does within the run)" if steps[slowest] < 0 else ""))
+    return "; ".join(parts) + "."
+
+
 def main(argv=None) -> int:
     args = parse_args(argv, "saddle", "E11: escaping a saddle point and a plateau")
     cfg = Config()
@@ -87,7 +97,7 @@ def main(argv=None) -> int:
     metrics = {name: {"saddle_escape_step": r["saddle_escape"], "plateau_escape_step": r["plateau_escape"]} for name, r in results.items()}
     summary = "Escape steps (saddle |y| > 1; plateau f < 0.5; -1 = not within the run): " + "; ".join(
         f"{name} {m['saddle_escape_step']} / {m['plateau_escape_step']}" for name, m in metrics.items()
-    ) + ". Plain gradient descent is the slowest on both."
+    ) + ". " + _slowest_sentence(metrics)
     write_results(args.out, config=cfg, metrics=metrics, figures=plot(results, cfg), summary=summary)
     print(summary)
     return 0

@@ -2,7 +2,7 @@
 
 A compiled loop cannot hold a Python object, so it calls :func:`tick` (via
 ``jax.debug.callback``) with the number of steps done since the last call, and ``tick`` advances
-whichever bar is open.  Runs call it about a hundred times, so the bar costs a few host round
+whichever bar is open.  Runs call it about fifty times, so the bar costs a few host round
 trips, not a few per step.
 """
 
@@ -41,8 +41,10 @@ class ProgressBar:
         if self.bar is not None:
             self.bar.update(amount)
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, exc_type, *exc_info) -> None:
         if self.bar is not None:
             with _lock:
                 _active.remove(self.bar)
+            if exc_type is None and self.bar.n < self.total:
+                self.bar.update(self.total - self.bar.n)  # the last few steps (fewer than one tick), or stopped early
             self.bar.close()

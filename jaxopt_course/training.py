@@ -175,7 +175,7 @@ def train(
     ``loss_fn(params, batch)`` or ``loss_fn(params, batch, key)`` returns the mean loss of a batch
     ``(x, y)``; ``optimizer`` may be built from traced hyper-parameters (what a sweep does).  Step k
     uses ``jax.random.fold_in`` of ``key`` for its batch and its dropout, so the same key gives the
-    same run bit for bit.  ``progress_every`` > 0 reports every that many epochs to the active
+    same run bit for bit.  ``progress_every`` > 0 reports every that many steps to the active
     progress bar (host callback; 0 for none, as under ``vmap``).
     """
     with_key = takes_key(loss_fn)
@@ -188,6 +188,8 @@ def train(
         args = (params, batch, jax.random.fold_in(dropout_key, step_number)) if with_key else (params, batch)
         loss, grads = jax.value_and_grad(loss_fn)(*args)
         updates, opt_state = optimizer.update(grads, opt_state, params)
+        if progress_every:  # a host callback every progress_every steps, not every step
+            jax.lax.cond((step_number + 1) % progress_every == 0, lambda: jax.debug.callback(tick, progress_every, ordered=False), lambda: None)
         return (optax.apply_updates(params, updates), opt_state), (loss, latest_learning_rate(opt_state))
 
     def run_epoch(carry, epoch, num_steps):
@@ -237,14 +239,7 @@ def train(
             nan_steps = jnp.full((_steps_in(num_steps),), jnp.nan, jnp.float32)
             return carry, (nan_steps, nan_steps, jnp.float32(jnp.nan), jnp.float32(jnp.nan), jnp.bool_(False))
 
-        carry, outputs = jax.lax.cond(stopped, frozen, active, carry)
-        if progress_every:
-            jax.lax.cond(
-                (epoch + 1) % progress_every == 0,
-                lambda: jax.debug.callback(tick, progress_every * _steps_in(num_steps), ordered=False),
-                lambda: None,
-            )
-        return carry, outputs
+        return jax.lax.cond(stopped, frozen, active, carry)
 
     def _steps_in(num_steps):
         return plan.steps_per_epoch if plan.sampling in WHOLE_EPOCHS else num_steps
@@ -316,7 +311,8 @@ def fit(
       eval_data: ``(x, y)`` evaluated after every epoch.
       drop_last: in "epoch" mode, drop the last N mod B samples of each epoch's shuffle.
       early_stopping: an :class:`EarlyStopping` (needs eval_data).
-      progress: show a progress bar with steps/s (updated about 20 times per run).
+      progress: show a progress bar with steps/s (updated about 50 times per run, also within
+        an epoch).
       on_nonfinite: "warn" or "raise" when the loss becomes NaN or inf.
 
     Returns:
@@ -337,7 +333,7 @@ def fit(
     for name, arrays in (("data", data), ("eval_data", eval_data)):
         if arrays is not None and not all(np.all(np.isfinite(np.asarray(a))) for a in arrays):
             raise ValueError(f"{name} contains NaN or inf; clean or drop those samples before training")
-    every = max(1, plan.num_logged_epochs // 20) if progress else 0
+    every = max(1, plan.num_steps // 50) if progress else 0
     run = _compiled(loss_fn, optimizer, plan, early_stopping, every)
     with ProgressBar(plan.num_steps, enabled=progress):
         history = jax.block_until_ready(run(params, data=data, key=key, eval_data=eval_data))

@@ -125,3 +125,51 @@ def test_optax_convention_matches_optax_over_many_steps():
         chex.assert_trees_all_close(
             trajectory(ours, P0, list(noise)), trajectory(reference, P0, list(noise)), rtol=1e-5, atol=1e-6
         )
+
+
+AMSGRAD_GRADS = [jnp.array(g) for g in ([1.0, -2.0, 0.5], [0.01, 0.02, -0.01], [0.02, -0.01, 0.01], [0.01, 0.01, 0.01])]
+
+
+def test_keras_amsgrad_matches_keras_fixture():
+    """Keras Adam(0.1, epsilon=1e-8, amsgrad=True): Keras's measured 4 steps (raw-moment maximum, ε̂)."""
+    expected = [[0.90000069, -1.9000007, 0.40000072], [0.83228493, -1.8337731, 0.33451739], [0.77868867, -1.782285, 0.28264594], [0.734227, -1.7404209, 0.23901528]]
+    got = trajectory(keras.adam(0.1, epsilon=1e-8, amsgrad=True), P0, AMSGRAD_GRADS)
+    # 4 steps, a tenfold drop in |g| after step 1: 5.4e-7 measured (a few float32 ulps); optax's
+    # corrected-moment variant is 6.5e-2 away, torch's float64 corrections 2.1e-6
+    chex.assert_trees_all_close(got, jnp.array(expected), rtol=0, atol=1e-6)
+
+
+# Keras configured like torch, against torch's measured rows (NUMERICS.md Appendix A); the
+# tolerance is the measured torch-vs-Keras gap of the matched configuration (ε inside the root).
+TORCH_ROWS = {
+    "Adagrad": [[0.89999998, -1.9, 0.40000001], [0.80298573, -1.9447213, 0.4857493], [0.86182058, -2.0113881, 0.47720572]],
+    "RMSprop centered": [[0.89949632, -1.8994963, 0.39949626], [0.80173451, -1.9444412, 0.48541147], [0.86081702, -2.011482, 0.47681096]],
+    "RMSprop momentum": [[0.9000001, -1.9000001, 0.40000004], [0.71295738, -1.8549014, 0.39586306], [0.60365844, -1.8813137, 0.38354218]],
+    "AdamW": [[0.88999999, -1.88, 0.39500001], [0.79266238, -1.8345662, 0.42040613], [0.76706493, -1.8434904, 0.43335018]],
+}
+KERAS_LIKE_TORCH = {
+    "Adagrad": (lambda: keras.adagrad(0.1, initial_accumulator_value=0.0, epsilon=1e-10), 1e-6),
+    "RMSprop centered": (lambda: keras.rmsprop(0.01, rho=0.99, epsilon=1e-8, centered=True), 6e-6),
+    "RMSprop momentum": (lambda: keras.rmsprop(0.01, rho=0.99, momentum=0.9, epsilon=1e-8), 1.5e-5),
+    "AdamW": (lambda: keras.adamw(0.1, weight_decay=0.1, epsilon=1e-8), 2.5e-6),
+}
+
+
+@pytest.mark.parametrize("case", list(KERAS_LIKE_TORCH))
+def test_keras_configured_like_torch_lands_on_torch(case):
+    """keras.adagrad, centered and momentum rmsprop, and adamw agree with torch within the measured framework gap."""
+    factory, tolerance = KERAS_LIKE_TORCH[case]
+    got = np.asarray(trajectory(factory()))
+    gap = np.abs(got - np.array(TORCH_ROWS[case])).max()
+    assert gap <= tolerance, (case, gap)
+
+
+def test_d2l_rmsprop_is_the_formula():
+    """d2l's rmsprop by hand: s = γ s + (1-γ) g², p -= η g / sqrt(s + ε), ε = 1e-6 inside the root."""
+    p, s, expected = np.array(P0, np.float64), np.zeros(3), []
+    for g in GRADS:
+        g = np.asarray(g, np.float64)
+        s = 0.9 * s + 0.1 * g**2
+        p = p - 0.01 * g / np.sqrt(s + 1e-6)
+        expected.append(p.copy())
+    np.testing.assert_allclose(np.asarray(trajectory(d2l.rmsprop(0.01, 0.9))), expected, rtol=0, atol=1e-6)

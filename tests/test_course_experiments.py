@@ -93,17 +93,29 @@ def test_e9_keras_steps(tmp_path):
 def test_e9_tiny_linear(tmp_path):
     """E9: GD takes predict(4) from 4.0 to about 8.0; fixed SGD reaches w = 2, the published one does not use sample 3."""
     metrics = quick(tiny_linear, tmp_path)
+    assert metrics["predict_4_before"] == 4.0
     assert metrics["GD"]["predict_4"] == pytest.approx(8.0, abs=1e-2)
     assert metrics["SGD fixed"]["w"] == pytest.approx(2.0, abs=1e-2)
+    # the published bug: about a third of the epochs draw the phantom (0, 0), a zero loss; the fix never does
+    assert 15 <= metrics["SGD as published"]["zero_loss_steps"] <= 50 and metrics["SGD fixed"]["zero_loss_steps"] == 0
 
 
 def test_e10_momentum_ill_conditioned(tmp_path):
-    """E10: momentum at lr 0.4 ends closer than GD at 0.4; GD at lr 0.6 diverges along x2."""
+    """E10: momentum at lr 0.4 and 0.6 ends closer than GD at 0.4; GD at lr 0.6 diverges along x2;
+    AdaGrad, RMSProp, AdaDelta and Adam each lower f."""
     metrics = quick(momentum_ill_conditioned, tmp_path)
     distance = metrics["final_distance_to_minimum"]
     assert distance["momentum η=0.4, γ=0.5"] < distance["GD η=0.4"]
     assert distance["GD η=0.6 (diverges along x₂)"] > 100
     assert abs(metrics["final_points"]["GD η=0.6 (diverges along x₂)"][1]) > 100
+    # momentum keeps η = 0.6 stable (η·4 = 2.4 < 2(1 + γ) = 3) and gets closer than GD at 0.4
+    assert distance["momentum η=0.6, γ=0.5"] < distance["GD η=0.4"]
+    start = 0.1 * 5.0**2 + 2.0 * 2.0**2
+    adaptive = [name for name in distance if name.split(" ")[0] in ("AdaGrad", "RMSProp", "AdaDelta", "Adam")]
+    assert len(adaptive) == 4
+    for name in adaptive:  # each lowers f; AdaDelta (no learning rate, ε = 1e-5) only a little in 20 steps
+        x1, x2 = metrics["final_points"][name]
+        assert 0.1 * x1**2 + 2.0 * x2**2 < start, name
 
 
 def test_e11_saddle(tmp_path):

@@ -142,6 +142,35 @@ def test_one_compile_per_run_shape():
     assert first > 0 and len(traces) == first
 
 
+def test_progress_bar_advances_within_an_epoch_and_reaches_its_total(monkeypatch):
+    """progress=True: the bar gets about 50 ticks during a single long epoch, ends at the step count,
+    and a second run of the same shape compiles nothing new."""
+    from jaxopt_course import progress
+
+    totals, ticks, traces = [], [], []
+    original_exit = progress.ProgressBar.__exit__
+
+    def recording_exit(self, *exc_info):
+        original_exit(self, *exc_info)
+        totals.append((self.bar.n, self.total))
+
+    monkeypatch.setattr(progress.ProgressBar, "__exit__", recording_exit)
+    monkeypatch.setattr(training, "tick", lambda n: (ticks.append(int(n)), progress.tick(n)))
+
+    def counting_loss(params, batch):
+        traces.append(1)
+        return linear_loss(params, batch)
+
+    x, optimizer = jnp.linspace(-1.0, 1.0, 230).reshape(-1, 1), jc.sgd(0.01)
+    for seed in range(2):
+        fit(counting_loss, LINEAR_PARAMS, optimizer, (x, 3.0 * x), batch_size=1, num_epochs=1, key=jax.random.PRNGKey(seed), progress=True)
+    assert totals == [(230, 230), (230, 230)]
+    assert ticks == [4] * 57 * 2  # every 230 // 50 = 4 steps, inside the one epoch; the last 2 steps are filled at the end
+    traced = len(traces)
+    fit(counting_loss, LINEAR_PARAMS, optimizer, (x, 3.0 * x), batch_size=1, num_epochs=1, key=jax.random.PRNGKey(5), progress=True)
+    assert len(traces) == traced == 1
+
+
 def test_partial_tail_of_steps_is_its_own_epoch():
     """num_steps not a multiple of ceil(N/B) in a per-step mode: the remainder forms a last epoch."""
     history = fit(linear_loss, LINEAR_PARAMS, jc.sgd(0.1), DATA, batch_size=4, num_steps=7, key=jax.random.PRNGKey(0), sampling="replacement", eval_data=DATA, progress=False)
