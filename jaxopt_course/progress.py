@@ -2,7 +2,7 @@
 
 A compiled loop cannot hold a Python object, so it calls :func:`tick` (via
 ``jax.debug.callback``) with the number of steps done since the last call, and ``tick`` advances
-whichever bar is open.  Runs call it about fifty times, so the bar costs a few host round
+whichever bar is open.  Runs call it about twenty times, so the bar costs a few host round
 trips, not a few per step.
 """
 

@@ -207,6 +207,9 @@ def test_vmap_over_every_hyperparameter(row):
         for i, v in enumerate(np.asarray(grid)):
             alone = jax.jit(final)(jnp.float32(v))
             chex.assert_trees_all_close(jax.tree.map(lambda x: x[i], swept), alone, rtol=1e-5, atol=1e-6)
+            # and the optimiser built from a plain Python float, as a user writes it
+            as_float = jax.jit(lambda v=float(v): final(v))()
+            chex.assert_trees_all_close(jax.tree.map(lambda x: x[i], swept), as_float, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
@@ -258,6 +261,8 @@ FLOAT_VS_ARRAY = {
     "rmsprop": (jc.rmsprop, {"learning_rate": 1e-2, "decay": 0.99, "momentum": 0.9}),
     "adadelta": (jc.adadelta, {"learning_rate": 1.0, "rho": 0.95}),
     "momentum": (jc.sgd, {"learning_rate": 1e-2, "momentum": 0.9}),
+    "adagrad": (jc.adagrad, {"learning_rate": 1e-1, "initial_accumulator_value": 0.1, "eps": 1e-7}),
+    "rmsprop_centered": (lambda **hp: jc.rmsprop(**hp, centered=True), {"learning_rate": 1e-2, "decay": 0.9, "momentum": 0.5}),
 }
 
 

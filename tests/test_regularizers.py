@@ -18,6 +18,8 @@ CLIP_CASES = {
     "norm equal to max": ({"a": jnp.array([0.6, 0.0]), "b": jnp.array([0.0, 0.8])}, 1.0),
     "below max": ({"a": jnp.array([0.3, 0.0]), "b": jnp.array([0.0, 0.4])}, 1.0),
     "matrix leaves": ({"w": jnp.arange(6.0).reshape(2, 3) - 2.5, "b": jnp.array([1.5])}, 2.0),
+    "all-zero gradients": ({"a": jnp.zeros(2), "b": jnp.zeros(2)}, 1.0),
+    "norm 1e-8, max 1e-9 (torch's 1e-6 dominates)": ({"a": jnp.array([6e-9, 0.0]), "b": jnp.array([0.0, 8e-9])}, 1e-9),
 }
 
 

@@ -143,7 +143,7 @@ def test_one_compile_per_run_shape():
 
 
 def test_progress_bar_advances_within_an_epoch_and_reaches_its_total(monkeypatch):
-    """progress=True: the bar gets about 50 ticks during a single long epoch, ends at the step count,
+    """progress=True: the bar gets about 20 ticks during a single long epoch, ends at the step count,
     and a second run of the same shape compiles nothing new."""
     from jaxopt_course import progress
 
@@ -165,10 +165,25 @@ def test_progress_bar_advances_within_an_epoch_and_reaches_its_total(monkeypatch
     for seed in range(2):
         fit(counting_loss, LINEAR_PARAMS, optimizer, (x, 3.0 * x), batch_size=1, num_epochs=1, key=jax.random.PRNGKey(seed), progress=True)
     assert totals == [(230, 230), (230, 230)]
-    assert ticks == [4] * 57 * 2  # every 230 // 50 = 4 steps, inside the one epoch; the last 2 steps are filled at the end
+    assert ticks == [10] * 23 * 2  # about every 230 // 20 = 11 steps (10 divides 230), inside the one epoch
     traced = len(traces)
     fit(counting_loss, LINEAR_PARAMS, optimizer, (x, 3.0 * x), batch_size=1, num_epochs=1, key=jax.random.PRNGKey(5), progress=True)
     assert len(traces) == traced == 1
+
+
+def test_progress_chunks_do_not_change_the_numbers():
+    """With progress on, the steps run in chunks (with a remainder when no chunk divides the epoch):
+    every step bit-identical to the run without, in per-step and epoch modes."""
+    x = jnp.linspace(-1.0, 1.0, 97).reshape(-1, 1)
+    for sampling, batch_size, kwargs in (("single_batch", 4, {"num_steps": 97 * 2}), ("epoch", 1, {"num_epochs": 2})):
+        plan = make_plan(97, batch_size, sampling=sampling, **kwargs)
+        runs = [
+            jax.jit(lambda every: train(linear_loss, LINEAR_PARAMS, jc.sgd(0.05, 0.9), (x, 2.0 * x), jax.random.PRNGKey(3), plan, progress_every=every), static_argnums=0)(every)
+            for every in (0, 7, 13)  # 13 divides nothing near it: chunks of 13 and a remainder
+        ]
+        for other in runs[1:]:  # every step identical; the epoch mean may sum in another order
+            chex.assert_trees_all_equal(other._replace(epoch_loss=runs[0].epoch_loss), runs[0])
+            chex.assert_trees_all_close(other.epoch_loss, runs[0].epoch_loss, rtol=1e-6)
 
 
 def test_partial_tail_of_steps_is_its_own_epoch():
