@@ -257,7 +257,8 @@ def train(
             nan_steps = jnp.full((_steps_in(num_steps),), jnp.nan, jnp.float32)
             return carry, (nan_steps, nan_steps, jnp.float32(jnp.nan), jnp.float32(jnp.nan), jnp.bool_(False))
 
-        carry, outputs = jax.lax.cond(stopped, frozen, active, carry)
+        # without early stopping no epoch is ever frozen: no branch to compile
+        carry, outputs = active(carry) if early_stopping is None else jax.lax.cond(stopped, frozen, active, carry)
         epoch_steps = _steps_in(num_steps)
         if progress_every and not _ticks_inside(epoch_steps):  # short epochs: one report every few epochs
             every_epochs = max(1, progress_every // epoch_steps)
