@@ -22,7 +22,7 @@ from jaxopt_course.conventions import torch
 from jaxopt_course.training import fit
 
 BUGS = "As in E4, both published loaders wrap the whole data set, so the model trains and 'tests' on the same 1000 samples; the corrected run trains on the 70% split and tests on the held-out 30%."
-CAPTIONS = {"lr_scheduler_published": "E5 as published (train and 'test' both on the whole data set): the two curves coincide, so the plot cannot show over-fitting. With the scheduler the step shrinks by 1% per epoch and the loss is steadier.", "lr_scheduler": "Both runs reach the noise floor (σ² = 9) within about ten epochs. With ExponentialLR(0.99) the step shrinks to 37% of its start by epoch 100: the epoch-to-epoch jitter is smaller, and the training loss keeps creeping down while the test loss creeps up — the extra fitting is fitting noise. Dotted: the learning rate (right axis)."}
+CAPTIONS = {"lr_scheduler_published": "E5 as published (train and 'test' both on the whole data set): the 'test' curve is the training data evaluated again after each epoch, so it tracks just below the epoch-mean training loss and cannot show over-fitting. With the scheduler the step shrinks by 1% per epoch and the loss is steadier.", "lr_scheduler": "Both runs reach the noise floor (σ² = 9) within about ten epochs. With ExponentialLR(0.99) the step shrinks to 37% of its start by epoch 100: the epoch-to-epoch jitter is smaller, and the training loss keeps creeping down while the test loss creeps up — the extra fitting is fitting noise. Dotted: the learning rate (right axis)."}
 
 
 @dataclasses.dataclass(frozen=True)
