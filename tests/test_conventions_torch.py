@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import itertools
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
+import trajectories
 from jaxopt_course.conventions import torch as torch_convention
 
 torch = pytest.importorskip("torch")
@@ -57,17 +56,7 @@ def torch_trajectory(name, kwargs, p0=P0, noise=NOISE, curvature=CURVATURE):
 
 
 def jax_trajectory(optimizer, p0=P0, noise=NOISE, curvature=CURVATURE):
-    @jax.jit
-    def run(p0, noise):
-        def step(carry, c):
-            p, state = carry
-            updates, state = optimizer.update(curvature * p + c, state, p)
-            p = optax.apply_updates(p, updates)
-            return (p, state), p
-
-        return jax.lax.scan(step, (p0, optimizer.init(p0)), noise)[1]
-
-    return np.asarray(run(jnp.asarray(p0), jnp.asarray(noise)))
+    return trajectories.jax_trajectory(optimizer, p0, noise, curvature)
 
 
 def ours(name, kwargs):

@@ -11,6 +11,7 @@ import pytest
 from jaxopt_course import schedules
 from jaxopt_course.conventions import keras
 from jaxopt_course.conventions import torch as torch_convention
+from trajectories import jax_trajectory
 
 STEPS = np.arange(301)
 
@@ -213,15 +214,7 @@ def test_schedule_in_optimisers_matches_torch_with_the_same_scheduler():
             optimizer.step()
             scheduler.step()
             expected.append(p.detach().numpy().copy())
-        transform = ours()
-
-        def step(carry, c):
-            q, state = carry
-            updates, state = transform.update(h * q + c, state, q)
-            q = optax.apply_updates(q, updates)
-            return (q, state), q
-
-        got = jax.jit(lambda: jax.lax.scan(step, (jnp.asarray(p0), transform.init(jnp.asarray(p0))), jnp.asarray(noise))[1])()
+        got = jax_trajectory(ours(), p0, noise, h)
         error = np.abs(np.asarray(got) - np.array(expected)) / np.maximum(1.0, np.abs(expected))
         assert error.max() <= 1e-5, (name, scheduler_name, error.max())
 
@@ -287,14 +280,6 @@ def test_every_optimiser_with_a_torch_scheduler_matches_torch(name, steps_per_ep
     for scheduler_name, (scheduler_options, schedule) in schedulers.items():
         torch_name = name.split("-")[0]
         expected = _torch_trajectory(torch, torch_name, dict(options, lr=base_lr), scheduler_name, scheduler_options, p0, h, noise, steps_per_epoch)
-        transform = build(schedule)
-
-        def step(carry, c):
-            q, state = carry
-            updates, state = transform.update(h * q + c, state, q)
-            q = optax.apply_updates(q, updates)
-            return (q, state), q
-
-        got = jax.jit(lambda: jax.lax.scan(step, (jnp.asarray(p0), transform.init(jnp.asarray(p0))), jnp.asarray(noise))[1])()
+        got = jax_trajectory(build(schedule), p0, noise, h)
         error = np.abs(np.asarray(got) - expected) / np.maximum(1.0, np.abs(expected))
         assert error.max() <= 1e-5, (name, scheduler_name, steps_per_epoch, error.max())
