@@ -212,23 +212,25 @@ def train(
         carry, (losses, rates) = scan_steps(lambda c, xs: step(c, _batch_indices(plan, xs[0]), xs[1]), carry, (keys, numbers), num_steps)
         return carry, losses, rates, jnp.full((num_steps,), plan.batch_size, jnp.float32)
 
-    def scan_steps(body, carry, xs, length):
-        """``lax.scan`` over ``length`` steps; a long scan reports progress every ~progress_every
-        steps from an outer scan over chunks (no per-step branch: it would cost ~20% of a tiny step)."""
-        if not _ticks_inside(length):
+    def scan_steps(body, carry, xs, length, every=None, steps_per_item=1):
+        """``lax.scan`` of ``body`` over ``length`` items (steps, or epochs of ``steps_per_item``
+        steps) that reports progress after every chunk of about ``every`` items, from an outer scan
+        over chunks: no per-item branch, which would cost ~20% of a tiny step."""
+        every = progress_every if every is None else every
+        if not every or length < 2 * every:
             return jax.lax.scan(body, carry, xs)
-        chunk = _chunk_size(length, progress_every)
+        chunk = _chunk_size(length, every)
         whole = length // chunk * chunk
 
         def chunk_body(c, chunk_xs):
             c, out = jax.lax.scan(body, c, chunk_xs)
-            jax.debug.callback(tick, chunk, ordered=False)
+            jax.debug.callback(tick, chunk * steps_per_item, ordered=False)
             return c, out
 
         head = jax.tree.map(lambda a: a[:whole].reshape(length // chunk, chunk, *a.shape[1:]), xs)
         carry, out = jax.lax.scan(chunk_body, carry, head)
         out = jax.tree.map(lambda a: a.reshape(whole, *a.shape[2:]), out)
-        if whole < length:  # a remainder no chunk size near progress_every divides evenly
+        if whole < length:  # a remainder no chunk size near ``every`` divides evenly
             carry, rest = jax.lax.scan(body, carry, jax.tree.map(lambda a: a[whole:], xs))
             out = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), out, rest)
         return carry, out
@@ -258,24 +260,18 @@ def train(
             return carry, (nan_steps, nan_steps, jnp.float32(jnp.nan), jnp.float32(jnp.nan), jnp.bool_(False))
 
         # without early stopping no epoch is ever frozen: no branch to compile
-        carry, outputs = active(carry) if early_stopping is None else jax.lax.cond(stopped, frozen, active, carry)
-        epoch_steps = _steps_in(num_steps)
-        if progress_every and not _ticks_inside(epoch_steps):  # short epochs: one report every few epochs
-            every_epochs = max(1, progress_every // epoch_steps)
-            jax.lax.cond(
-                (epoch + 1) % every_epochs == 0,
-                lambda: jax.debug.callback(tick, every_epochs * epoch_steps, ordered=False),
-                lambda: None,
-            )
-        return carry, outputs
+        return active(carry) if early_stopping is None else jax.lax.cond(stopped, frozen, active, carry)
 
     def _steps_in(num_steps):
         return plan.steps_per_epoch if plan.sampling in WHOLE_EPOCHS else num_steps
 
     params = jax.tree.map(jnp.asarray, params)
     carry = _Carry(params, optimizer.init(params), params, jnp.float32(jnp.inf), jnp.int32(-1), jnp.int32(-1))
-    carry, (step_loss, rates, epoch_loss, eval_loss, ran) = jax.lax.scan(
-        lambda c, e: epoch_body(c, e, plan.steps_per_epoch), carry, jnp.arange(plan.num_epochs)
+    # progress: from inside a long epoch's steps, else after every few short epochs
+    epochs_every = 0 if not progress_every or _ticks_inside(plan.steps_per_epoch) else max(1, progress_every // plan.steps_per_epoch)
+    carry, (step_loss, rates, epoch_loss, eval_loss, ran) = scan_steps(
+        lambda c, e: epoch_body(c, e, plan.steps_per_epoch), carry, jnp.arange(plan.num_epochs), plan.num_epochs,
+        every=epochs_every, steps_per_item=plan.steps_per_epoch,
     )
     step_loss, rates = step_loss.reshape(-1), rates.reshape(-1)
     if plan.tail_steps:

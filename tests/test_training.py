@@ -169,6 +169,10 @@ def test_progress_bar_advances_within_an_epoch_and_reaches_its_total(monkeypatch
     traced = len(traces)
     fit(counting_loss, LINEAR_PARAMS, optimizer, (x, 3.0 * x), batch_size=1, num_epochs=1, key=jax.random.PRNGKey(5), progress=True)
     assert len(traces) == traced == 1
+    # many one-step epochs (full batch): a report after every chunk of 2 epochs, no per-epoch branch
+    ticks.clear()
+    fit(linear_loss, LINEAR_PARAMS, optimizer, DATA, batch_size=10, num_epochs=40, key=jax.random.PRNGKey(0), progress=True)
+    assert ticks == [2] * 20 and totals[-1] == (40, 40)
 
 
 def test_progress_chunks_do_not_change_the_numbers():
