@@ -12,6 +12,11 @@ Batch, stochastic and mini-batch gradient descent are the same loop with a diffe
   fresh batch of B distinct samples.
 * ``"replacement"``: every step draws B i.i.d. indices.
 
+In the per-step modes, without ``eval_data`` or early stopping, nothing happens between epochs and
+the run is one flat scan over its steps (epochs only group the log); otherwise it scans epochs, each
+a scan of steps.  Progress reports come from an outer scan over chunks of steps (or of epochs),
+never from a branch inside the step.
+
 :func:`train` is the pure core (traceable, ``vmap``-able over keys and hyper-parameters: the sweep
 engine builds on it); :func:`fit` validates its input, compiles once per run shape, shows a
 progress bar and flags a loss that stops being finite.
@@ -267,17 +272,29 @@ def train(
 
     params = jax.tree.map(jnp.asarray, params)
     carry = _Carry(params, optimizer.init(params), params, jnp.float32(jnp.inf), jnp.int32(-1), jnp.int32(-1))
-    # progress: from inside a long epoch's steps, else after every few short epochs
-    epochs_every = 0 if not progress_every or _ticks_inside(plan.steps_per_epoch) else max(1, progress_every // plan.steps_per_epoch)
-    carry, (step_loss, rates, epoch_loss, eval_loss, ran) = scan_steps(
-        lambda c, e: epoch_body(c, e, plan.steps_per_epoch), carry, jnp.arange(plan.num_epochs), plan.num_epochs,
-        every=epochs_every, steps_per_item=plan.steps_per_epoch,
-    )
-    step_loss, rates = step_loss.reshape(-1), rates.reshape(-1)
-    if plan.tail_steps:
-        carry, tail = epoch_body(carry, jnp.int32(plan.num_epochs), plan.tail_steps)
-        step_loss, rates = jnp.concatenate([step_loss, tail[0]]), jnp.concatenate([rates, tail[1]])
-        epoch_loss, eval_loss, ran = (jnp.append(whole, part) for whole, part in zip((epoch_loss, eval_loss, ran), tail[2:]))
+    if plan.sampling not in WHOLE_EPOCHS and eval_data is None and early_stopping is None:
+        # nothing happens between epochs: one flat scan over every step (epochs only group the log)
+        numbers = jnp.arange(plan.num_steps)
+        keys = jax.vmap(lambda n: jax.random.fold_in(sample_key, n))(numbers)
+        (params, opt_state), (step_loss, rates) = scan_steps(
+            lambda c, xs: step(c, _batch_indices(plan, xs[0]), xs[1]), (carry.params, carry.opt_state), (keys, numbers), plan.num_steps
+        )
+        carry = carry._replace(params=params, opt_state=opt_state)
+        lengths = _epoch_lengths(plan)
+        epoch_loss = jax.ops.segment_sum(step_loss, np.repeat(np.arange(len(lengths)), lengths), num_segments=len(lengths)) / lengths
+        eval_loss, ran = jnp.full(len(lengths), jnp.nan, jnp.float32), jnp.ones(len(lengths), bool)
+    else:
+        # progress: from inside a long epoch's steps, else after every few short epochs
+        epochs_every = 0 if not progress_every or _ticks_inside(plan.steps_per_epoch) else max(1, progress_every // plan.steps_per_epoch)
+        carry, (step_loss, rates, epoch_loss, eval_loss, ran) = scan_steps(
+            lambda c, e: epoch_body(c, e, plan.steps_per_epoch), carry, jnp.arange(plan.num_epochs), plan.num_epochs,
+            every=epochs_every, steps_per_item=plan.steps_per_epoch,
+        )
+        step_loss, rates = step_loss.reshape(-1), rates.reshape(-1)
+        if plan.tail_steps:
+            carry, tail = epoch_body(carry, jnp.int32(plan.num_epochs), plan.tail_steps)
+            step_loss, rates = jnp.concatenate([step_loss, tail[0]]), jnp.concatenate([rates, tail[1]])
+            epoch_loss, eval_loss, ran = (jnp.append(whole, part) for whole, part in zip((epoch_loss, eval_loss, ran), tail[2:]))
     executed = jnp.repeat(ran, _epoch_lengths(plan), total_repeat_length=plan.num_steps)
     bad = executed & ~jnp.isfinite(step_loss)
     restore = early_stopping is not None and early_stopping.restore_best and eval_data is not None

@@ -190,6 +190,19 @@ def test_progress_chunks_do_not_change_the_numbers():
             chex.assert_trees_all_close(other.epoch_loss, runs[0].epoch_loss, rtol=1e-6)
 
 
+def test_per_step_modes_run_flat_or_by_epoch_alike():
+    """single_batch without evaluation runs as one flat scan; with eval_data, epoch by epoch: the
+    same steps, bit for bit, and the same epoch means (a tail of steps included)."""
+    x = jnp.linspace(-1.0, 1.0, 20).reshape(-1, 1)
+    plan = make_plan(20, 3, sampling="single_batch", num_steps=47)  # 7 steps an epoch: 6 epochs and a tail of 5
+    flat = train(linear_loss, LINEAR_PARAMS, jc.sgd(0.05, 0.9), (x, 2.0 * x), jax.random.PRNGKey(4), plan)
+    by_epoch = train(linear_loss, LINEAR_PARAMS, jc.sgd(0.05, 0.9), (x, 2.0 * x), jax.random.PRNGKey(4), plan, eval_data=(x, 2.0 * x))
+    chex.assert_trees_all_equal((flat.step_loss, flat.params, flat.learning_rate), (by_epoch.step_loss, by_epoch.params, by_epoch.learning_rate))
+    chex.assert_trees_all_close(flat.epoch_loss, by_epoch.epoch_loss, rtol=1e-6)
+    assert flat.epoch_loss.shape == (7,) and bool(jnp.all(jnp.isnan(flat.eval_loss)))
+    np.testing.assert_allclose(flat.epoch_loss[-1], np.mean(np.asarray(flat.step_loss)[42:]), rtol=1e-6)
+
+
 def test_partial_tail_of_steps_is_its_own_epoch():
     """num_steps not a multiple of ceil(N/B) in a per-step mode: the remainder forms a last epoch."""
     history = fit(linear_loss, LINEAR_PARAMS, jc.sgd(0.1), DATA, batch_size=4, num_steps=7, key=jax.random.PRNGKey(0), sampling="replacement", eval_data=DATA, progress=False)
