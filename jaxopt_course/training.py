@@ -42,6 +42,7 @@ from jaxopt_course.data import num_samples_of
 from jaxopt_course.progress import ProgressBar, tick
 
 SAMPLING = ("epoch", "sequential", "single_batch", "replacement")
+MIN_STEPS_PER_REPORT = 2000  # progress reports at least this many steps apart
 WHOLE_EPOCHS = ("epoch", "sequential")
 
 
@@ -360,8 +361,8 @@ def fit(
       eval_data: ``(x, y)`` evaluated after every epoch.
       drop_last: in "epoch" mode, drop the last N mod B samples of each epoch's shuffle.
       early_stopping: an :class:`EarlyStopping` (needs eval_data).
-      progress: show a progress bar with steps/s (updated about 20 times per run, also within
-        a long epoch).
+      progress: show a progress bar with steps/s (updated at most about 20 times per run, at
+        least 2000 steps apart, also within a long epoch).
       on_nonfinite: "warn" or "raise" when the loss becomes NaN or inf.
 
     Returns:
@@ -382,7 +383,8 @@ def fit(
     for name, arrays in (("data", data), ("eval_data", eval_data)):
         if arrays is not None and not all(np.all(np.isfinite(np.asarray(a))) for a in arrays):
             raise ValueError(f"{name} contains NaN or inf; clean or drop those samples before training")
-    every = max(1, plan.num_steps // 20) if progress else 0  # ~20 host round trips (~0.3 ms each) per run
+    # at most ~20 host round trips (each ~0.3-1 ms), and none more often than every 2000 steps
+    every = max(plan.num_steps // 20, MIN_STEPS_PER_REPORT) if progress else 0
     run = _compiled(loss_fn, optimizer, plan, early_stopping, every)
     with ProgressBar(plan.num_steps, enabled=progress):
         history = jax.block_until_ready(run(params, data=data, key=key, eval_data=eval_data))

@@ -143,7 +143,7 @@ def test_one_compile_per_run_shape():
 
 
 def test_progress_bar_advances_within_an_epoch_and_reaches_its_total(monkeypatch):
-    """progress=True: the bar gets about 20 ticks during a single long epoch, ends at the step count,
+    """progress=True: the bar gets reports during a single long epoch, ends at the step count,
     and a second run of the same shape compiles nothing new."""
     from jaxopt_course import progress
 
@@ -161,18 +161,22 @@ def test_progress_bar_advances_within_an_epoch_and_reaches_its_total(monkeypatch
         traces.append(1)
         return linear_loss(params, batch)
 
-    x, optimizer = jnp.linspace(-1.0, 1.0, 230).reshape(-1, 1), jc.sgd(0.01)
+    x, optimizer = jnp.linspace(-1.0, 1.0, 4600).reshape(-1, 1), jc.sgd(0.01)
     for seed in range(2):
         fit(counting_loss, LINEAR_PARAMS, optimizer, (x, 3.0 * x), batch_size=1, num_epochs=1, key=jax.random.PRNGKey(seed), progress=True)
-    assert totals == [(230, 230), (230, 230)]
-    assert ticks == [10] * 23 * 2  # about every 230 // 20 = 11 steps (10 divides 230), inside the one epoch
+    assert totals == [(4600, 4600), (4600, 4600)]
+    assert ticks == [1150] * 4 * 2  # every max(4600 // 20, 2000) steps: 1150 divides 4600, inside the one epoch
     traced = len(traces)
     fit(counting_loss, LINEAR_PARAMS, optimizer, (x, 3.0 * x), batch_size=1, num_epochs=1, key=jax.random.PRNGKey(5), progress=True)
     assert len(traces) == traced == 1
-    # many one-step epochs (full batch): a report after every chunk of 2 epochs, no per-epoch branch
+    # many one-step epochs: a report after every chunk of 2000 epochs, no per-epoch branch
+    ticks.clear()
+    fit(linear_loss, LINEAR_PARAMS, optimizer, DATA, batch_size=10, num_epochs=8000, key=jax.random.PRNGKey(0), progress=True)
+    assert ticks == [2000] * 4 and totals[-1] == (8000, 8000)
+    # a short run reports nothing from inside; the bar is filled when the run ends
     ticks.clear()
     fit(linear_loss, LINEAR_PARAMS, optimizer, DATA, batch_size=10, num_epochs=40, key=jax.random.PRNGKey(0), progress=True)
-    assert ticks == [2] * 20 and totals[-1] == (40, 40)
+    assert ticks == [] and totals[-1] == (40, 40)
 
 
 def test_progress_chunks_do_not_change_the_numbers():
