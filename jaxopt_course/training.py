@@ -281,9 +281,11 @@ def train(
             lambda c, xs: step(c, _batch_indices(plan, xs[0]), xs[1]), (carry.params, carry.opt_state), (keys, numbers), plan.num_steps
         )
         carry = carry._replace(params=params, opt_state=opt_state)
-        lengths = _epoch_lengths(plan)
-        epoch_loss = jax.ops.segment_sum(step_loss, np.repeat(np.arange(len(lengths)), lengths), num_segments=len(lengths)) / lengths
-        eval_loss, ran = jnp.full(len(lengths), jnp.nan, jnp.float32), jnp.ones(len(lengths), bool)
+        whole = plan.num_epochs * plan.steps_per_epoch  # epoch means by reshape (no per-step index constants)
+        epoch_loss = step_loss[:whole].reshape(plan.num_epochs, plan.steps_per_epoch).mean(axis=1)
+        if plan.tail_steps:
+            epoch_loss = jnp.append(epoch_loss, step_loss[whole:].mean())
+        eval_loss, ran = jnp.full(plan.num_logged_epochs, jnp.nan, jnp.float32), jnp.ones(plan.num_logged_epochs, bool)
     else:
         # progress: from inside a long epoch's steps, else after every few short epochs
         epochs_every = 0 if not progress_every or _ticks_inside(plan.steps_per_epoch) else max(1, progress_every // plan.steps_per_epoch)
@@ -296,7 +298,12 @@ def train(
             carry, tail = epoch_body(carry, jnp.int32(plan.num_epochs), plan.tail_steps)
             step_loss, rates = jnp.concatenate([step_loss, tail[0]]), jnp.concatenate([rates, tail[1]])
             epoch_loss, eval_loss, ran = (jnp.append(whole, part) for whole, part in zip((epoch_loss, eval_loss, ran), tail[2:]))
-    executed = jnp.repeat(ran, _epoch_lengths(plan), total_repeat_length=plan.num_steps)
+    # each step ran unless its epoch was frozen by early stopping (broadcast, not jnp.repeat: a
+    # repeat by constant counts makes XLA constant-fold an index array as long as the run)
+    whole = plan.num_epochs * plan.steps_per_epoch
+    executed = jnp.broadcast_to(ran[: plan.num_epochs, None], (plan.num_epochs, plan.steps_per_epoch)).reshape(whole)
+    if plan.tail_steps:
+        executed = jnp.concatenate([executed, jnp.broadcast_to(ran[-1], (plan.tail_steps,))])
     bad = executed & ~jnp.isfinite(step_loss)
     restore = early_stopping is not None and early_stopping.restore_best and eval_data is not None
     return History(
@@ -317,11 +324,6 @@ def _chunk_size(length: int, every: int) -> int:
         if length % size == 0:
             return size
     return every
-
-
-def _epoch_lengths(plan: Plan) -> np.ndarray:
-    lengths = [plan.steps_per_epoch] * plan.num_epochs + ([plan.tail_steps] if plan.tail_steps else [])
-    return np.array(lengths)
 
 
 @functools.lru_cache(maxsize=64)
