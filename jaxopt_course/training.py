@@ -213,10 +213,14 @@ def train(
                 losses, rates = jnp.append(losses, loss), jnp.append(rates, rate)
                 sizes = jnp.append(sizes, jnp.float32(plan.last_batch_size))
             return carry, losses, rates, sizes
+        carry, (losses, rates) = run_drawn_steps(carry, first_step, num_steps)
+        return carry, losses, rates, jnp.full((num_steps,), plan.batch_size, jnp.float32)
+
+    def run_drawn_steps(carry, first_step, num_steps):
+        """Steps ``first_step …`` of a per-step mode, each drawing its batch from its own key."""
         numbers = first_step + jnp.arange(num_steps)
         keys = jax.vmap(lambda n: jax.random.fold_in(sample_key, n))(numbers)
-        carry, (losses, rates) = scan_steps(lambda c, xs: step(c, _batch_indices(plan, xs[0]), xs[1]), carry, (keys, numbers), num_steps)
-        return carry, losses, rates, jnp.full((num_steps,), plan.batch_size, jnp.float32)
+        return scan_steps(lambda c, xs: step(c, _batch_indices(plan, xs[0]), xs[1]), carry, (keys, numbers), num_steps)
 
     def scan_steps(body, carry, xs, length, every=None, steps_per_item=1):
         """``lax.scan`` of ``body`` over ``length`` items (steps, or epochs of ``steps_per_item``
@@ -273,15 +277,12 @@ def train(
 
     params = jax.tree.map(jnp.asarray, params)
     carry = _Carry(params, optimizer.init(params), params, jnp.float32(jnp.inf), jnp.int32(-1), jnp.int32(-1))
+    whole = plan.num_epochs * plan.steps_per_epoch  # steps in whole epochs; a tail of steps follows
     if plan.sampling not in WHOLE_EPOCHS and eval_data is None and early_stopping is None:
         # nothing happens between epochs: one flat scan over every step (epochs only group the log)
-        numbers = jnp.arange(plan.num_steps)
-        keys = jax.vmap(lambda n: jax.random.fold_in(sample_key, n))(numbers)
-        (params, opt_state), (step_loss, rates) = scan_steps(
-            lambda c, xs: step(c, _batch_indices(plan, xs[0]), xs[1]), (carry.params, carry.opt_state), (keys, numbers), plan.num_steps
-        )
+        (params, opt_state), (step_loss, rates) = run_drawn_steps((carry.params, carry.opt_state), 0, plan.num_steps)
         carry = carry._replace(params=params, opt_state=opt_state)
-        whole = plan.num_epochs * plan.steps_per_epoch  # epoch means by reshape (no per-step index constants)
+        # epoch means by reshape: no per-step index constant for XLA to fold
         epoch_loss = step_loss[:whole].reshape(plan.num_epochs, plan.steps_per_epoch).mean(axis=1)
         if plan.tail_steps:
             epoch_loss = jnp.append(epoch_loss, step_loss[whole:].mean())
@@ -300,7 +301,6 @@ def train(
             epoch_loss, eval_loss, ran = (jnp.append(whole, part) for whole, part in zip((epoch_loss, eval_loss, ran), tail[2:]))
     # each step ran unless its epoch was frozen by early stopping (broadcast, not jnp.repeat: a
     # repeat by constant counts makes XLA constant-fold an index array as long as the run)
-    whole = plan.num_epochs * plan.steps_per_epoch
     executed = jnp.broadcast_to(ran[: plan.num_epochs, None], (plan.num_epochs, plan.steps_per_epoch)).reshape(whole)
     if plan.tail_steps:
         executed = jnp.concatenate([executed, jnp.broadcast_to(ran[-1], (plan.tail_steps,))])
