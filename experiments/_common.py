@@ -82,8 +82,9 @@ def write_results(out: str | os.PathLike, *, config: Any, metrics: dict, figures
         write_json(staging / "config.json", config)
         write_json(staging / "metrics.json", metrics)
         write_text(staging / "summary.txt", summary.strip() + "\n")
-        write_json(staging / "manifest.json", {"figures": names, "files": names + ["config.json", "metrics.json", "summary.txt"]})
-        for name in names + ["config.json", "metrics.json", "summary.txt", "manifest.json"]:
+        files = names + ["config.json", "metrics.json", "summary.txt"]
+        write_json(staging / "manifest.json", {"figures": names, "files": files})
+        for name in files + ["manifest.json"]:  # the manifest last
             os.replace(staging / name, folder / name)
     finally:
         for figure in figures.values():

@@ -65,13 +65,13 @@ def public_name(name: str) -> str:
     return _PUBLIC_NAMES.get().get(name, name)
 
 
-def _is_traced(value: Any) -> bool:
+def is_traced(value: Any) -> bool:
     return isinstance(value, jax.core.Tracer)
 
 
 def _concrete_values(name: str, value: Any) -> np.ndarray | None:
     """The numbers inside ``value`` as a float64 array, None when traced; ValueError otherwise."""
-    if _is_traced(value):
+    if is_traced(value):
         return None
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, np.generic, jax.Array)):
         raise ValueError(f"{name} must be a real number or an array of them; got {value!r}")
@@ -121,7 +121,7 @@ def check_learning_rate(learning_rate: Any, name: str = "learning_rate") -> None
     name = public_name(name)
     if callable(learning_rate):
         return
-    if _is_traced(learning_rate):
+    if is_traced(learning_rate):
         return
     if isinstance(learning_rate, bool) or not isinstance(
         learning_rate, (numbers.Real, np.ndarray, np.generic, jax.Array)

@@ -21,11 +21,11 @@ import numpy as np
 from jaxopt_course.base import (
     ArrayLike,
     Schedule,
-    _is_traced,
     argument_names,
     as_float32,
     check_positive_int,
     check_range,
+    is_traced,
     public_name,
 )
 
@@ -185,7 +185,7 @@ def cosine_with_restarts(init_value: ArrayLike, first_period: ArrayLike, *, peri
     (torch's CosineAnnealingWarmRestarts stepped per step).  ``first_period`` may be traced (a
     sweep over T_0); ``period_multiplier`` is structural.
     """
-    if not _is_traced(first_period):
+    if not is_traced(first_period):
         check_range("first_period", first_period, low=0.0, low_inclusive=False)
         if np.any(np.asarray(first_period) != np.round(np.asarray(first_period))):
             raise ValueError(f"first_period must be a whole number of steps >= 1; got {first_period!r}")
@@ -218,7 +218,7 @@ def linear_warmup(schedule: Schedule, warmup_steps: ArrayLike, *, start_value: A
     _check_schedule("schedule", schedule)
     if total_steps is not None:
         check_positive_int("total_steps", total_steps)
-        if not _is_traced(warmup_steps) and np.any(np.asarray(warmup_steps) > total_steps):
+        if not is_traced(warmup_steps) and np.any(np.asarray(warmup_steps) > total_steps):
             raise ValueError(f"{public_name('warmup_steps')} ({warmup_steps!r}) must not exceed {public_name('total_steps')} ({total_steps!r}), the length of the schedule")
 
     def warmed(count):
@@ -238,10 +238,10 @@ def warmup_cosine_decay(init_value: ArrayLike, peak_value: ArrayLike, warmup_ste
         η_t = η_{end} + (η_{peak} - η_{end})\\, ½(1 + \\cos(π (t - w) / (T - w))) \\quad (w \\le t \\le T)
     """
     check_positive_int("decay_steps", decay_steps)
-    if not _is_traced(warmup_steps) and np.any(np.asarray(warmup_steps) >= decay_steps):
+    if not is_traced(warmup_steps) and np.any(np.asarray(warmup_steps) >= decay_steps):
         raise ValueError(f"warmup_steps ({warmup_steps!r}) must be less than decay_steps ({decay_steps!r}), the length of the whole schedule")
     decay = cosine_decay(peak_value, as_float32(decay_steps) - as_float32(warmup_steps), end_value)
-    return linear_warmup(decay, warmup_steps, start_value=init_value, total_steps=decay_steps)
+    return linear_warmup(decay, warmup_steps, start_value=init_value)
 
 
 def one_cycle(
