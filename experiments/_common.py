@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from jaxopt_course.io import write_json, write_text
+from jaxopt_course.result_files import write_json, write_text
 
 
 def enable_compilation_cache() -> str | None:

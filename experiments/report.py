@@ -16,7 +16,7 @@ from pathlib import Path
 
 from experiments import REGISTRY
 from experiments._common import prepare_out_dir
-from jaxopt_course.io import write_text
+from jaxopt_course.result_files import write_text
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }

@@ -5,7 +5,7 @@ inside ``optax.chain`` with optax's own transforms.  Framework-exact variants li
 ``jaxopt_course.conventions.{optax, torch, keras, d2l}``.
 """
 
-from jaxopt_course.base import scale_by_learning_rate
+from jaxopt_course.learning_rate import scale_by_learning_rate
 from jaxopt_course.sweep_results import SweepResult
 from jaxopt_course.sweeps import Zip, sweep
 from jaxopt_course.training import EarlyStopping, History, fit

@@ -12,16 +12,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxopt_course.base import (
-    ArrayLike,
-    ScalarOrSchedule,
-    as_float32,
-    check_learning_rate,
-    check_range,
-    check_same_structure,
-    learning_rate_at,
-    safe_increment,
-)
+from jaxopt_course.base import ArrayLike, ScalarOrSchedule
+from jaxopt_course.checks import check_learning_rate, check_range, check_same_structure
+from jaxopt_course.learning_rate import learning_rate_at
+from jaxopt_course.numerics import as_float32, safe_increment
 
 
 def _mask_tree(mask, params):

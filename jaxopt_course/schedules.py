@@ -18,16 +18,9 @@ from collections.abc import Callable, Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from jaxopt_course.base import (
-    ArrayLike,
-    Schedule,
-    argument_names,
-    as_float32,
-    check_positive_int,
-    check_range,
-    is_traced,
-    public_name,
-)
+from jaxopt_course.base import ArrayLike, Schedule
+from jaxopt_course.checks import argument_names, check_positive_int, check_range, is_traced, public_name
+from jaxopt_course.numerics import as_float32
 
 __all__ = [
     "constant",

@@ -10,7 +10,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxopt_course.io import write_json, write_text
+from jaxopt_course.result_files import write_json, write_text
 
 
 @dataclasses.dataclass(frozen=True)

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxopt_course.base import latest_learning_rate
+from jaxopt_course.learning_rate import latest_learning_rate
 from jaxopt_course.data import num_samples_of
 from jaxopt_course.progress import ProgressBar, tick
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import optax
 
-from jaxopt_course.base import ArrayLike, ScalarOrSchedule, renamed_arguments
+from jaxopt_course.base import ArrayLike, ScalarOrSchedule
+from jaxopt_course.checks import renamed_arguments
 from jaxopt_course.optimizers import adadelta as _adadelta
 from jaxopt_course.optimizers import adagrad as _adagrad
 from jaxopt_course.optimizers import adam as _adam

@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from jaxopt_course import schedules
-from jaxopt_course.base import ArrayLike, Schedule, as_float32, check_range, renamed_arguments
+from jaxopt_course.base import ArrayLike, Schedule
+from jaxopt_course.checks import check_range, renamed_arguments
+from jaxopt_course.numerics import as_float32
 
 
 def piecewise_constant_decay(boundaries: Sequence[int], values: Sequence[float]) -> Schedule:

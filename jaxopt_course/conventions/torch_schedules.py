@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from jaxopt_course import schedules
-from jaxopt_course.base import ArrayLike, Schedule, as_float32, check_positive_int, check_range, renamed_arguments
+from jaxopt_course.base import ArrayLike, Schedule
+from jaxopt_course.checks import check_positive_int, check_range, renamed_arguments
+from jaxopt_course.numerics import as_float32
 
 
 def _stepped(schedule: Schedule, steps_per_epoch: int) -> Schedule:

@@ -7,18 +7,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from optax import tree_utils as otu
 
-from jaxopt_course.base import (
-    ArrayLike,
-    ScalarOrSchedule,
-    as_float32,
-    check_decay,
-    check_range,
-    check_same_structure,
-    one_minus_and_log,
-    scale_by_learning_rate,
-    zeros_like_tree,
-)
+from jaxopt_course.base import ArrayLike, ScalarOrSchedule
+from jaxopt_course.checks import check_decay, check_range, check_same_structure
+from jaxopt_course.learning_rate import scale_by_learning_rate
+from jaxopt_course.numerics import as_float32, one_minus_and_log
 
 
 class ScaleByAdadeltaState(NamedTuple):
@@ -55,7 +49,7 @@ def scale_by_adadelta(rho: ArrayLike = 0.9, eps: ArrayLike = 1e-6) -> optax.Grad
     check_range("eps", eps, low=0.0)
 
     def init_fn(params):
-        return ScaleByAdadeltaState(nu=zeros_like_tree(params), delta_nu=zeros_like_tree(params))
+        return ScaleByAdadeltaState(nu=otu.tree_zeros_like(params), delta_nu=otu.tree_zeros_like(params))
 
     def update_fn(updates, state, params=None):
         del params

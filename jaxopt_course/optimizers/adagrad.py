@@ -7,18 +7,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from optax import tree_utils as otu
 
-from jaxopt_course.base import (
-    ArrayLike,
-    ScalarOrSchedule,
-    as_float32,
-    check_learning_rate,
-    check_range,
-    check_same_structure,
-    full_like_tree,
-    learning_rate_at,
-    scale_by_learning_rate,
-)
+from jaxopt_course.base import ArrayLike, ScalarOrSchedule
+from jaxopt_course.checks import check_learning_rate, check_range, check_same_structure
+from jaxopt_course.learning_rate import learning_rate_at, scale_by_learning_rate
+from jaxopt_course.numerics import as_float32
 
 
 class ScaleByAdagradState(NamedTuple):
@@ -68,7 +62,7 @@ def scale_by_adagrad(
     check_range("eps", eps, low=0.0)
 
     def init_fn(params):
-        return ScaleByAdagradState(sum_of_squares=full_like_tree(params, initial_accumulator_value))
+        return ScaleByAdagradState(sum_of_squares=otu.tree_full_like(params, initial_accumulator_value))
 
     def update_fn(updates, state, params=None):
         del params

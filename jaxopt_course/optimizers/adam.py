@@ -7,21 +7,12 @@ from typing import Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from optax import tree_utils as otu
 
-from jaxopt_course.base import (
-    ArrayLike,
-    ScalarOrSchedule,
-    as_float32,
-    bias_correction,
-    check_decay,
-    check_range,
-    check_same_structure,
-    one_minus_and_log,
-    one_minus_in_double,
-    safe_increment,
-    scale_by_learning_rate,
-    zeros_like_tree,
-)
+from jaxopt_course.base import ArrayLike, ScalarOrSchedule
+from jaxopt_course.checks import check_decay, check_range, check_same_structure
+from jaxopt_course.learning_rate import scale_by_learning_rate
+from jaxopt_course.numerics import as_float32, bias_correction, one_minus_and_log, one_minus_in_double, safe_increment
 from jaxopt_course.regularizers import decoupled_weight_decay
 
 BiasCorrection = Literal["accurate", "float32"]
@@ -100,9 +91,9 @@ def scale_by_adam(
     def init_fn(params):
         return ScaleByAdamState(
             count=jnp.zeros([], jnp.int32),
-            mu=zeros_like_tree(params),
-            nu=zeros_like_tree(params),
-            nu_max=zeros_like_tree(params) if amsgrad else (),
+            mu=otu.tree_zeros_like(params),
+            nu=otu.tree_zeros_like(params),
+            nu_max=otu.tree_zeros_like(params) if amsgrad else (),
         )
 
     def update_fn(updates, state, params=None):

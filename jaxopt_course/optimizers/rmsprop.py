@@ -6,19 +6,12 @@ from typing import NamedTuple
 
 import jax
 import optax
+from optax import tree_utils as otu
 
-from jaxopt_course.base import (
-    ArrayLike,
-    ScalarOrSchedule,
-    as_float32,
-    check_decay,
-    check_range,
-    check_same_structure,
-    full_like_tree,
-    one_minus_and_log,
-    scale_by_learning_rate,
-    zeros_like_tree,
-)
+from jaxopt_course.base import ArrayLike, ScalarOrSchedule
+from jaxopt_course.checks import check_decay, check_range, check_same_structure
+from jaxopt_course.learning_rate import scale_by_learning_rate
+from jaxopt_course.numerics import as_float32, one_minus_and_log
 from jaxopt_course.optimizers.adagrad import adagrad_denominator, divide_or_zero
 from jaxopt_course.optimizers.sgd import scale_by_momentum
 
@@ -70,7 +63,7 @@ def scale_by_rms(
     check_range("initial_scale", initial_scale, low=0.0)
 
     def init_fn(params):
-        return ScaleByRmsState(nu=full_like_tree(params, initial_scale), mu=zeros_like_tree(params))
+        return ScaleByRmsState(nu=otu.tree_full_like(params, initial_scale), mu=otu.tree_zeros_like(params))
 
     def update_fn(updates, state, params=None):
         del params

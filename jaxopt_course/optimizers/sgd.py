@@ -11,17 +11,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from optax import tree_utils as otu
 
-from jaxopt_course.base import (
-    ArrayLike,
-    ScalarOrSchedule,
-    as_float32,
-    check_range,
-    check_same_structure,
-    safe_increment,
-    scale_by_learning_rate,
-    zeros_like_tree,
-)
+from jaxopt_course.base import ArrayLike, ScalarOrSchedule
+from jaxopt_course.checks import check_range, check_same_structure
+from jaxopt_course.learning_rate import scale_by_learning_rate
+from jaxopt_course.numerics import as_float32, safe_increment
 
 
 class ScaleByMomentumState(NamedTuple):
@@ -72,7 +67,7 @@ def scale_by_momentum(
         check_range("momentum (with nesterov=True)", momentum, low=0.0, low_inclusive=False)
 
     def init_fn(params):
-        return ScaleByMomentumState(count=jnp.zeros([], jnp.int32), velocity=zeros_like_tree(params))
+        return ScaleByMomentumState(count=jnp.zeros([], jnp.int32), velocity=otu.tree_zeros_like(params))
 
     def update_fn(updates, state, params=None):
         del params
