@@ -1,16 +1,28 @@
-"""``SweepResult``: a sweep's grid and metrics, kept aligned, with a table, files and selections."""
+"""``SweepResult``: a sweep's grid and metrics, kept aligned, with a table, files and selections.
+
+``save``/``load`` keep every array exactly (dtype and bits) in one ``.npz`` file, and the metrics'
+pytree structure (dicts, lists, tuples, NamedTuples such as a training ``History``) as JSON beside
+them; ``load`` never unpickles.
+"""
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
+import importlib
 import io as _io
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
-from jaxopt_course.result_files import write_json, write_text
+from jaxopt_course.result_files import atomic_write, write_json, write_text
+
+FORMAT = "jaxopt_course.SweepResult/1"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +69,8 @@ class SweepResult:
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max'; got {mode!r}")
         scores = self.final(metric)
+        if np.all(np.isnan(scores)):
+            raise ValueError(f"{metric or 'the metric'} is NaN for every configuration (every run diverged?): there is no best one")
         ranked = np.where(np.isnan(scores), np.inf if mode == "min" else -np.inf, scores)
         index = int(np.argmin(ranked) if mode == "min" else np.argmax(ranked))
         return {**{name: float(v[index]) for name, v in self.grid.items()}, "score": float(scores[index]), "index": index}
@@ -81,6 +95,7 @@ class SweepResult:
         ]
 
     def to_csv(self, path) -> None:
+        _check_folder(path)
         records = self.to_records()
         buffer = _io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(records[0]))
@@ -89,7 +104,34 @@ class SweepResult:
         write_text(path, buffer.getvalue())
 
     def to_json(self, path) -> None:
+        _check_folder(path)
         write_json(path, {"seeds": self.seeds, "grid": self.grid, "records": self.to_records()})
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes grid, seeds and every metric array, bit for bit, to one ``.npz`` file (atomically)."""
+        _check_folder(path)
+        leaves: list[np.ndarray] = []
+        structure = _encode(self.metrics, leaves)
+        meta = {"format": FORMAT, "seeds": self.seeds, "grid": list(self.grid), "metrics": structure}
+        arrays = {f"grid_{i}": np.asarray(v) for i, v in enumerate(self.grid.values())}
+        arrays.update({f"leaf_{i}": leaf for i, leaf in enumerate(leaves)})
+
+        def write(temporary):
+            with open(temporary, "wb") as stream:
+                np.savez(stream, meta=np.array(json.dumps(meta)), **arrays)
+
+        atomic_write(path, write)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> SweepResult:
+        """The :class:`SweepResult` that :meth:`save` wrote to ``path``."""
+        with np.load(path, allow_pickle=False) as stored:
+            if "meta" not in stored.files or json.loads(str(stored["meta"])).get("format") != FORMAT:
+                raise ValueError(f"{str(path)!r} is not a file written by SweepResult.save")
+            meta = json.loads(str(stored["meta"]))
+            grid = {name: stored[f"grid_{i}"] for i, name in enumerate(meta["grid"])}
+            leaves = [stored[f"leaf_{i}"] for i in range(sum(name.startswith("leaf_") for name in stored.files))]
+        return cls(grid=grid, metrics=_decode(meta["metrics"], leaves), seeds=meta["seeds"])
 
 
 def _key_name(key) -> str:
@@ -97,3 +139,58 @@ def _key_name(key) -> str:
         if hasattr(key, attribute):
             return str(getattr(key, attribute))
     return str(key)
+
+
+def _check_folder(path) -> None:
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise ValueError(f"path {str(path)!r}: its folder {str(folder)!r} does not exist; create it first")
+
+
+def _is_namedtuple(node) -> bool:
+    return isinstance(node, tuple) and hasattr(type(node), "_fields")
+
+
+def _encode(node, leaves: list) -> Any:
+    """The pytree structure of ``node`` as JSON, its arrays appended to ``leaves`` in order."""
+    if node is None:
+        return {"none": None}
+    if isinstance(node, dict):
+        return {"dict": [[key, _encode(value, leaves)] for key, value in node.items()]}
+    if _is_namedtuple(node):
+        kind = type(node)
+        return {"namedtuple": [kind.__module__, kind.__qualname__, list(kind._fields)], "children": [_encode(v, leaves) for v in node]}
+    if isinstance(node, (list, tuple)):
+        return {type(node).__name__: [_encode(v, leaves) for v in node]}
+    if isinstance(node, (jax.Array, np.ndarray, np.generic, int, float, bool)):
+        leaves.append(np.asarray(node))
+        return {"leaf": len(leaves) - 1}
+    raise TypeError(f"SweepResult.save keeps dicts, lists, tuples, NamedTuples and arrays; metrics hold a {type(node).__name__}")
+
+
+def _decode(structure, leaves: list) -> Any:
+    kind = next(name for name in structure if name != "children")
+    value = structure[kind]
+    if kind == "none":
+        return None
+    if kind == "leaf":
+        return leaves[value]
+    if kind == "dict":
+        return {key: _decode(child, leaves) for key, child in value}
+    if kind == "namedtuple":
+        return _namedtuple_class(*value)(*[_decode(child, leaves) for child in structure["children"]])
+    children = [_decode(child, leaves) for child in value]
+    return children if kind == "list" else tuple(children)
+
+
+def _namedtuple_class(module: str, qualname: str, fields: list[str]):
+    """The saved NamedTuple class if it still exists with the same fields, else a stand-in of that name."""
+    try:
+        kind = importlib.import_module(module)
+        for part in qualname.split("."):
+            kind = getattr(kind, part)
+        if isinstance(kind, type) and list(getattr(kind, "_fields", ())) == fields:
+            return kind
+    except (ImportError, AttributeError):
+        pass
+    return collections.namedtuple(qualname.split(".")[-1], fields)

@@ -15,17 +15,18 @@ the same arguments; results are gathered to every host).
 
 from __future__ import annotations
 
-import functools
 import itertools
+import json
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxopt_course import sweep_programs as programs
 from jaxopt_course.progress import ProgressBar
+from jaxopt_course.result_files import atomic_write, write_json
 from jaxopt_course.sweep_results import SweepResult
 
 
@@ -54,6 +55,9 @@ def _as_axis(name: str, values) -> np.ndarray:
         raise ValueError(f"grid[{name!r}] is empty; give at least one value")
     if not np.all(np.isfinite(array.astype(np.float64))):
         raise ValueError(f"grid[{name!r}] contains NaN or inf")
+    overflowing = array[np.abs(array.astype(np.float64)) > np.finfo(np.float32).max]
+    if overflowing.size:
+        raise ValueError(f"grid[{name!r}] value {float(overflowing[0])!r} overflows float32 (largest {np.finfo(np.float32).max:.4g}); hyper-parameters are float32")
     return array.astype(np.float32)
 
 
@@ -75,85 +79,6 @@ def expand_grid(grid: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return {name: values[combos[:, i]] for i, axis in enumerate(axes) for name, values in axis.items()}
 
 
-class _Recording(dict):
-    """A dict that remembers which keys were read (to catch grid keys run_fn never uses)."""
-
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.read: set[str] = set()
-
-    def __getitem__(self, name):
-        self.read.add(name)
-        return super().__getitem__(name)
-
-    def get(self, name, default=None):
-        self.read.add(name)
-        return super().get(name, default)
-
-    def __iter__(self):  # also makes ``**hparams`` go through __getitem__
-        return iter(list(super().keys()))
-
-    def items(self):
-        self.read.update(super().keys())
-        return super().items()
-
-    def values(self):
-        self.read.update(super().keys())
-        return super().values()
-
-
-@functools.lru_cache(maxsize=64)
-def _check_run_fn(run_fn: Callable, names: tuple[str, ...], key_struct: jax.ShapeDtypeStruct) -> None:
-    """Traces run_fn once (no compile): every grid key must be read, every key read must exist.
-
-    Cached per (run_fn, keys), so repeated sweeps of one run function trace it only to compile.
-    """
-    key = key_struct
-    recording = _Recording()
-
-    def probe(hparams, key):
-        recording.update(hparams)
-        return run_fn(recording, key)
-
-    structs = {name: jax.ShapeDtypeStruct((), jnp.float32) for name in names}
-    try:
-        jax.eval_shape(probe, structs, key)
-    except KeyError as error:
-        raise ValueError(f"run_fn reads hyper-parameter {error.args[0]!r}, which the grid does not give (grid keys: {list(names)})") from None
-    unused = [name for name in names if name not in recording.read]
-    if unused:
-        raise ValueError(f"grid keys {unused} are not used by run_fn (it reads {sorted(recording.read)}); check their spelling")
-
-
-@functools.lru_cache(maxsize=32)
-def _compiled(run_fn: Callable, devices: tuple):
-    """One jitted program for run_fn over [configuration, seed], and the shardings of its inputs.
-
-    The configurations are split over a one-axis ``Mesh`` of ``devices`` (axis "config"), the
-    seed keys replicated; the outputs stay split by configuration.  One device is a mesh of one.
-    """
-    batched = jax.vmap(jax.vmap(run_fn, in_axes=(None, 0)), in_axes=(0, None))
-    mesh = Mesh(np.array(devices), ("config",))
-    by_config = NamedSharding(mesh, PartitionSpec("config"))
-    replicated = NamedSharding(mesh, PartitionSpec())
-    program = jax.jit(batched, in_shardings=(by_config, replicated), out_shardings=by_config)
-    return program, by_config, replicated
-
-
-def _global_array(values: np.ndarray, sharding: NamedSharding) -> jax.Array:
-    """A global array from a host value every process holds alike (one process or many)."""
-    return jax.make_array_from_callback(values.shape, sharding, lambda index: values[index])
-
-
-def _to_host(tree):
-    """Gathers the sharded outputs to numpy on every host (across processes on a cluster)."""
-    if jax.process_count() == 1:
-        return jax.tree.map(np.asarray, tree)
-    from jax.experimental import multihost_utils
-
-    return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
-
-
 def sweep(
     run_fn: Callable[[dict, jax.Array], Any],
     grid: Mapping[str, Any],
@@ -162,50 +87,120 @@ def sweep(
     key: jax.Array,
     chunk_size: int | None = None,
     devices: Sequence[jax.Device] | None = None,
+    checkpoint_dir: str | Path | None = None,
     progress: bool = True,
 ) -> SweepResult:
     """Runs ``run_fn`` on every configuration of ``grid`` and every seed, as one compiled program.
 
     Args:
       run_fn: ``run_fn(hparams, key) -> pytree of metrics``; ``hparams`` maps each grid key to a
-        float32 scalar (traced: build the optimiser from it inside run_fn).
+        float32 scalar, *traced* (one program serves every value: build the optimiser from it
+        inside run_fn, and use ``jnp.where``, never a Python ``if``, on it).
       grid: ``{name: 1-D values}``, combined as a cartesian product (last key fastest); a
         ``Zip(a=[...], b=[...])`` entry is one axis whose values move together.
       seeds: how many seeds per configuration; seed i uses ``jax.random.split(key, seeds)[i]``
         for every configuration (common random numbers: configurations differ only by their
         hyper-parameters).
-      key: a PRNG key.
+      key: a PRNG key, ``jax.random.key(seed)`` or ``jax.random.PRNGKey(seed)``; run_fn gets
+        keys of the same kind.
       chunk_size: run this many configurations at a time (bounded memory; every chunk reuses
         the same compiled program, the last one padded); None runs the whole grid at once.
-      devices: devices to spread the configurations over; default every device JAX sees.
+      devices: a list of devices to spread the configurations over; default every device JAX sees.
+      checkpoint_dir: a folder where each finished chunk is written (atomically) as it ends.  A
+        later call with the same arguments loads the finished chunks instead of running them and
+        gives the same result as an uninterrupted run; a call with other arguments is refused.
+        run_fn is recognised by its qualified name: a changed body under the same name is not
+        detected.  On a cluster, the folder must be one that every process sees.
       progress: a progress bar over chunks.
 
     Returns:
       A :class:`SweepResult` with ``grid`` (one entry per configuration) and ``metrics``
       (leading axes [configuration, seed]).
     """
-    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
-        raise ValueError(f"seeds must be a positive integer; got {seeds!r}")
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive integer or None; got {chunk_size!r}")
+    if not callable(run_fn):
+        raise TypeError(f"run_fn must be a function run_fn(hparams, key) -> metrics; got {run_fn!r}")
+    seeds = programs.check_count("seeds", seeds)
+    chunk_size = programs.check_count("chunk_size", chunk_size, allow_none=True)
     configurations = expand_grid(grid)
-    names = list(configurations)
-    _check_run_fn(run_fn, tuple(names), jax.ShapeDtypeStruct(jnp.shape(key), jnp.asarray(key).dtype))
-    devices = tuple(jax.devices() if devices is None else devices)
-    if not devices:
-        raise ValueError("devices must name at least one device")
+    keys = programs.SeedKeys(key, seeds)
+    devices = programs.check_devices(devices)
+    names = tuple(configurations)
     count = len(configurations[names[0]])
-    chunk = -(-min(chunk_size or count, count) // len(devices)) * len(devices)  # a multiple of the devices
-    num_chunks = -(-count // chunk)
-    padded = {name: np.concatenate([v, np.repeat(v[-1:], num_chunks * chunk - count)]) for name, v in configurations.items()}
-    program, by_config, replicated = _compiled(run_fn, devices)
-    seed_keys = jax.random.split(key, seeds)
-    seed_keys = jax.device_put(seed_keys, replicated) if jax.process_count() == 1 else _global_array(np.asarray(seed_keys), replicated)
+    width = programs.chunk_width(count, chunk_size, len(devices))
+    num_chunks = -(-count // width)
+    program = programs.run_program(run_fn, names, devices, width, seeds, keys.impl, keys.data.shape[1])
+    store = None
+    if checkpoint_dir is not None:
+        described = {"run_fn": _function_name(run_fn), "grid": {n: v.tolist() for n, v in configurations.items()}, "seeds": seeds,
+                     "key": keys.describe(), "chunk_size": width, "devices": {"count": len(devices), "platform": devices[0].platform}}
+        store = _Checkpoints(Path(checkpoint_dir), described, program.out_tree)
+    by_config, replicated = programs.shardings(devices)
+    seed_keys = programs.global_array(keys.data, replicated)
+    padded = {name: programs.pad_to(values, num_chunks * width) for name, values in configurations.items()}
     outputs = []
     with ProgressBar(num_chunks, enabled=progress and num_chunks > 1, description="sweep", unit="chunk") as bar:
-        for start in range(0, num_chunks * chunk, chunk):
-            hparams = {name: _global_array(np.asarray(v[start : start + chunk], np.float32), by_config) for name, v in padded.items()}
-            outputs.append(_to_host(program(hparams, seed_keys)))
+        for index in range(num_chunks):
+            chunk = None if store is None else store.load(index)
+            if chunk is None:
+                part = {name: values[index * width : (index + 1) * width] for name, values in padded.items()}
+                chunk = programs.to_host(program(programs.hparam_arrays(part, by_config), seed_keys))
+                if store is not None:
+                    store.save(index, chunk)
+            outputs.append(chunk)
             bar.update(1)
     metrics = jax.tree.map(lambda *parts: np.concatenate(parts)[:count], *outputs)
     return SweepResult(grid=configurations, metrics=metrics, seeds=seeds)
+
+
+def _function_name(function) -> str:
+    return f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', type(function).__qualname__)}"
+
+
+class _Checkpoints:
+    """A sweep's finished chunks in a folder: ``sweep.json`` (its arguments), ``chunk_00000.npz`` …"""
+
+    def __init__(self, folder: Path, described: dict, out_tree):
+        self.folder, self.out_tree = folder, out_tree
+        self.writer = jax.process_index() == 0  # one process writes; every process reads
+        manifest = folder / "sweep.json"
+        if manifest.exists():
+            stored = json.loads(manifest.read_text())
+            for argument, value in described.items():
+                if stored.get(argument) != value:
+                    raise ValueError(
+                        f"checkpoint_dir {str(folder)!r} holds a sweep with a different {argument} "
+                        f"({_short(stored.get(argument))} there, {_short(value)} now): call sweep with the same "
+                        "arguments to resume it, or give a new checkpoint_dir"
+                    )
+        elif self.writer:
+            folder.mkdir(parents=True, exist_ok=True)
+            write_json(manifest, described)
+
+    def _path(self, index: int) -> Path:
+        return self.folder / f"chunk_{index:05d}.npz"
+
+    def load(self, index: int):
+        """The chunk's metrics if it finished before, else None."""
+        path = self._path(index)
+        if not path.exists():
+            return None
+        with np.load(path, allow_pickle=False) as stored:
+            leaves = [stored[f"leaf_{i}"] for i in range(len(stored.files))]
+        if len(leaves) != self.out_tree.num_leaves:
+            raise ValueError(f"{path} holds {len(leaves)} metric arrays but run_fn returns {self.out_tree.num_leaves}; give a new checkpoint_dir")
+        return jax.tree.unflatten(self.out_tree, leaves)
+
+    def save(self, index: int, chunk) -> None:
+        if not self.writer:
+            return
+
+        def write(temporary):
+            with open(temporary, "wb") as stream:
+                np.savez(stream, **{f"leaf_{i}": leaf for i, leaf in enumerate(jax.tree.leaves(chunk))})
+
+        atomic_write(self._path(index), write)
+
+
+def _short(value, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

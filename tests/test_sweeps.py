@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import jaxopt_course as jc
-from jaxopt_course import sweeps, training
+from jaxopt_course import training
 from jaxopt_course.sweep_results import SweepResult
 from jaxopt_course.sweeps import Zip, expand_grid, sweep
 
@@ -63,29 +63,49 @@ def test_sweep_equals_each_configuration_alone():
             chex.assert_trees_all_close(jax.tree.map(lambda a: a[i, s], result.metrics), alone(hparams, seed_keys[s]), rtol=1e-5, atol=1e-7)
 
 
-def test_a_grid_compiles_once_and_a_same_shape_grid_compiles_zero_times():
-    """Hyper-parameters are traced arguments: new values, same shape, no new compilation."""
+def counting_run_fn():
+    """A fresh run function and the list its traces append to (a Python side effect runs once per trace)."""
+    traces = []
+
     def fresh_run(hparams, key):
+        traces.append(1)
         return run_fn(hparams, key)
 
+    return fresh_run, traces
+
+
+def test_a_grid_traces_once_and_a_same_shape_grid_traces_zero_times():
+    """One trace per grid shape, grid-key check included; new values of the same shape: no trace, no compile."""
+    fresh_run, traces = counting_run_fn()
     sweep(fresh_run, GRID, key=jax.random.PRNGKey(0), progress=False)
-    program = sweeps._compiled(fresh_run, tuple(jax.devices()))[0]
-    compiled = program._cache_size()
+    assert len(traces) == 1
     other = sweep(fresh_run, {"learning_rate": [0.02, 0.1, 0.3], "momentum": [0.1, 0.9]}, key=jax.random.PRNGKey(1), progress=False)
-    assert program._cache_size() == compiled == 1
+    assert len(traces) == 1
     assert other.grid["learning_rate"][-1] == np.float32(0.3)
 
 
 def test_chunks_give_the_same_numbers_and_reuse_one_program():
     """chunk_size runs the grid in pieces (last one padded) through one compiled program."""
-    def fresh_run(hparams, key):
-        return run_fn(hparams, key)
-
+    fresh_run, traces = counting_run_fn()
     grid = {"learning_rate": np.geomspace(0.01, 0.3, 7), "momentum": [0.0, 0.5]}  # 14 configurations
     whole = sweep(fresh_run, grid, key=jax.random.PRNGKey(0), progress=False)
     chunked = sweep(fresh_run, grid, key=jax.random.PRNGKey(0), chunk_size=4, progress=False)
     chex.assert_trees_all_close(whole.metrics, chunked.metrics, rtol=1e-6)
-    assert sweeps._compiled(fresh_run, tuple(jax.devices()))[0]._cache_size() == 2  # the whole-grid shape and the chunk shape
+    assert len(traces) == 2  # the whole-grid shape and the chunk shape, four chunks
+
+
+def test_typed_keys_give_the_same_numbers_as_raw_keys():
+    """jax.random.key(0) works; run_fn gets typed keys, and the numbers equal those of PRNGKey(0)."""
+    seen = []
+
+    def typed_run(hparams, key):
+        seen.append(jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key))
+        return run_fn(hparams, jax.random.key_data(key))
+
+    typed = sweep(typed_run, GRID, seeds=2, key=jax.random.key(0), progress=False)
+    raw = sweep(run_fn, GRID, seeds=2, key=jax.random.PRNGKey(0), progress=False)
+    assert seen == [True]
+    chex.assert_trees_all_close(typed.metrics, raw.metrics, rtol=1e-6)
 
 
 def test_result_table_files_best_and_select(tmp_path):
@@ -154,8 +174,10 @@ SHARDED = textwrap.dedent(
     # where the program really ran: its outputs' shardings, on all four devices and on the last alone
     from jaxopt_course import sweeps
     placed = {{}}
+    from jaxopt_course import sweep_programs
     for name, devices in (("all", tuple(jax.devices())), ("last", tuple(jax.devices()[3:]))):
-        program, by_config, replicated = sweeps._compiled(run_fn, devices)
+        program = sweep_programs.run_program(run_fn, tuple(GRID), devices, 4, 2, None, 2)
+        by_config, replicated = sweep_programs.shardings(devices)
         hparams = {{k: jax.device_put(np.full(4, 0.1, np.float32), by_config) for k in GRID}}
         outputs = program(hparams, jax.device_put(jax.random.split(key, 2), replicated))
         placed[name] = sorted({{d.id for leaf in jax.tree.leaves(outputs) for d in leaf.sharding.device_set}})

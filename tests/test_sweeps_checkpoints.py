@@ -1,0 +1,151 @@
+"""Resumable sweeps: finished chunks on disk, skipped on a re-call, refused on changed arguments,
+a SIGKILL mid-chunk then resume equal to the uninterrupted run; SweepResult.save/load exact."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxopt_course as jc
+from jaxopt_course import training
+from jaxopt_course.sweep_results import SweepResult
+from jaxopt_course.sweeps import sweep
+
+X = jnp.linspace(-1.0, 1.0, 16).reshape(-1, 1)
+Y = 3.0 * X - 1.0
+PARAMS = {"w": jnp.zeros((1, 1)), "b": jnp.zeros((1,))}
+PLAN = training.make_plan(16, 4, num_epochs=2)
+GRID = {"learning_rate": [0.01, 0.03, 0.1, 0.2, 0.3], "momentum": [0.0, 0.9]}  # 10 configurations
+KILL_AT = np.float32(0.1)  # a learning rate of the third chunk of two configurations
+
+
+def loss_fn(params, batch):
+    x, y = batch
+    return jnp.mean((x @ params["w"] + params["b"] - y) ** 2)
+
+
+def _die_if_marked(learning_rate):
+    if os.environ.get("SWEEP_TEST_KILL") and np.any(np.asarray(learning_rate) == KILL_AT):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def run_fn(hparams, key):
+    """Linear regression with SGD; a host callback can SIGKILL the process mid-chunk (for the test)."""
+    jax.debug.callback(_die_if_marked, hparams["learning_rate"])
+    history = training.train(loss_fn, PARAMS, jc.sgd(hparams["learning_rate"], hparams["momentum"]), (X, Y), key, PLAN)
+    return {"curves": history, "final": {"w": history.params["w"][0, 0]}}
+
+
+def same_bits(a, b) -> bool:
+    return all(x.dtype == y.dtype and np.array_equal(x, y, equal_nan=True) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+
+
+def test_a_second_call_loads_every_chunk_and_gives_the_same_result(tmp_path):
+    """Re-called with the same arguments, the sweep reads its chunks back (no new run) bit for bit."""
+    first = sweep(run_fn, GRID, seeds=2, key=jax.random.PRNGKey(0), chunk_size=4, checkpoint_dir=tmp_path, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chunk_00000.npz", "chunk_00001.npz", "chunk_00002.npz", "sweep.json"]
+    stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    again = sweep(run_fn, GRID, seeds=2, key=jax.random.PRNGKey(0), chunk_size=4, checkpoint_dir=tmp_path, progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == stamps
+    assert type(again.metrics["curves"]) is training.History and same_bits(first.metrics, again.metrics)
+    plain = sweep(run_fn, GRID, seeds=2, key=jax.random.PRNGKey(0), chunk_size=4, progress=False)
+    assert same_bits(plain.metrics, again.metrics)
+
+
+@pytest.mark.parametrize(
+    "changed,argument",
+    [
+        ({"grid": {**GRID, "momentum": [0.0, 0.8]}}, "grid"),
+        ({"seeds": 3}, "seeds"),
+        ({"key": jax.random.PRNGKey(1)}, "key"),
+        ({"key": jax.random.key(0)}, "key"),
+        ({"chunk_size": 5}, "chunk_size"),
+        ({"run_fn": lambda hparams, key: run_fn(hparams, key)}, "run_fn"),
+    ],
+)
+def test_other_arguments_are_refused_naming_the_one_that_changed(tmp_path, changed, argument):
+    """A checkpoint_dir of one sweep never mixes with another: the error names the changed argument."""
+    arguments = {"run_fn": run_fn, "grid": GRID, "seeds": 2, "key": jax.random.PRNGKey(0), "chunk_size": 4}
+    sweep(arguments.pop("run_fn"), arguments.pop("grid"), checkpoint_dir=tmp_path, progress=False, **arguments)
+    arguments = {"run_fn": run_fn, "grid": GRID, "seeds": 2, "key": jax.random.PRNGKey(0), "chunk_size": 4, **changed}
+    with pytest.raises(ValueError, match=f"holds a sweep with a different {argument} "):
+        sweep(arguments.pop("run_fn"), arguments.pop("grid"), checkpoint_dir=tmp_path, progress=False, **arguments)
+
+
+class Pair(NamedTuple):
+    loss: np.ndarray
+    steps: np.ndarray
+
+
+def test_save_and_load_round_trip_every_array_and_the_pytree(tmp_path):
+    """save/load: the same grid order, dtypes and bits (NaN, int32, bool), dicts, lists, NamedTuples."""
+    class Local(NamedTuple):  # not importable by name: comes back as a stand-in with the same fields
+        a: np.ndarray
+        b: np.ndarray
+
+    grid = {"momentum": np.array([0.0, 0.9], np.float32), "learning_rate": np.array([0.1, 0.2], np.float32)}
+    metrics = {
+        "z": Pair(loss=np.array([[[1.5, np.nan]], [[np.inf, -0.0]]], np.float32), steps=np.array([[3], [4]], np.int32)),
+        "a": [np.array([[True], [False]]), (np.ones((2, 1, 3), np.float64), None)],
+        "local": Local(a=np.zeros((2, 1)), b=np.arange(2, dtype=np.uint8).reshape(2, 1)),
+    }
+    result = SweepResult(grid=grid, metrics=metrics, seeds=1)
+    result.save(tmp_path / "result.npz")
+    loaded = SweepResult.load(tmp_path / "result.npz")
+    assert list(loaded.grid) == ["momentum", "learning_rate"] and loaded.seeds == 1
+    assert same_bits(loaded.grid, grid) and same_bits(loaded.metrics, metrics)
+    assert type(loaded.metrics["z"]) is Pair and isinstance(loaded.metrics["a"], list) and isinstance(loaded.metrics["a"][1], tuple)
+    assert loaded.metrics["a"][1][1] is None and loaded.metrics["local"]._fields == ("a", "b")
+    assert jax.tree.structure(loaded.metrics["z"]) == jax.tree.structure(metrics["z"])
+    with pytest.raises(ValueError, match="not a file written by SweepResult.save"):
+        np.savez(tmp_path / "other.npz", x=np.zeros(2))
+        SweepResult.load(tmp_path / "other.npz")
+
+
+def test_save_load_of_a_training_sweep(tmp_path):
+    """A sweep of training Histories saved and loaded compares equal leaf by leaf, History type kept."""
+    result = sweep(run_fn, GRID, key=jax.random.PRNGKey(0), progress=False)
+    result.save(tmp_path / "sweep.npz")
+    loaded = SweepResult.load(tmp_path / "sweep.npz")
+    assert type(loaded.metrics["curves"]) is training.History and same_bits(result.metrics, loaded.metrics)
+    assert loaded.best("curves.epoch_loss") == result.best("curves.epoch_loss")
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import jax
+    sys.path.insert(0, {tests!r})
+    from test_sweeps_checkpoints import run_fn, GRID
+    from jaxopt_course.sweeps import sweep
+    result = sweep(run_fn, GRID, seeds=2, key=jax.random.PRNGKey(0), chunk_size=2, checkpoint_dir=sys.argv[1], progress=False)
+    result.save(sys.argv[2])
+    """
+)
+
+
+def test_sigkill_mid_chunk_then_resume_equals_the_uninterrupted_run(tmp_path):
+    """SIGKILL inside the third chunk; the re-run keeps chunks 0-1 on disk and gives the uninterrupted result."""
+    root = Path(__file__).resolve().parents[1]
+    script = SCRIPT.format(tests=str(root / "tests"))
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(root))
+    folder, saved = tmp_path / "checkpoints", tmp_path / "resumed.npz"
+    killed = subprocess.run([sys.executable, "-c", script, str(folder), str(saved)], env={**env, "SWEEP_TEST_KILL": "1"}, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("chunk")) == ["chunk_00000.npz", "chunk_00001.npz"]
+    stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    resumed = subprocess.run([sys.executable, "-c", script, str(folder), str(saved)], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert all(folder.joinpath(name).stat().st_mtime_ns == stamp for name, stamp in stamps.items())  # not run again
+    uninterrupted = sweep(run_fn, GRID, seeds=2, key=jax.random.PRNGKey(0), chunk_size=2, progress=False)
+    assert same_bits(SweepResult.load(saved).metrics, uninterrupted.metrics)
