@@ -1,33 +1,46 @@
-"""``fit``: a whole training run as one jit-compiled ``lax.scan`` program.
+"""Training runs as one compiled ``lax.scan`` program.
 
 Batch, stochastic and mini-batch gradient descent are the same loop with a different
-``batch_size`` (N, 1, or in between).  Three ways to draw batches:
+``batch_size`` B (N, 1, or in between).  The sampling modes of :func:`make_plan`:
 
 * ``"epoch"``: shuffle once per epoch and visit every sample exactly once, in ``ceil(N/B)``
-  iterations; the last, smaller batch is a real batch of ``N mod B`` samples (so its mean loss is
-  over real samples only), or is dropped with ``drop_last=True``.
+  steps; the last, smaller batch is a real batch of ``N mod B`` samples (its mean loss is over
+  real samples only), or is dropped with ``drop_last=True``.
 * ``"sequential"``: the same epochs without shuffling, the data's own order every epoch (a
   ``DataLoader(shuffle=False)``, as the course's E4 and E5 use).
 * ``"single_batch"``: the course's ``next(iter(DataLoader(shuffle=True)))``: every step draws a
   fresh batch of B distinct samples.
 * ``"replacement"``: every step draws B i.i.d. indices.
 
-In the per-step modes, without ``eval_data`` or early stopping, nothing happens between epochs and
-the run is one flat scan over its steps (epochs only group the log); otherwise it scans epochs, each
-a scan of steps.  Progress reports come from an outer scan over chunks of steps (or of epochs),
-never from a branch inside the step.
+The pipeline, top to bottom:
 
-:func:`train` is the pure core (traceable, ``vmap``-able over keys and hyper-parameters: the sweep
-engine builds on it); :func:`fit` validates its input, compiles once per run shape, shows a
-progress bar and flags a loss that stops being finite.
+1. :func:`make_plan` fixes the static shape of a run (epochs, steps, batch size, mode).
+2. :func:`make_train` makes every static decision once and returns a :class:`Trainer`, whose
+   pieces are pure (traceable, jittable, vmappable):
+
+   * ``trainer(params, optimizer, data, key) -> History``: the whole run;
+   * ``trainer.init(params, optimizer, key) -> TrainCarry`` and
+     ``trainer.advance(carry, optimizer, data, num_epochs) -> (TrainCarry, History)``: the same
+     run in resumable pieces (successive halving builds on them).
+
+3. :func:`fit` checks its input, compiles once per *structure* of run, and runs it with a
+   progress bar.
+
+Step k draws its batch (per-step modes) and its dropout key from ``jax.random.fold_in`` of the
+run's key and k, and epoch e its shuffle from e, so a run cut into pieces gives the same numbers
+as the whole run, and the same key gives the same run bit for bit.  In the per-step modes without
+``eval_data`` nothing happens between epochs, and the run is one flat scan of its steps (epochs
+only group the log); otherwise it scans epochs, each a scan of steps.  Progress reports come from
+an outer scan over chunks of steps (or of epochs), never from a branch inside the step.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
-import functools
 import inspect
 import math
+import numbers
 import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -37,13 +50,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxopt_course.learning_rate import latest_learning_rate
 from jaxopt_course.data import num_samples_of
+from jaxopt_course.hyperparams import is_hyperparametric, static_key
+from jaxopt_course.learning_rate import latest_learning_rate
 from jaxopt_course.progress import ProgressBar, tick
 
 SAMPLING = ("epoch", "sequential", "single_batch", "replacement")
-MIN_STEPS_PER_REPORT = 2000  # progress reports at least this many steps apart
 WHOLE_EPOCHS = ("epoch", "sequential")
+MIN_STEPS_PER_REPORT = 2000  # fit's progress reports come at least this many steps apart
+
+
+# --------------------------------------------------------------------------- the run's shape
+def _is_count(value: Any) -> bool:
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,12 +74,12 @@ class Plan:
     sampling: str
     num_epochs: int  # whole epochs
     steps_per_epoch: int  # ceil(N/B) in "epoch" mode (N//B with drop_last)
-    tail_steps: int = 0  # steps after the last whole epoch (not in "epoch" mode)
+    tail_steps: int = 0  # steps after the last whole epoch (per-step modes only)
     drop_last: bool = False
 
     @property
     def last_batch_size(self) -> int:
-        """Size of an epoch's final batch in "epoch" mode (B when B divides N or with drop_last)."""
+        """Size of an epoch's final batch in the whole-epoch modes (B when B divides N or with drop_last)."""
         remainder = self.num_samples % self.batch_size
         return self.batch_size if remainder == 0 or self.drop_last else remainder
 
@@ -83,25 +102,30 @@ def make_plan(
     drop_last: bool = False,
 ) -> Plan:
     """Checks the run's static arguments and returns its :class:`Plan`."""
+    if not _is_count(num_samples) or num_samples < 1:
+        raise ValueError(f"num_samples must be a positive integer (the number of training samples); got {num_samples!r}")
     if sampling not in SAMPLING:
         raise ValueError(f"sampling must be one of {SAMPLING}; got {sampling!r}")
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or not 1 <= batch_size <= num_samples:
+    if not _is_count(batch_size) or not 1 <= batch_size <= num_samples:
         raise ValueError(f"batch_size must be an integer in [1, {num_samples}] (the number of samples); got {batch_size!r}")
     if (num_epochs is None) == (num_steps is None):
         raise ValueError(f"give exactly one of num_epochs and num_steps; got num_epochs={num_epochs!r}, num_steps={num_steps!r}")
     for name, value in (("num_epochs", num_epochs), ("num_steps", num_steps)):
-        if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1):
+        if value is not None and (not _is_count(value) or value < 1):
             raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    if not isinstance(drop_last, (bool, np.bool_)):
+        raise ValueError(f"drop_last must be True or False; got {drop_last!r}")
+    num_samples, batch_size = int(num_samples), int(batch_size)
     per_epoch = num_samples // batch_size if (drop_last and sampling in WHOLE_EPOCHS) else math.ceil(num_samples / batch_size)
     if num_epochs is not None:
-        return Plan(num_samples, batch_size, sampling, int(num_epochs), per_epoch, 0, drop_last)
+        return Plan(num_samples, batch_size, sampling, int(num_epochs), per_epoch, 0, bool(drop_last))
     epochs, tail = divmod(int(num_steps), per_epoch)
     if sampling in WHOLE_EPOCHS and tail:
         raise ValueError(
             f'num_steps={num_steps} is not a whole number of epochs ({per_epoch} steps each) in "{sampling}" '
             'mode; give num_epochs, or use sampling="single_batch"'
         )
-    return Plan(num_samples, batch_size, sampling, epochs, per_epoch, tail, drop_last)
+    return Plan(num_samples, batch_size, sampling, epochs, per_epoch, tail, bool(drop_last))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,10 +137,43 @@ class EarlyStopping:
     restore_best: bool = True
 
     def __post_init__(self):
-        if not isinstance(self.patience, int) or self.patience < 1:
+        if not _is_count(self.patience) or self.patience < 1:
             raise ValueError(f"patience must be a positive integer; got {self.patience!r}")
-        if not self.min_delta >= 0:
-            raise ValueError(f"min_delta must be >= 0; got {self.min_delta!r}")
+        if isinstance(self.min_delta, bool) or not isinstance(self.min_delta, (numbers.Real, np.floating)) or not self.min_delta >= 0:
+            raise ValueError(f"min_delta must be a number >= 0; got {self.min_delta!r}")
+        object.__setattr__(self, "patience", int(self.patience))
+
+
+# --------------------------------------------------------------------------- what a run carries and returns
+class Evaluation(NamedTuple):
+    """The evaluation state, in the carry only when the run has ``eval_data``."""
+
+    initial_loss: jax.Array  # float32: eval loss of the initial parameters
+    best_params: Any  # parameters of the epoch with the lowest eval loss so far
+    best_loss: jax.Array  # float32: that loss (inf before the first epoch)
+    best_epoch: jax.Array  # int32: that epoch (-1 before the first)
+    stopped_epoch: jax.Array  # int32: the epoch at which early stopping fired, -1 while running
+
+
+class TrainCarry(NamedTuple):
+    """Everything a run needs to continue: what :meth:`Trainer.advance` takes and returns."""
+
+    params: Any
+    opt_state: Any
+    epoch: jax.Array  # int32: whole epochs done
+    sample_key: jax.Array  # shuffles (per epoch) and drawn batches (per step) fold this in
+    dropout_key: jax.Array  # each step's dropout key folds this in
+    evaluation: Evaluation | None
+
+
+class RunLog(NamedTuple):
+    """Per-step and per-epoch records of a stretch of training."""
+
+    step_loss: jax.Array  # [steps]
+    learning_rate: jax.Array  # [steps]
+    epoch_loss: jax.Array  # [epochs]
+    eval_loss: jax.Array  # [epochs]
+    ran: jax.Array  # [epochs] bool: False for an epoch frozen by early stopping
 
 
 class History(NamedTuple):
@@ -127,20 +184,13 @@ class History(NamedTuple):
     eval_loss: jax.Array  # [num_epochs] loss on eval_data after each epoch (NaN without eval_data)
     learning_rate: jax.Array  # [num_steps] η used by each step (NaN if the optimiser keeps none)
     params: Any  # final parameters (the best ones when early stopping restores them)
-    first_nonfinite_step: jax.Array  # int32: first step whose loss is NaN or inf, -1 if none
+    first_nonfinite_step: jax.Array  # int32: first step (of this stretch) whose loss is NaN or inf, -1 if none
     best_epoch: jax.Array  # int32: epoch of the lowest eval loss (-1 without eval_data)
     stopped_epoch: jax.Array  # int32: epoch at which early stopping fired, -1 if it did not
+    initial_eval_loss: jax.Array  # float32: eval loss of the initial parameters (NaN without eval_data)
 
 
-class _Carry(NamedTuple):
-    params: Any
-    opt_state: Any
-    best_params: Any
-    best_loss: jax.Array
-    best_epoch: jax.Array
-    stopped_epoch: jax.Array
-
-
+# --------------------------------------------------------------------------- input checks
 def takes_key(loss_fn: Callable) -> bool:
     """Whether ``loss_fn`` accepts a third (PRNG key) argument, for dropout."""
     try:
@@ -151,7 +201,299 @@ def takes_key(loss_fn: Callable) -> bool:
     return len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
 
 
-def _batch_indices(plan: Plan, key: jax.Array) -> jax.Array | None:
+def check_key(key: Any, name: str = "key") -> None:
+    """A PRNG key: ``jax.random.PRNGKey(seed)`` (uint32 [2]) or ``jax.random.key(seed)`` (typed)."""
+    if isinstance(key, jax.Array) or isinstance(key, jax.core.Tracer):
+        if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
+            return
+        if key.dtype == jnp.uint32 and key.shape == (2,):
+            return
+    shown = f"an array of shape {key.shape} and dtype {key.dtype}" if hasattr(key, "dtype") else repr(key)
+    raise TypeError(f"{name} must be a PRNG key, jax.random.PRNGKey(seed) or jax.random.key(seed); got {shown}")
+
+
+def check_optimizer(optimizer: Any) -> None:
+    """An optimiser is a built ``optax.GradientTransformation``: an ``(init, update)`` pair."""
+    if isinstance(optimizer, optax.GradientTransformation) and callable(optimizer.init) and callable(optimizer.update):
+        return
+    if callable(optimizer) and not hasattr(optimizer, "init"):
+        name = getattr(optimizer, "__name__", repr(optimizer))
+        raise TypeError(f"optimizer must be an optax.GradientTransformation; got the function {name!r}: call it, e.g. {name}(learning_rate=0.1)")
+    raise TypeError(f"optimizer must be an optax.GradientTransformation, such as jc.sgd(0.1) or optax.adam(1e-3); got {optimizer!r}")
+
+
+def check_data(data: Any, name: str = "data") -> int:
+    """``data`` is a pair ``(x, y)`` of arrays with one row per sample; returns N."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        shown = f"an array of shape {np.shape(data)}" if hasattr(data, "shape") else f"{type(data).__name__}"
+        raise ValueError(f"{name} must be a pair (x, y) of arrays with one row per sample; got {shown}")
+    try:
+        return num_samples_of(data)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
+
+
+def check_params(params: Any) -> None:
+    """Every parameter is a floating-point array: a gradient step cannot change an integer."""
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    if not leaves:
+        raise ValueError("params must hold at least one array; got an empty tree")
+    for path, leaf in leaves:
+        dtype = jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.inexact):
+            where = jax.tree_util.keystr(path) or "params"
+            raise ValueError(
+                f"params{jax.tree_util.keystr(path)} has dtype {dtype}; parameters must be floating point "
+                f"(e.g. jnp.float32), else no gradient step can change them ({where})"
+            )
+
+
+# --------------------------------------------------------------------------- the trainer
+def make_train(
+    loss_fn: Callable,
+    plan: Plan,
+    *,
+    eval_data: tuple | None = None,
+    early_stopping: EarlyStopping | None = None,
+    progress_every: int = 0,
+) -> Trainer:
+    """Makes every static decision of a run once; returns its pure :class:`Trainer`.
+
+    Args:
+      loss_fn: ``loss_fn(params, batch)`` or ``loss_fn(params, batch, key)`` (dropout): the mean
+        loss, a scalar, over a batch ``(x, y)``.  Also evaluated on ``eval_data`` (no key).
+      plan: the run's :class:`Plan` (from :func:`make_plan`).
+      eval_data: ``(x, y)`` evaluated after every epoch.
+      early_stopping: an :class:`EarlyStopping` (needs ``eval_data``).
+      progress_every: report to the open progress bar about every that many steps (0: never, as
+        under ``vmap``).
+    """
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a function loss_fn(params, batch) -> scalar loss; got {loss_fn!r}")
+    if not isinstance(plan, Plan):
+        raise TypeError(f"plan must be a Plan from training.make_plan(...); got {plan!r}")
+    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
+        raise TypeError(f"early_stopping must be an EarlyStopping(...) or None; got {early_stopping!r}")
+    if early_stopping is not None and eval_data is None:
+        raise ValueError("early_stopping needs eval_data: the evaluation loss decides when to stop")
+    if eval_data is not None:
+        check_data(eval_data, "eval_data")
+    if not _is_count(progress_every) or progress_every < 0:
+        raise ValueError(f"progress_every must be an integer >= 0; got {progress_every!r}")
+    return Trainer(loss_fn, plan, eval_data, early_stopping, int(progress_every), takes_key(loss_fn))
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    """A run's pure pieces; build it with :func:`make_train`."""
+
+    loss_fn: Callable
+    plan: Plan
+    eval_data: tuple | None
+    early_stopping: EarlyStopping | None
+    progress_every: int
+    loss_takes_key: bool
+
+    @property
+    def flat(self) -> bool:
+        """Per-step sampling without evaluation: the run is one flat scan of steps."""
+        return self.plan.sampling not in WHOLE_EPOCHS and self.eval_data is None
+
+    # ---- the public pieces
+    def __call__(self, params: Any, optimizer: optax.GradientTransformation, data: tuple, key: jax.Array) -> History:
+        """The whole run: ``plan.num_epochs`` epochs, then the tail steps of a per-step plan."""
+        carry = self.init(params, optimizer, key)
+        carry, log = self._epochs(carry, optimizer, self._check_data(data), self.plan.num_epochs, self.plan.tail_steps)
+        return self._history(carry, log)
+
+    def init(self, params: Any, optimizer: optax.GradientTransformation, key: jax.Array) -> TrainCarry:
+        """The carry before the first epoch."""
+        check_params(params)
+        check_optimizer(optimizer)
+        check_key(key)
+        params = jax.tree.map(jnp.asarray, params)
+        sample_key, dropout_key = jax.random.split(key)
+        evaluation = None
+        if self.eval_data is not None:
+            initial = self._eval_loss(params)
+            evaluation = Evaluation(initial, params, jnp.float32(jnp.inf), jnp.int32(-1), jnp.int32(-1))
+        return TrainCarry(params, optimizer.init(params), jnp.int32(0), sample_key, dropout_key, evaluation)
+
+    def advance(self, carry: TrainCarry, optimizer: optax.GradientTransformation, data: tuple, num_epochs: int) -> tuple[TrainCarry, History]:
+        """``num_epochs`` (a static count) more whole epochs from ``carry``; their history."""
+        if not _is_count(num_epochs) or num_epochs < 1:
+            raise ValueError(f"num_epochs must be a positive integer; got {num_epochs!r}")
+        carry, log = self._epochs(carry, optimizer, self._check_data(data), int(num_epochs))
+        return carry, self._history(carry, log)
+
+    # ---- epochs
+    def _epochs(self, carry: TrainCarry, optimizer, data, num_epochs: int, tail_steps: int = 0) -> tuple[TrainCarry, RunLog]:
+        """``num_epochs`` whole epochs, then ``tail_steps`` steps logged as one more epoch."""
+        plan = self.plan
+        if self.flat:  # nothing happens between epochs: one scan over every step
+            whole = num_epochs * plan.steps_per_epoch
+            state, steps = self._drawn_steps(carry, optimizer, data, carry.epoch * plan.steps_per_epoch, whole + tail_steps)
+            epoch_loss = steps.loss[:whole].reshape(num_epochs, plan.steps_per_epoch).mean(axis=1)  # by reshape: no index constant to fold
+            if tail_steps:
+                epoch_loss = jnp.append(epoch_loss, steps.loss[whole:].mean())
+            logged = num_epochs + (1 if tail_steps else 0)
+            nothing = jnp.full((logged,), jnp.nan, jnp.float32)
+            carry = carry._replace(params=state.params, opt_state=state.opt_state, epoch=carry.epoch + logged)
+            return carry, RunLog(steps.loss, steps.learning_rate, epoch_loss, nothing, jnp.ones((logged,), bool))
+        # progress from inside a long epoch's steps, else after every few short epochs
+        inside = _reports_inside(plan.steps_per_epoch, self.progress_every)
+        every = 0 if not self.progress_every or inside else max(1, self.progress_every // plan.steps_per_epoch)
+        carry, log = _scan_reporting(
+            lambda c, epoch: self._epoch(c, optimizer, data, epoch, plan.steps_per_epoch),
+            carry, carry.epoch + jnp.arange(num_epochs, dtype=jnp.int32), num_epochs, every, plan.steps_per_epoch,
+        )
+        log = log._replace(step_loss=log.step_loss.reshape(-1), learning_rate=log.learning_rate.reshape(-1))
+        if tail_steps:
+            carry, tail = self._epoch(carry, optimizer, data, carry.epoch, tail_steps)
+            log = jax.tree.map(lambda whole, part: jnp.concatenate([whole, jnp.atleast_1d(part)]), log, tail)
+        return carry, log
+
+    def _epoch(self, carry: TrainCarry, optimizer, data, epoch, num_steps: int) -> tuple[TrainCarry, RunLog]:
+        """One epoch of ``num_steps`` steps, then its evaluation; frozen once stopped early."""
+
+        def active(carry):
+            state, steps, sizes = self._train_epoch(carry, optimizer, data, epoch, num_steps)
+            epoch_loss = jnp.sum(steps.loss * sizes) / jnp.sum(sizes)
+            carry = carry._replace(params=state.params, opt_state=state.opt_state, epoch=epoch + 1)
+            evaluation, eval_loss = self._evaluate(carry.evaluation, state.params, epoch)
+            return carry._replace(evaluation=evaluation), RunLog(steps.loss, steps.learning_rate, epoch_loss, eval_loss, jnp.bool_(True))
+
+        def frozen(carry):
+            nothing = jnp.full((self._steps_in(num_steps),), jnp.nan, jnp.float32)
+            return carry._replace(epoch=epoch + 1), RunLog(nothing, nothing, jnp.float32(jnp.nan), jnp.float32(jnp.nan), jnp.bool_(False))
+
+        if self.early_stopping is None:  # no epoch is ever frozen: no branch to compile
+            return active(carry)
+        return jax.lax.cond(carry.evaluation.stopped_epoch >= 0, frozen, active, carry)
+
+    def _train_epoch(self, carry: TrainCarry, optimizer, data, epoch, num_steps: int):
+        """The steps of one epoch: their state, records and batch sizes (as weights)."""
+        plan = self.plan
+        if plan.sampling not in WHOLE_EPOCHS:
+            state, steps = self._drawn_steps(carry, optimizer, data, epoch * plan.steps_per_epoch, num_steps)
+            return state, steps, jnp.full((num_steps,), plan.batch_size, jnp.float32)
+        if plan.sampling == "sequential":
+            order = jnp.arange(plan.num_samples)
+        else:
+            order = jax.random.permutation(jax.random.fold_in(carry.sample_key, epoch), plan.num_samples)
+        num_full = plan.num_samples // plan.batch_size
+        batches = order[: num_full * plan.batch_size].reshape(num_full, plan.batch_size)
+        numbers = epoch * plan.steps_per_epoch + jnp.arange(num_full)
+        update = self._update(optimizer, data, carry.dropout_key)
+        state, steps = _scan_reporting(lambda s, xs: update(s, *xs), _State(carry.params, carry.opt_state), (batches, numbers), num_full, self.progress_every, 1)
+        sizes = jnp.full((num_full,), plan.batch_size, jnp.float32)
+        if plan.last_batch_size != plan.batch_size:  # the epoch's last, smaller batch
+            state, last = update(state, order[num_full * plan.batch_size :], numbers[-1] + 1)
+            steps = jax.tree.map(jnp.append, steps, last)
+            sizes = jnp.append(sizes, jnp.float32(plan.last_batch_size))
+        return state, steps, sizes
+
+    def _drawn_steps(self, carry: TrainCarry, optimizer, data, first_step, num_steps: int):
+        """Steps ``first_step …`` of a per-step mode, each drawing its batch from its own key."""
+        update = self._update(optimizer, data, carry.dropout_key)
+
+        def step(state, number):
+            return update(state, _drawn_batch(self.plan, jax.random.fold_in(carry.sample_key, number)), number)
+
+        numbers = first_step + jnp.arange(num_steps)
+        return _scan_reporting(step, _State(carry.params, carry.opt_state), numbers, num_steps, self.progress_every, 1)
+
+    def _steps_in(self, num_steps: int) -> int:
+        return self.plan.steps_per_epoch if self.plan.sampling in WHOLE_EPOCHS else num_steps
+
+    # ---- one step, one evaluation
+    def _update(self, optimizer, data, dropout_key):
+        """The step function: ``(state, batch indices, step number) -> (state, StepLog)``."""
+        data = jax.tree.map(jnp.asarray, tuple(data))
+
+        def update(state: _State, indices, number):
+            batch = data if indices is None else jax.tree.map(lambda a: a[indices], data)
+            args = (state.params, batch, jax.random.fold_in(dropout_key, number)) if self.loss_takes_key else (state.params, batch)
+            loss, grads = jax.value_and_grad(self._scalar_loss)(*args)
+            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+            return _State(optax.apply_updates(state.params, updates), opt_state), _StepLog(loss, latest_learning_rate(opt_state))
+
+        return update
+
+    def _scalar_loss(self, *args):
+        loss = self.loss_fn(*args)
+        if not hasattr(loss, "shape") or jnp.shape(loss) != ():
+            shown = f"shape {jnp.shape(loss)}" if hasattr(loss, "shape") else type(loss).__name__
+            raise ValueError(f"loss_fn must return a scalar (the mean loss of the batch); it returned {shown}")
+        return loss
+
+    def _eval_loss(self, params) -> jax.Array:
+        return jnp.asarray(self._scalar_loss(params, jax.tree.map(jnp.asarray, tuple(self.eval_data))), jnp.float32)
+
+    def _evaluate(self, evaluation: Evaluation | None, params, epoch) -> tuple[Evaluation | None, jax.Array]:
+        """The eval loss after ``epoch``; the best epoch so far and whether to stop."""
+        if evaluation is None:
+            return None, jnp.float32(jnp.nan)
+        eval_loss = self._eval_loss(params)
+        min_delta = self.early_stopping.min_delta if self.early_stopping else 0.0
+        improved = eval_loss < evaluation.best_loss - min_delta
+        best_epoch = jnp.where(improved, epoch, evaluation.best_epoch).astype(jnp.int32)
+        stopped = -1
+        if self.early_stopping is not None:
+            stopped = jnp.where(epoch - best_epoch >= self.early_stopping.patience, epoch, -1)
+        return Evaluation(
+            initial_loss=evaluation.initial_loss,
+            best_params=jax.tree.map(lambda new, old: jnp.where(improved, new, old), params, evaluation.best_params),
+            best_loss=jnp.minimum(eval_loss, evaluation.best_loss),
+            best_epoch=best_epoch,
+            stopped_epoch=jnp.asarray(stopped, jnp.int32),
+        ), eval_loss
+
+    # ---- the record
+    def _history(self, carry: TrainCarry, log: RunLog) -> History:
+        # each step ran unless its epoch was frozen (broadcast, not jnp.repeat: a repeat by
+        # constant counts makes XLA constant-fold an index array as long as the run)
+        num_steps, num_epochs = log.step_loss.shape[0], log.ran.shape[0]
+        whole = min(num_epochs, num_steps // self.plan.steps_per_epoch)
+        executed = jnp.broadcast_to(log.ran[:whole, None], (whole, self.plan.steps_per_epoch)).reshape(-1)
+        if executed.shape[0] < num_steps:  # the tail of a per-step plan
+            executed = jnp.concatenate([executed, jnp.broadcast_to(log.ran[-1], (num_steps - executed.shape[0],))])
+        bad = executed & ~jnp.isfinite(log.step_loss)
+        evaluation = carry.evaluation
+        restore = evaluation is not None and self.early_stopping is not None and self.early_stopping.restore_best
+        return History(
+            step_loss=log.step_loss,
+            epoch_loss=log.epoch_loss,
+            eval_loss=log.eval_loss,
+            learning_rate=log.learning_rate,
+            params=evaluation.best_params if restore else carry.params,
+            first_nonfinite_step=jnp.where(jnp.any(bad), jnp.argmax(bad), -1).astype(jnp.int32),
+            best_epoch=evaluation.best_epoch if evaluation is not None else jnp.int32(-1),
+            stopped_epoch=evaluation.stopped_epoch if evaluation is not None else jnp.int32(-1),
+            initial_eval_loss=evaluation.initial_loss if evaluation is not None else jnp.float32(jnp.nan),
+        )
+
+    def _check_data(self, data) -> tuple:
+        num_samples = check_data(data)
+        if num_samples != self.plan.num_samples:
+            raise ValueError(
+                f"the plan is for num_samples={self.plan.num_samples} but data has {num_samples} rows; "
+                f"make the plan with training.make_plan({num_samples}, ...)"
+            )
+        return tuple(data)
+
+
+class _State(NamedTuple):
+    params: Any
+    opt_state: Any
+
+
+class _StepLog(NamedTuple):
+    loss: jax.Array
+    learning_rate: jax.Array
+
+
+def _drawn_batch(plan: Plan, key: jax.Array) -> jax.Array | None:
     """Indices of one step's batch in the per-step modes; None means the whole data set.
 
     Without replacement, the B smallest of N uniform draws are a uniformly random B-subset: a
@@ -165,6 +507,41 @@ def _batch_indices(plan: Plan, key: jax.Array) -> jax.Array | None:
     return jax.lax.top_k(jax.random.uniform(key, (plan.num_samples,)), plan.batch_size)[1]
 
 
+def _reports_inside(length: int, every: int) -> bool:
+    return every > 0 and length >= 2 * every
+
+
+def _scan_reporting(body, carry, xs, length: int, every: int, steps_per_item: int):
+    """``lax.scan`` of ``body`` over ``length`` items (steps, or epochs of ``steps_per_item``
+    steps) that reports progress after every chunk of about ``every`` items, from an outer scan
+    over chunks: no per-item branch, which would cost ~20% of a tiny step."""
+    if not _reports_inside(length, every):
+        return jax.lax.scan(body, carry, xs)
+    chunk = _chunk_size(length, every)
+    whole = length // chunk * chunk
+
+    def chunk_body(c, chunk_xs):
+        c, out = jax.lax.scan(body, c, chunk_xs)
+        jax.debug.callback(tick, chunk * steps_per_item, ordered=False)
+        return c, out
+
+    head = jax.tree.map(lambda a: a[:whole].reshape(length // chunk, chunk, *a.shape[1:]), xs)
+    carry, out = jax.lax.scan(chunk_body, carry, head)
+    out = jax.tree.map(lambda a: a.reshape(whole, *a.shape[2:]), out)
+    if whole < length:  # a remainder no chunk size near ``every`` divides evenly
+        carry, rest = jax.lax.scan(body, carry, jax.tree.map(lambda a: a[whole:], xs))
+        out = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), out, rest)
+    return carry, out
+
+
+def _chunk_size(length: int, every: int) -> int:
+    """A divisor of ``length`` in [every/2, every] if there is one (one scan, no remainder), else ``every``."""
+    for size in range(every, max(every // 2, 1) - 1, -1):
+        if length % size == 0:
+            return size
+    return every
+
+
 def train(
     loss_fn: Callable,
     params: Any,
@@ -176,159 +553,36 @@ def train(
     early_stopping: EarlyStopping | None = None,
     progress_every: int = 0,
 ) -> History:
-    """The pure training run behind :func:`fit`: traceable, jittable and vmappable.
+    """One whole run, pure: ``make_train(loss_fn, plan, ...)(params, optimizer, data, key)``."""
+    return make_train(loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping, progress_every=progress_every)(params, optimizer, data, key)
 
-    ``loss_fn(params, batch)`` or ``loss_fn(params, batch, key)`` returns the mean loss of a batch
-    ``(x, y)``; ``optimizer`` may be built from traced hyper-parameters (what a sweep does).  Step k
-    uses ``jax.random.fold_in`` of ``key`` for its batch and its dropout, so the same key gives the
-    same run bit for bit.  ``progress_every`` > 0 reports every that many steps to the active
-    progress bar (host callback; 0 for none, as under ``vmap``).
+
+# --------------------------------------------------------------------------- fit
+_PROGRAMS: collections.OrderedDict = collections.OrderedDict()
+_MAX_PROGRAMS = 64
+
+
+def _program(loss_fn, optimizer, plan, early_stopping, progress_every, with_eval):
+    """The jitted run for this structure: one per (loss function, optimiser structure, plan, ...).
+
+    The loss function and an optimiser we cannot see into are keyed by :func:`static_key`; an
+    optimiser of this package is an *argument* of the program (its numbers are its pytree leaves),
+    so jit's own cache keys it by structure.
     """
-    with_key = takes_key(loss_fn)
-    sample_key, dropout_key = jax.random.split(key)
-    x_all = jax.tree.map(jnp.asarray, data)
+    opaque = None if is_hyperparametric(optimizer) else optimizer
+    key = (static_key(loss_fn), None if opaque is None else static_key(opaque), plan, early_stopping, progress_every, with_eval)
+    if key in _PROGRAMS:
+        _PROGRAMS.move_to_end(key)
+        return _PROGRAMS[key]
 
-    def step(carry, indices, step_number):
-        params, opt_state = carry
-        batch = x_all if indices is None else jax.tree.map(lambda a: a[indices], x_all)
-        args = (params, batch, jax.random.fold_in(dropout_key, step_number)) if with_key else (params, batch)
-        loss, grads = jax.value_and_grad(loss_fn)(*args)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), (loss, latest_learning_rate(opt_state))
+    def run(params, optimizer, data, key, eval_data):
+        trainer = make_train(loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping, progress_every=progress_every)
+        return trainer(params, opaque if opaque is not None else optimizer, data, key)
 
-    def run_epoch(carry, epoch, num_steps):
-        """Trains one epoch of ``num_steps`` steps; returns step losses, rates, batch sizes."""
-        first_step = epoch * plan.steps_per_epoch
-        if plan.sampling in WHOLE_EPOCHS:
-            if plan.sampling == "sequential":
-                order = jnp.arange(plan.num_samples)
-            else:
-                order = jax.random.permutation(jax.random.fold_in(sample_key, epoch), plan.num_samples)
-            num_full = plan.num_samples // plan.batch_size
-            full = order[: num_full * plan.batch_size].reshape(num_full, plan.batch_size)
-            carry, (losses, rates) = scan_steps(lambda c, xs: step(c, xs[0], xs[1]), carry, (full, first_step + jnp.arange(num_full)), num_full)
-            sizes = jnp.full((num_full,), plan.batch_size, jnp.float32)
-            if plan.last_batch_size != plan.batch_size:
-                carry, (loss, rate) = step(carry, order[num_full * plan.batch_size :], first_step + num_full)
-                losses, rates = jnp.append(losses, loss), jnp.append(rates, rate)
-                sizes = jnp.append(sizes, jnp.float32(plan.last_batch_size))
-            return carry, losses, rates, sizes
-        carry, (losses, rates) = run_drawn_steps(carry, first_step, num_steps)
-        return carry, losses, rates, jnp.full((num_steps,), plan.batch_size, jnp.float32)
-
-    def run_drawn_steps(carry, first_step, num_steps):
-        """Steps ``first_step …`` of a per-step mode, each drawing its batch from its own key."""
-        numbers = first_step + jnp.arange(num_steps)
-        keys = jax.vmap(lambda n: jax.random.fold_in(sample_key, n))(numbers)
-        return scan_steps(lambda c, xs: step(c, _batch_indices(plan, xs[0]), xs[1]), carry, (keys, numbers), num_steps)
-
-    def scan_steps(body, carry, xs, length, every=None, steps_per_item=1):
-        """``lax.scan`` of ``body`` over ``length`` items (steps, or epochs of ``steps_per_item``
-        steps) that reports progress after every chunk of about ``every`` items, from an outer scan
-        over chunks: no per-item branch, which would cost ~20% of a tiny step."""
-        every = progress_every if every is None else every
-        if not every or length < 2 * every:
-            return jax.lax.scan(body, carry, xs)
-        chunk = _chunk_size(length, every)
-        whole = length // chunk * chunk
-
-        def chunk_body(c, chunk_xs):
-            c, out = jax.lax.scan(body, c, chunk_xs)
-            jax.debug.callback(tick, chunk * steps_per_item, ordered=False)
-            return c, out
-
-        head = jax.tree.map(lambda a: a[:whole].reshape(length // chunk, chunk, *a.shape[1:]), xs)
-        carry, out = jax.lax.scan(chunk_body, carry, head)
-        out = jax.tree.map(lambda a: a.reshape(whole, *a.shape[2:]), out)
-        if whole < length:  # a remainder no chunk size near ``every`` divides evenly
-            carry, rest = jax.lax.scan(body, carry, jax.tree.map(lambda a: a[whole:], xs))
-            out = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), out, rest)
-        return carry, out
-
-    def _ticks_inside(length):
-        return progress_every > 0 and length >= 2 * progress_every
-
-    def epoch_body(carry: _Carry, epoch, num_steps):
-        stopped = carry.stopped_epoch >= 0
-
-        def active(carry):
-            (params, opt_state), losses, rates, sizes = run_epoch((carry.params, carry.opt_state), epoch, num_steps)
-            epoch_loss = jnp.sum(losses * sizes) / jnp.sum(sizes)
-            eval_loss = loss_fn(params, eval_data) if eval_data is not None else jnp.float32(jnp.nan)
-            improved = eval_loss < carry.best_loss - (early_stopping.min_delta if early_stopping else 0.0)
-            best_params = jax.tree.map(lambda new, old: jnp.where(improved, new, old), params, carry.best_params)
-            best_epoch = jnp.where(improved, epoch, carry.best_epoch).astype(jnp.int32)
-            stop = early_stopping is not None and eval_data is not None
-            stopped_epoch = jnp.where(
-                stop & (epoch - best_epoch >= (early_stopping.patience if stop else 1)), epoch, -1
-            ).astype(jnp.int32)
-            new = _Carry(params, opt_state, best_params, jnp.minimum(eval_loss, carry.best_loss), best_epoch, stopped_epoch)
-            return new, (losses, rates, epoch_loss, eval_loss, jnp.bool_(True))
-
-        def frozen(carry):
-            nan_steps = jnp.full((_steps_in(num_steps),), jnp.nan, jnp.float32)
-            return carry, (nan_steps, nan_steps, jnp.float32(jnp.nan), jnp.float32(jnp.nan), jnp.bool_(False))
-
-        # without early stopping no epoch is ever frozen: no branch to compile
-        return active(carry) if early_stopping is None else jax.lax.cond(stopped, frozen, active, carry)
-
-    def _steps_in(num_steps):
-        return plan.steps_per_epoch if plan.sampling in WHOLE_EPOCHS else num_steps
-
-    params = jax.tree.map(jnp.asarray, params)
-    carry = _Carry(params, optimizer.init(params), params, jnp.float32(jnp.inf), jnp.int32(-1), jnp.int32(-1))
-    whole = plan.num_epochs * plan.steps_per_epoch  # steps in whole epochs; a tail of steps follows
-    if plan.sampling not in WHOLE_EPOCHS and eval_data is None and early_stopping is None:
-        # nothing happens between epochs: one flat scan over every step (epochs only group the log)
-        (params, opt_state), (step_loss, rates) = run_drawn_steps((carry.params, carry.opt_state), 0, plan.num_steps)
-        carry = carry._replace(params=params, opt_state=opt_state)
-        # epoch means by reshape: no per-step index constant for XLA to fold
-        epoch_loss = step_loss[:whole].reshape(plan.num_epochs, plan.steps_per_epoch).mean(axis=1)
-        if plan.tail_steps:
-            epoch_loss = jnp.append(epoch_loss, step_loss[whole:].mean())
-        eval_loss, ran = jnp.full(plan.num_logged_epochs, jnp.nan, jnp.float32), jnp.ones(plan.num_logged_epochs, bool)
-    else:
-        # progress: from inside a long epoch's steps, else after every few short epochs
-        epochs_every = 0 if not progress_every or _ticks_inside(plan.steps_per_epoch) else max(1, progress_every // plan.steps_per_epoch)
-        carry, (step_loss, rates, epoch_loss, eval_loss, ran) = scan_steps(
-            lambda c, e: epoch_body(c, e, plan.steps_per_epoch), carry, jnp.arange(plan.num_epochs), plan.num_epochs,
-            every=epochs_every, steps_per_item=plan.steps_per_epoch,
-        )
-        step_loss, rates = step_loss.reshape(-1), rates.reshape(-1)
-        if plan.tail_steps:
-            carry, tail = epoch_body(carry, jnp.int32(plan.num_epochs), plan.tail_steps)
-            step_loss, rates = jnp.concatenate([step_loss, tail[0]]), jnp.concatenate([rates, tail[1]])
-            epoch_loss, eval_loss, ran = (jnp.append(whole, part) for whole, part in zip((epoch_loss, eval_loss, ran), tail[2:]))
-    # each step ran unless its epoch was frozen by early stopping (broadcast, not jnp.repeat: a
-    # repeat by constant counts makes XLA constant-fold an index array as long as the run)
-    executed = jnp.broadcast_to(ran[: plan.num_epochs, None], (plan.num_epochs, plan.steps_per_epoch)).reshape(whole)
-    if plan.tail_steps:
-        executed = jnp.concatenate([executed, jnp.broadcast_to(ran[-1], (plan.tail_steps,))])
-    bad = executed & ~jnp.isfinite(step_loss)
-    restore = early_stopping is not None and early_stopping.restore_best and eval_data is not None
-    return History(
-        step_loss=step_loss,
-        epoch_loss=epoch_loss,
-        eval_loss=eval_loss,
-        learning_rate=rates,
-        params=carry.best_params if restore else carry.params,
-        first_nonfinite_step=jnp.where(jnp.any(bad), jnp.argmax(bad), -1).astype(jnp.int32),
-        best_epoch=carry.best_epoch,
-        stopped_epoch=carry.stopped_epoch,
-    )
-
-
-def _chunk_size(length: int, every: int) -> int:
-    """A divisor of ``length`` in [every/2, every] if there is one (one scan, no remainder), else ``every``."""
-    for size in range(every, max(every // 2, 1) - 1, -1):
-        if length % size == 0:
-            return size
-    return every
-
-
-@functools.lru_cache(maxsize=64)
-def _compiled(loss_fn, optimizer, plan, early_stopping, progress_every):
-    return jax.jit(functools.partial(train, loss_fn, optimizer=optimizer, plan=plan, early_stopping=early_stopping, progress_every=progress_every))
+    _PROGRAMS[key] = program = jax.jit(run)
+    if len(_PROGRAMS) > _MAX_PROGRAMS:
+        _PROGRAMS.popitem(last=False)
+    return program
 
 
 def fit(
@@ -352,13 +606,14 @@ def fit(
 
     Args:
       loss_fn: ``loss_fn(params, batch)`` or ``loss_fn(params, batch, key)`` (dropout), the mean
-        loss over a batch ``(x, y)``.  Also evaluated on ``eval_data`` after each epoch (no key).
-      params: the initial parameters (any pytree).
+        loss over a batch ``(x, y)``, a scalar.  Also evaluated on ``eval_data`` after each epoch.
+      params: the initial parameters (any pytree of floating-point arrays).
       optimizer: an ``optax.GradientTransformation`` (ours or optax's).
       data: ``(x, y)`` arrays with the same leading length N.
       batch_size: B in [1, N]: N is batch gradient descent, 1 is stochastic.
       num_epochs, num_steps: the length of the run; give exactly one.  An epoch is ceil(N/B) steps.
-      key: a PRNG key; the same key gives bit-identical histories.
+      key: a PRNG key (``jax.random.PRNGKey(seed)`` or ``jax.random.key(seed)``); the same key
+        gives bit-identical histories.
       sampling: "epoch", "sequential", "single_batch" or "replacement" (module docstring).
       eval_data: ``(x, y)`` evaluated after every epoch.
       drop_last: in "epoch" mode, drop the last N mod B samples of each epoch's shuffle.
@@ -370,15 +625,34 @@ def fit(
     Returns:
       A :class:`History`.  Called under ``jax.vmap`` or ``jit`` (traced inputs), ``fit`` is
       :func:`train`: no progress bar and no warning, the flag is in ``first_nonfinite_step``.
+
+    When it compiles:
+      ``fit`` compiles once per *structure* of run and reuses the program for new numbers.
+
+      * An optimiser of this package (every factory, convention, schedule and regulariser, and
+        :func:`jaxopt_course.chain`) is data: a new one of the same structure (factory, flags,
+        kinds of schedule, shape of a chain) with new numbers compiles nothing.  Chain our
+        transforms with ``jc.chain``, not ``optax.chain``, to keep this.
+      * An optimiser we cannot see into (``optax.adam(...)``, ``optax.chain(...)``) is keyed
+        by its closures: the same code with equal numbers reuses a program, new numbers compile
+        again.
+      * ``loss_fn`` is keyed the same way: a lambda rebuilt with the same code, or
+        ``models.supervised_loss(apply)`` called again on an equal model, reuses the program.
+        Numbers in its closure are compared by value, arrays and other mutable objects by
+        identity, and the globals it reads by name and identity; a loss that reads a global you
+        later mutate in place (an array changed by ``.at[].set`` is a new array, but a dict or
+        list edited in place is not) keeps the program compiled for the old contents, as with
+        ``jax.jit`` itself.
+      * A new shape of data or parameters, or a new plan (batch size, steps, mode), compiles again.
     """
-    num_samples = num_samples_of(data)
+    num_samples = check_data(data)
     plan = make_plan(num_samples, batch_size, num_epochs=num_epochs, num_steps=num_steps, sampling=sampling, drop_last=drop_last)
     if on_nonfinite not in ("warn", "raise"):
         raise ValueError(f"on_nonfinite must be 'warn' or 'raise'; got {on_nonfinite!r}")
-    if early_stopping is not None and eval_data is None:
-        raise ValueError("early_stopping needs eval_data: the evaluation loss decides when to stop")
-    if eval_data is not None:
-        num_samples_of(eval_data)
+    check_optimizer(optimizer)
+    check_key(key)
+    check_params(params)
+    make_train(loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping)  # checks the rest
     traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((params, data, eval_data, key)))
     if traced:
         return train(loss_fn, params, optimizer, data, key, plan, eval_data, early_stopping)
@@ -387,14 +661,30 @@ def fit(
             raise ValueError(f"{name} contains NaN or inf; clean or drop those samples before training")
     # at most ~20 host round trips (each ~0.3-1 ms), and none more often than every 2000 steps
     every = max(plan.num_steps // 20, MIN_STEPS_PER_REPORT) if progress else 0
-    run = _compiled(loss_fn, optimizer, plan, early_stopping, every)
+    program = _program(loss_fn, optimizer, plan, early_stopping, every, eval_data is not None)
     with ProgressBar(plan.num_steps, enabled=progress):
-        history = jax.block_until_ready(run(params, data=data, key=key, eval_data=eval_data))
+        history = jax.block_until_ready(program(params, optimizer if is_hyperparametric(optimizer) else None, tuple(data), key, eval_data))
         jax.effects_barrier()  # let the last progress callbacks land before the bar closes
+    _flag(history, plan, early_stopping, on_nonfinite)
+    return history
+
+
+def _flag(history: History, plan: Plan, early_stopping: EarlyStopping | None, on_nonfinite: str) -> None:
+    """Warns (or raises) when the loss stopped being finite, or early stopping kept a diverged run."""
     first_bad = int(history.first_nonfinite_step)
     if first_bad >= 0:
         message = f"the training loss became non-finite at step {first_bad} (of {plan.num_steps}); lower the learning rate or clip gradients"
         if on_nonfinite == "raise":
             raise FloatingPointError(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
-    return history
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+    if early_stopping is not None and early_stopping.restore_best:
+        best_epoch, initial = int(history.best_epoch), float(history.initial_eval_loss)
+        best = float(history.eval_loss[best_epoch]) if best_epoch >= 0 else math.nan
+        if not best <= initial:
+            warnings.warn(
+                f"early stopping restored the parameters of epoch {best_epoch}, but no epoch improved on the initial "
+                f"parameters: eval loss {best:.4g} against {initial:.4g} at the start ({best / initial:.3g}x); the run "
+                "diverged or moved away from the evaluation task: lower the learning rate or check eval_data",
+                RuntimeWarning,
+                stacklevel=3,
+            )

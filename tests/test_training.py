@@ -234,10 +234,11 @@ def test_dropout_is_active_in_training_and_off_at_evaluation():
 def test_early_stopping_restores_the_best_parameters():
     """Eval loss that worsens after a point: training stops after `patience` epochs, best restored."""
     x_eval, y_eval = X, -Y  # the opposite task: training on DATA makes the eval loss rise
-    history = fit(
-        linear_loss, {"w": -3.0 * jnp.ones((1, 1)), "b": jnp.ones((1,))}, jc.sgd(0.1), DATA, batch_size=10, num_epochs=30,
-        key=jax.random.PRNGKey(0), eval_data=(x_eval, y_eval), early_stopping=EarlyStopping(patience=3), progress=False,
-    )
+    with pytest.warns(RuntimeWarning, match="no epoch improved on the initial parameters"):
+        history = fit(
+            linear_loss, {"w": -3.0 * jnp.ones((1, 1)), "b": jnp.ones((1,))}, jc.sgd(0.1), DATA, batch_size=10, num_epochs=30,
+            key=jax.random.PRNGKey(0), eval_data=(x_eval, y_eval), early_stopping=EarlyStopping(patience=3), progress=False,
+        )
     best, stopped = int(history.best_epoch), int(history.stopped_epoch)
     assert stopped == best + 3 and stopped < 29
     assert np.all(np.isnan(history.epoch_loss[stopped + 1 :]))
