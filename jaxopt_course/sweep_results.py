@@ -38,23 +38,14 @@ class SweepResult:
         return len(next(iter(self.grid.values())))
 
     def _named(self) -> dict[str, np.ndarray]:
-        """Every metric leaf by name: a dict's keys, dotted for nested dicts and NamedTuples
-        (``"eval.loss"``, ``"epoch_loss"`` of a History); ``"metric"`` for a lone array."""
-        leaves = jax.tree_util.tree_flatten_with_path(self.metrics)[0]
-        if len(leaves) == 1 and not leaves[0][0]:
-            return {"metric": np.asarray(leaves[0][1])}
-        return {".".join(_key_name(k) for k in path): np.asarray(leaf) for path, leaf in leaves}
+        return {name: np.asarray(leaf) for name, leaf in named_leaves(self.metrics).items()}
 
     def metric_names(self) -> list[str]:
         return list(self._named())
 
     def _leaf(self, metric: str | None) -> np.ndarray:
         named = self._named()
-        if metric is None and len(named) == 1:
-            return next(iter(named.values()))
-        if metric not in named:
-            raise ValueError(f"metric must be one of {list(named)}; got {metric!r}")
-        return named[metric]
+        return named[check_metric(list(named), metric)]
 
     def final(self, metric: str | None = None) -> np.ndarray:
         """Per configuration: the mean over seeds (NaN if any seed diverged) of the last value (trailing axes
@@ -139,6 +130,24 @@ def _key_name(key) -> str:
         if hasattr(key, attribute):
             return str(getattr(key, attribute))
     return str(key)
+
+
+def named_leaves(tree) -> dict[str, Any]:
+    """Every leaf of a metrics pytree by name: a dict's keys, dotted for nested dicts and
+    NamedTuples (``"eval.loss"``, ``"epoch_loss"`` of a History); ``"metric"`` for a lone array."""
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    if len(leaves) == 1 and not leaves[0][0]:
+        return {"metric": leaves[0][1]}
+    return {".".join(_key_name(k) for k in path): leaf for path, leaf in leaves}
+
+
+def check_metric(names: list[str], metric: str | None) -> str:
+    """``metric`` if it names a leaf (None names the only one)."""
+    if metric is None and len(names) == 1:
+        return names[0]
+    if metric not in names:
+        raise ValueError(f"metric must be one of {names}; got {metric!r}")
+    return metric
 
 
 def _check_folder(path) -> None:

@@ -1,0 +1,260 @@
+"""Successive halving and Hyperband inside compiled, vmapped programs.
+
+Successive halving (Jamieson & Talwalkar 2016) trains every configuration for one rung, keeps the
+best fraction ``keep`` by a metric, trains the survivors for another rung from where they stopped,
+and so on: with n_0 configurations and R rungs it runs n_0 + n_1 + … + n_{R-1} configuration-rungs,
+n_{r+1} = ⌈keep · n_r⌉, instead of the full grid's R · n_0.
+
+Here a rung is one call of a compiled program over a fixed number of configurations (the
+*width*) × seeds: ``advance_fn`` vmapped twice and sharded over a ``config`` device mesh, as in
+``sweep``.  Every rung runs its survivors through that same program, a chunk of ``width`` at a
+time (the last chunk padded), each from its own saved state.  Because the program is the same and
+each configuration's lane is computed independently of its neighbours, a survivor's numbers are
+bit for bit those of the full grid run through the same rung program with nothing stopped
+(``keep=1`` with the same ``chunk_size``), on the same devices.  A second grid of the same shape
+traces and compiles nothing.
+
+Hyperband (Li et al. 2018) runs several such brackets that trade many configurations stopped early
+against few trained long; see :func:`hyperband`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxopt_course import sweep_programs as programs
+from jaxopt_course.progress import ProgressBar
+from jaxopt_course.sweep_results import SweepResult, check_metric, named_leaves
+from jaxopt_course.sweeps import expand_grid
+
+
+@dataclasses.dataclass(frozen=True)
+class HalvingResult:
+    """What :func:`successive_halving` ran: every configuration's metrics at each rung it reached.
+
+    ``rungs[r]`` is a :class:`SweepResult` of the configurations that ran rung r (their grid
+    values and the metrics of that rung, axes [configuration, seed, ...]); ``indices[r]`` their
+    indices into ``grid``.  ``stopped_rung[i]`` is the last rung configuration i ran
+    (``len(rungs) - 1`` for the finalists); ``scores[r, i]`` its ranking score after rung r
+    (NaN where it did not run).  ``config_rungs`` counts the configuration-rungs run,
+    ``computed_config_rungs`` those the programs computed (padding included).
+    """
+
+    grid: dict[str, np.ndarray]
+    rungs: list[SweepResult]
+    indices: list[np.ndarray]
+    stopped_rung: np.ndarray
+    scores: np.ndarray
+    metric: str
+    mode: str
+    seeds: int
+    chunk_size: int
+    advances: tuple[int, ...]
+    config_rungs: int
+    computed_config_rungs: int
+
+    @property
+    def num_configurations(self) -> int:
+        return len(next(iter(self.grid.values())))
+
+    def best(self) -> dict:
+        """The best finalist by its score after the last rung: its values, score and index."""
+        last = self.rungs[-1]
+        local = last.best(self.metric, mode=self.mode)
+        index = int(self.indices[-1][local["index"]])
+        return {**{name: float(v[index]) for name, v in self.grid.items()}, "score": local["score"], "index": index}
+
+    def cost(self) -> dict:
+        """Advance calls run, against the full grid through every rung (configuration-advances)."""
+        full = self.num_configurations * sum(self.advances)
+        run = sum(len(ix) * a for ix, a in zip(self.indices, self.advances))
+        computed = self.computed_config_rungs
+        return {"config_advances": run, "full_grid_config_advances": full, "saved": 1 - run / full,
+                "computed_config_advances": computed, "saved_computed": 1 - computed / full}
+
+    def history(self, index: int) -> list:
+        """Configuration ``index``'s metrics (one seed axis) at every rung it reached."""
+        out = []
+        for rung, where in zip(self.rungs, self.indices):
+            position = np.flatnonzero(where == index)
+            if position.size:
+                out.append(jax.tree.map(lambda a, p=int(position[0]): a[p], rung.metrics))
+        return out
+
+
+def _check_rungs(rungs) -> tuple[int, ...]:
+    """``rungs`` as the number of advance calls in each rung."""
+    if isinstance(rungs, Sequence) and not isinstance(rungs, str):
+        if not rungs:
+            raise ValueError("rungs must be a positive integer or a non-empty list of advance counts; got []")
+        return tuple(programs.check_count("each entry of rungs", r) for r in rungs)
+    return (1,) * programs.check_count("rungs", rungs)
+
+
+def _check_keep(keep) -> float:
+    if isinstance(keep, bool) or not isinstance(keep, (int, float, np.floating)) or not 0 < keep <= 1:
+        raise ValueError(f"keep must be a fraction in (0, 1] (1 stops nothing); got {keep!r}")
+    return float(keep)
+
+
+def survivors(count: int, keep: float) -> int:
+    """⌈keep · count⌉, at least one."""
+    return max(1, math.ceil(count * keep - 1e-9))
+
+
+@functools.lru_cache(maxsize=64)
+def _programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width):
+    """init (hparams, key data) -> state and advance (state, hparams) -> (state, metrics), each
+    over [width, seeds]; traced once, with the reads, outputs and state shapes checked."""
+    by_config, replicated = programs.shardings(devices)
+    read: set[str] = set()
+
+    def init_one(hparams, key):
+        recording = programs.Recording(hparams)
+        state = init_fn(recording, key)
+        read.update(recording.read)
+        programs.check_outputs("init_fn", state, "state")
+        return state
+
+    def advance_one(state, hparams):
+        recording = programs.Recording(hparams)
+        out = advance_fn(state, recording)
+        read.update(recording.read)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise TypeError(f"advance_fn must return a pair (state, metrics); got {type(out).__name__}")
+        new_state, metrics = out
+        shapes = lambda tree: jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)), tree)  # noqa: E731
+        if jax.tree.structure(new_state) != jax.tree.structure(state) or shapes(new_state) != shapes(state):
+            raise TypeError("advance_fn must return a state of the structure, shapes and dtypes it was given (the next rung starts from it)")
+        programs.check_outputs("advance_fn", metrics)
+        return new_state, metrics
+
+    init = jax.vmap(jax.vmap(init_one, in_axes=(None, 0)), in_axes=(0, None))
+    advance = jax.vmap(jax.vmap(advance_one, in_axes=(0, None)), in_axes=(0, 0))
+    hparams = programs.hparam_structs(names, width, by_config)
+    init_program = jax.jit(lambda h, key_data: init(h, programs.wrap_keys(key_data, key_impl)), in_shardings=(by_config, replicated), out_shardings=by_config)
+    with programs.traced_call("init_fn", names):
+        init_lowered = init_program.lower(hparams, jax.ShapeDtypeStruct((seeds, key_width), jnp.uint32, sharding=replicated))
+    state = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=by_config), init_lowered.out_info)
+    advance_program = jax.jit(advance, in_shardings=(by_config, by_config), out_shardings=by_config)
+    with programs.traced_call("advance_fn", names):
+        advance_lowered = advance_program.lower(state, hparams)
+    programs.check_reads("init_fn and advance_fn", names, read)
+    return programs.Program(init_lowered), programs.Program(advance_lowered), advance_lowered.out_info[1]
+
+
+@functools.lru_cache(maxsize=16)
+def _gather_program(devices):
+    """(chunks of states, indices [n_out, width]) -> n_out chunks: the survivors' states, on device."""
+    by_config, _ = programs.shardings(devices)
+
+    def gather(states, indices):
+        stacked = jax.tree.map(lambda *chunks: jnp.concatenate(chunks), *states)
+        return tuple(jax.tree.map(lambda a, j=j: a[indices[j]], stacked) for j in range(indices.shape[0]))
+
+    return jax.jit(gather, out_shardings=by_config)
+
+
+def successive_halving(
+    init_fn: Callable[[dict, jax.Array], Any],
+    advance_fn: Callable[[Any, dict], tuple[Any, Any]],
+    grid: Mapping[str, Any],
+    *,
+    metric: str | None = None,
+    mode: str = "min",
+    rungs: int | Sequence[int] = 4,
+    keep: float = 1 / 3,
+    seeds: int = 1,
+    key: jax.Array,
+    chunk_size: int | None = None,
+    devices: Sequence[jax.Device] | None = None,
+    progress: bool = True,
+) -> HalvingResult:
+    """Successive halving of ``grid`` × ``seeds``, each rung one compiled, vmapped, sharded program.
+
+    Args:
+      init_fn: ``init_fn(hparams, key) -> state``, a pytree (parameters, optimiser state, …);
+        ``hparams`` maps each grid key to a traced float32 scalar.  Seed i's key is
+        ``jax.random.split(key, seeds)[i]`` for every configuration (common random numbers).
+      advance_fn: ``advance_fn(state, hparams) -> (state, metrics)``: one rung's training from
+        ``state``; the new state has the same structure, shapes and dtypes.
+      grid: as for ``sweep``: ``{name: 1-D values}`` or ``Zip`` entries, a cartesian product.
+      metric: the metrics leaf that ranks (dotted name, as in ``SweepResult``); its last value,
+        averaged over seeds, is the score (NaN ranks last).  None if there is one leaf.
+      mode: "min" or "max".
+      rungs: the number of rungs, each one ``advance_fn`` call; or a sequence giving the number
+        of ``advance_fn`` calls in each rung (a rung's metrics are those of its last call).
+      keep: the fraction that continues after each rung, n_{r+1} = ⌈keep · n_r⌉ (1 stops nothing).
+      seeds, key, devices, progress: as for ``sweep``.
+      chunk_size: the width of the rung program (configurations per call, rounded up to a
+        multiple of the devices).  Default: the survivors of the first rung, ⌈keep · n⌉.  Compare
+        with a ``keep=1`` run of the same ``chunk_size`` for bit-identical numbers.
+
+    Returns:
+      A :class:`HalvingResult`.
+    """
+    for name, function in (("init_fn", init_fn), ("advance_fn", advance_fn)):
+        if not callable(function):
+            raise TypeError(f"{name} must be a function; got {function!r}")
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max'; got {mode!r}")
+    advances, keep = _check_rungs(rungs), _check_keep(keep)
+    seeds = programs.check_count("seeds", seeds)
+    chunk_size = programs.check_count("chunk_size", chunk_size, allow_none=True)
+    configurations = expand_grid(grid)
+    keys = programs.SeedKeys(key, seeds)
+    devices = programs.check_devices(devices)
+    names = tuple(configurations)
+    count = len(configurations[names[0]])
+    width = programs.chunk_width(count, chunk_size or survivors(count, keep), len(devices))
+    init, advance, metrics_info = _programs(init_fn, advance_fn, names, devices, width, seeds, keys.impl, keys.data.shape[1])
+    metric = check_metric(list(named_leaves(metrics_info)), metric)
+    by_config, replicated = programs.shardings(devices)
+    seed_keys = programs.global_array(keys.data, replicated)
+    gather = _gather_program(devices)
+
+    alive = np.arange(count)
+    states, rung_results, indices, scores = None, [], [], np.full((len(advances), count), np.nan)
+    computed = 0
+    with ProgressBar(len(advances), enabled=progress, description="successive halving", unit="rung") as bar:
+        for rung, num_advances in enumerate(advances):
+            num_chunks = -(-len(alive) // width)
+            slots = programs.pad_to(alive, num_chunks * width)  # configurations of each lane
+            hparams = [programs.hparam_arrays({n: v[slots[c * width : (c + 1) * width]] for n, v in configurations.items()}, by_config) for c in range(num_chunks)]
+            if states is None:
+                states = [init(h, seed_keys) for h in hparams]
+            else:
+                states = list(gather(tuple(states), programs.global_array(positions.reshape(num_chunks, width).astype(np.int32), replicated)))
+            metrics = []
+            for c in range(num_chunks):
+                for _ in range(num_advances):
+                    states[c], chunk_metrics = advance(states[c], hparams[c])
+                metrics.append(programs.to_host(chunk_metrics))
+            computed += num_chunks * width * num_advances
+            metrics = jax.tree.map(lambda *parts: np.concatenate(parts)[: len(alive)], *metrics)
+            result = SweepResult(grid={n: v[alive] for n, v in configurations.items()}, metrics=metrics, seeds=seeds)
+            rung_results.append(result)
+            indices.append(alive)
+            scores[rung, alive] = result.final(metric)
+            if rung + 1 < len(advances):
+                ranked = np.where(np.isnan(scores[rung, alive]), np.inf, scores[rung, alive] * (1 if mode == "min" else -1))
+                order = np.lexsort((alive, ranked))[: survivors(len(alive), keep)]  # by score, ties by index
+                order = np.sort(order)  # survivors keep the grid's order
+                alive = alive[order]
+                positions = programs.pad_to(order, -(-len(order) // width) * width)  # lanes in this rung's chunks
+            bar.update(1)
+    stopped = np.full(count, -1)
+    for rung, where in enumerate(indices):
+        stopped[where] = rung
+    return HalvingResult(
+        grid=configurations, rungs=rung_results, indices=indices, stopped_rung=stopped, scores=scores, metric=metric, mode=mode,
+        seeds=seeds, chunk_size=width, advances=advances, config_rungs=sum(len(i) for i in indices), computed_config_rungs=computed,
+    )

@@ -1,0 +1,171 @@
+"""successive_halving: closed-form scores on a quadratic, survivors bit-identical to the full grid
+through the same rung program, equal to a plain sweep, no retrace for a same-shape grid, clear errors."""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxopt_course as jc
+from jaxopt_course import halving
+from jaxopt_course.halving import successive_halving
+from jaxopt_course.sweeps import sweep
+
+CURVATURE = 2.0
+STEPS_PER_RUNG = 3
+
+
+def quadratic_init(hparams, key):
+    w = jnp.float32(1.0)
+    return w, jc.sgd(hparams["learning_rate"]).init(w)
+
+
+def quadratic_advance(state, hparams):
+    """STEPS_PER_RUNG steps of gradient descent on f(w) = a w² / 2."""
+    optimizer = jc.sgd(hparams["learning_rate"])
+
+    def step(carry, _):
+        w, opt_state = carry
+        updates, opt_state = optimizer.update(CURVATURE * w, opt_state, w)
+        return (w + updates, opt_state), None
+
+    (w, opt_state), _ = jax.lax.scan(step, state, None, length=STEPS_PER_RUNG)
+    return (w, opt_state), {"loss": 0.5 * CURVATURE * w**2}
+
+
+def test_scores_follow_the_closed_form_and_the_best_third_survives():
+    """f after k steps is a/2 (1 - ηa)^{2k}; each rung keeps the ⌈n/3⌉ smallest, the best is η nearest 1/a."""
+    rates = np.array([0.05, 0.1, 0.2, 0.3, 0.35, 0.42, 0.6, 0.7, 0.9], np.float32)  # 1/a = 0.5
+    result = successive_halving(quadratic_init, quadratic_advance, {"learning_rate": rates}, metric="loss", rungs=3, keep=1 / 3, key=jax.random.PRNGKey(0), progress=False)
+    closed = lambda rung, eta: 0.5 * CURVATURE * (1 - eta * CURVATURE) ** (2 * STEPS_PER_RUNG * (rung + 1))  # noqa: E731
+    alive = np.arange(9)
+    for rung in range(3):
+        np.testing.assert_array_equal(result.indices[rung], alive)
+        np.testing.assert_allclose(result.scores[rung, alive], closed(rung, rates[alive].astype(np.float64)), rtol=1e-4, atol=1e-30)
+        assert np.all(np.isnan(np.delete(result.scores[rung], alive)))
+        by_hand = closed(rung, rates[alive].astype(np.float64))
+        alive = np.sort(alive[np.argsort(by_hand, kind="stable")[: -(-len(alive) // 3)]])
+    assert [len(i) for i in result.indices] == [9, 3, 1]
+    assert result.best()["index"] == 5 and result.best()["learning_rate"] == pytest.approx(0.42)
+    np.testing.assert_array_equal(result.stopped_rung, [0, 0, 0, 0, 1, 2, 1, 0, 0])  # |1 - 2η|: 0.16, then 0.2 and 0.3
+    assert result.config_rungs == 13 and result.cost()["saved"] == pytest.approx(1 - 13 / 27)
+    assert len(result.history(5)) == 3 and len(result.history(0)) == 1
+
+
+X = jnp.linspace(-1.0, 1.0, 12).reshape(-1, 1)
+Y = 2.0 * X + 0.5
+
+
+def regression_init(hparams, key):
+    params = {"w": jax.random.normal(key, (1, 1)), "b": jnp.zeros((1,))}
+    return params, jc.sgd(hparams["learning_rate"], hparams["momentum"]).init(params)
+
+
+def regression_advance(state, hparams):
+    """Four full-batch steps of SGD with momentum on linear least squares."""
+    optimizer = jc.sgd(hparams["learning_rate"], hparams["momentum"])
+    loss = lambda p: jnp.mean((X @ p["w"] + p["b"] - Y) ** 2)  # noqa: E731
+
+    def step(carry, _):
+        params, opt_state = carry
+        value, grads = jax.value_and_grad(loss)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (jax.tree.map(jnp.add, params, updates), opt_state), value
+
+    (params, opt_state), losses = jax.lax.scan(step, state, None, length=4)
+    return (params, opt_state), {"loss": losses, "w": params["w"][0, 0]}
+
+
+GRID = {"learning_rate": [0.01, 0.05, 0.1, 0.3, 0.6], "momentum": [0.0, 0.5, 0.9]}  # 15 configurations
+
+
+def test_survivors_equal_the_full_grid_through_the_same_program_bit_for_bit():
+    """Halving (keep 1/3) against keep=1 of the same width: every survivor's rung metrics are identical."""
+    kwargs = dict(metric="loss", rungs=3, seeds=2, key=jax.random.PRNGKey(3), chunk_size=4, progress=False)
+    halved = successive_halving(regression_init, regression_advance, GRID, keep=1 / 3, **kwargs)
+    full = successive_halving(regression_init, regression_advance, GRID, keep=1.0, **kwargs)
+    assert [len(i) for i in halved.indices] == [15, 5, 2] and [len(i) for i in full.indices] == [15, 15, 15]
+    assert halved.computed_config_rungs == (16 + 8 + 4) and full.computed_config_rungs == 3 * 16
+    for rung in range(3):
+        ours = halved.rungs[rung].metrics
+        theirs = jax.tree.map(lambda a: a[halved.indices[rung]], full.rungs[rung].metrics)
+        for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):
+            assert np.array_equal(a, b)
+    np.testing.assert_array_equal(full.stopped_rung, 2)
+
+
+def test_the_full_grid_through_rungs_equals_one_sweep_of_the_whole_run():
+    """keep=1: each rung's metrics equal a sweep of init + that many advances (float32 rounding)."""
+    def whole_run(hparams, key):
+        state = regression_init(hparams, key)
+        out = []
+        for _ in range(3):
+            state, metrics = regression_advance(state, hparams)
+            out.append(metrics)
+        return out
+
+    reference = sweep(whole_run, GRID, seeds=2, key=jax.random.PRNGKey(3), progress=False)
+    full = successive_halving(regression_init, regression_advance, GRID, metric="w", keep=1.0, rungs=3, seeds=2, key=jax.random.PRNGKey(3), progress=False)
+    for rung in range(3):
+        chex.assert_trees_all_close(full.rungs[rung].metrics, reference.metrics[rung], rtol=2e-5, atol=1e-6)
+
+
+def test_a_same_shape_grid_traces_and_compiles_nothing_the_second_time():
+    """init_fn and advance_fn trace once; a new grid of the same shape adds no trace and no gather compile."""
+    traces = {"init": 0, "advance": 0}
+
+    def init(hparams, key):
+        traces["init"] += 1
+        return regression_init(hparams, key)
+
+    def advance(state, hparams):
+        traces["advance"] += 1
+        return regression_advance(state, hparams)
+
+    kwargs = dict(metric="loss", rungs=3, key=jax.random.PRNGKey(0), progress=False)
+    successive_halving(init, advance, GRID, **kwargs)
+    gather = halving._gather_program(tuple(jax.devices()))
+    compiled = gather._cache_size()
+    assert traces == {"init": 1, "advance": 1}
+    other = {"learning_rate": [0.02, 0.04, 0.2, 0.25, 0.5], "momentum": [0.1, 0.3, 0.8]}
+    again = successive_halving(init, advance, other, **kwargs)
+    assert traces == {"init": 1, "advance": 1} and gather._cache_size() == compiled
+    assert again.grid["learning_rate"][-1] == np.float32(0.5)
+
+
+def test_rungs_as_advance_counts_and_diverging_configurations_rank_last():
+    """rungs=(1, 2): rung 1 runs two advances (score after 3 rungs' steps); NaN losses never survive."""
+    rates = np.array([0.1, 0.3, 1.2, 5.0, 9.0], np.float32)  # 5 and 9 diverge (overflow to inf, then NaN)
+    result = successive_halving(quadratic_init, quadratic_advance, {"learning_rate": rates}, rungs=(1, 2), keep=0.5, key=jax.random.PRNGKey(0), progress=False)
+    assert result.advances == (1, 2) and set(result.indices[1]) == {0, 1, 2}
+    closed = 0.5 * CURVATURE * (1 - rates[:3].astype(np.float64) * CURVATURE) ** (2 * STEPS_PER_RUNG * 3)
+    np.testing.assert_allclose(result.scores[1, :3], closed, rtol=1e-4)
+    assert result.best()["index"] == 1 and result.cost()["full_grid_config_advances"] == 15
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        ({"keep": 0.0}, ValueError, "keep must be a fraction in"),
+        ({"keep": 1.5}, ValueError, "keep must be a fraction in"),
+        ({"rungs": 0}, ValueError, "rungs must be a positive integer"),
+        ({"rungs": []}, ValueError, "rungs must be a positive integer"),
+        ({"mode": "best"}, ValueError, "mode must be"),
+        ({"metric": "accuracy"}, ValueError, r"metric must be one of \['loss'\]"),
+        ({"seeds": 0}, ValueError, "seeds"),
+        ({"key": 0}, TypeError, "key must be a PRNG key"),
+        ({"advance_fn": lambda state, h: {"loss": state[0]}}, TypeError, r"advance_fn must return a pair \(state, metrics\)"),
+        ({"advance_fn": lambda state, h: ((state[0] * jnp.ones(2), state[1]), {"loss": h["learning_rate"]})}, TypeError, "structure, shapes and dtypes"),
+        ({"advance_fn": lambda state, h: (state, None)}, TypeError, "advance_fn returned None"),
+        ({"init_fn": lambda h, key: None}, TypeError, "init_fn returned None"),
+        ({"grid": {"learning_rate": [0.1], "momentum": [0.5]}}, ValueError, r"grid keys \['momentum'\] are not used by init_fn and advance_fn"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    """Fractions, rung counts, modes, metric names, keys and ill-formed functions are refused by name."""
+    arguments = {"init_fn": quadratic_init, "advance_fn": quadratic_advance, "grid": {"learning_rate": [0.1, 0.2]}, "key": jax.random.PRNGKey(0), "progress": False, **kwargs}
+    with pytest.raises(error, match=match):
+        successive_halving(arguments.pop("init_fn"), arguments.pop("advance_fn"), arguments.pop("grid"), **arguments)
