@@ -32,8 +32,7 @@ def parabola(key: jax.Array | None = None, num_samples: int = 1000, *, numpy_see
 def bowl(key: jax.Array, num_samples: int = 1000, *, noise_scale: float = 1.0) -> Data:
     """E4/E5: ``z = x² + 2 y² + s·ε`` with x, y ~ U(0, 1), ε ~ N(0, 1) (s = 1 in E4, 3 in E5)."""
     _check_count("num_samples", num_samples)
-    if not np.isfinite(noise_scale) or noise_scale < 0:
-        raise ValueError(f"noise_scale must be a finite number >= 0; got {noise_scale!r}")
+    _check_noise_scale(noise_scale)
     key_xy, key_noise = jax.random.split(key)
     xy = jax.random.uniform(key_xy, (num_samples, 2))
     z = xy[:, 0] ** 2 + 2.0 * xy[:, 1] ** 2 + noise_scale * jax.random.normal(key_noise, (num_samples,))
@@ -55,6 +54,7 @@ D2L_TRUE_B = 4.2
 def d2l_linear(key: jax.Array, num_samples: int = 1000, *, noise_scale: float = 0.01) -> Data:
     """E8 (d2l): ``y = X w + b + ε`` with w = [2, -3.4], b = 4.2, X ~ N(0, 1), ε ~ N(0, 0.01²)."""
     _check_count("num_samples", num_samples)
+    _check_noise_scale(noise_scale)
     key_x, key_noise = jax.random.split(key)
     x = jax.random.normal(key_x, (num_samples, 2))
     y = x @ jnp.array(D2L_TRUE_W) + D2L_TRUE_B + noise_scale * jax.random.normal(key_noise, (num_samples,))
@@ -98,7 +98,7 @@ def kfold(data: Data, k: int, key: jax.Array | None = None) -> tuple[Data, Data]
     that every fold has the same shape.
     """
     n = num_samples_of(data)
-    if not isinstance(k, int) or isinstance(k, bool) or k < 2 or k > n:
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 2 or k > n:
         raise ValueError(f"k must be an integer in [2, {n}] (the number of samples); got {k!r}")
     order = np.asarray(jax.random.permutation(key, n)) if key is not None else np.arange(n)
     fold_size = n // k
@@ -118,3 +118,8 @@ def _noise(key, num_samples, numpy_seed):
 def _check_count(name: str, value: int) -> None:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}")
+
+
+def _check_noise_scale(noise_scale: float) -> None:
+    if isinstance(noise_scale, bool) or not isinstance(noise_scale, (int, float, np.integer, np.floating)) or not (np.isfinite(noise_scale) and noise_scale >= 0):
+        raise ValueError(f"noise_scale must be a finite number >= 0; got {noise_scale!r}")

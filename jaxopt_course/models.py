@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numbers
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 ACTIVATIONS: dict[str, Callable] = {"relu": nn.relu, "sigmoid": nn.sigmoid, "tanh": jnp.tanh, "identity": lambda x: x}
 
@@ -81,10 +84,12 @@ def mlp(
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}")
     if not 0.0 <= dropout_rate < 1.0:
         raise ValueError(f"dropout_rate must be in [0, 1); got {dropout_rate!r}")
-    if not widths or any(int(w) < 1 for w in widths):
-        raise ValueError(f"widths must be a non-empty sequence of positive integers; got {widths!r}")
+    if not _is_positive_int(in_features):
+        raise ValueError(f"in_features must be a positive integer (the number of input columns); got {in_features!r}")
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__") or not widths or not all(_is_positive_int(w) for w in widths):
+        raise ValueError(f"widths must be a non-empty sequence of positive integers (layer sizes, the last is the output); got {widths!r}")
     module = MLP(tuple(int(w) for w in widths), activation, float(dropout_rate))
-    params = jax.jit(module.init)(key, jnp.zeros((1, in_features), jnp.float32))["params"]
+    params = jax.jit(module.init)(key, jnp.zeros((1, int(in_features)), jnp.float32))["params"]
 
     def apply(params, x, key=None):
         return module.apply({"params": params}, x, key)
@@ -92,8 +97,15 @@ def mlp(
     return params, apply
 
 
+def _is_positive_int(value) -> bool:
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_)) and value >= 1
+
+
 def linear(key: jax.Array | None, in_features: int, out_features: int = 1, *, scale: float = 0.01) -> tuple[dict, Callable]:
     """``ŷ = x w + b`` with ``w ~ N(0, scale²)`` (d2l's start; zeros without a key) and b = 0."""
+    for name, value in (("in_features", in_features), ("out_features", out_features)):
+        if not _is_positive_int(value):
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
     shape = (in_features, out_features)
     w = jnp.zeros(shape, jnp.float32) if key is None else scale * jax.random.normal(key, shape)
     params = {"w": w, "b": jnp.zeros((out_features,), jnp.float32)}
@@ -106,18 +118,32 @@ def linear(key: jax.Array | None, in_features: int, out_features: int = 1, *, sc
 
 
 # ------------------------------------------------------------------ losses (mean over the batch)
+def _check_same_shape(prediction: jax.Array, target: jax.Array) -> None:
+    """A regression loss compares like with like: a [N] target against [N, 1] predictions would
+    broadcast to an [N, N] matrix of every pair and train on it."""
+    if jnp.shape(prediction) != jnp.shape(target):
+        raise ValueError(
+            f"predictions have shape {jnp.shape(prediction)} but targets have shape {jnp.shape(target)}; "
+            "give targets the predictions' shape (e.g. y.reshape(-1, 1) for one output)"
+        )
+
+
 def mse(prediction: jax.Array, target: jax.Array) -> jax.Array:
-    """Mean squared error ``mean((ŷ - y)²)`` (torch's ``nn.MSELoss``)."""
+    """Mean squared error ``mean((ŷ - y)²)`` (torch's ``nn.MSELoss``); shapes must match."""
+    _check_same_shape(prediction, target)
     return jnp.mean((prediction - target) ** 2)
 
 
 def half_squared_error(prediction: jax.Array, target: jax.Array) -> jax.Array:
     """d2l's squared loss ``(ŷ - y)² / 2``, averaged over the batch (d2l divides by the batch size)."""
+    _check_same_shape(prediction, target)
     return jnp.mean((prediction - target) ** 2) / 2.0
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Softmax cross-entropy with integer labels, averaged over the batch."""
+    if jnp.ndim(logits) != 2 or jnp.size(labels) != jnp.shape(logits)[0]:
+        raise ValueError(f"cross_entropy takes logits [N, classes] and N labels; got logits {jnp.shape(logits)} and labels {jnp.shape(labels)}")
     log_probabilities = jax.nn.log_softmax(logits)
     labels = labels.reshape(-1).astype(jnp.int32)
     return -jnp.mean(jnp.take_along_axis(log_probabilities, labels[:, None], axis=-1))
