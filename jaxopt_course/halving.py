@@ -33,7 +33,7 @@ import numpy as np
 from jaxopt_course import sweep_programs as programs
 from jaxopt_course.progress import ProgressBar
 from jaxopt_course.sweep_results import SweepResult, check_metric, named_leaves
-from jaxopt_course.sweeps import expand_grid
+from jaxopt_course.sweeps import prepare
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,13 +207,7 @@ def successive_halving(
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max'; got {mode!r}")
     advances, keep = _check_rungs(rungs), _check_keep(keep)
-    seeds = programs.check_count("seeds", seeds)
-    chunk_size = programs.check_count("chunk_size", chunk_size, allow_none=True)
-    configurations = expand_grid(grid)
-    keys = programs.SeedKeys(key, seeds)
-    devices = programs.check_devices(devices)
-    names = tuple(configurations)
-    count = len(configurations[names[0]])
+    configurations, names, count, seeds, keys, chunk_size, devices = prepare(grid, seeds, key, chunk_size, devices)
     width = programs.chunk_width(count, chunk_size or survivors(count, keep), len(devices))
     init, advance, metrics_info = _programs(init_fn, advance_fn, names, devices, width, seeds, keys.impl, keys.data.shape[1])
     metric = check_metric(list(named_leaves(metrics_info)), metric)

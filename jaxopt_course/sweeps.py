@@ -19,7 +19,7 @@ import itertools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -79,6 +79,29 @@ def expand_grid(grid: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return {name: values[combos[:, i]] for i, axis in enumerate(axes) for name, values in axis.items()}
 
 
+class Prepared(NamedTuple):
+    """A sweep's checked arguments: the expanded grid and its size, seeds, keys, devices."""
+
+    configurations: dict[str, np.ndarray]
+    names: tuple[str, ...]
+    count: int
+    seeds: int
+    keys: programs.SeedKeys
+    chunk_size: int | None
+    devices: tuple
+
+
+def prepare(grid, seeds, key, chunk_size, devices) -> Prepared:
+    """Checks the arguments ``sweep`` and ``successive_halving`` share, before any work."""
+    seeds = programs.check_count("seeds", seeds)
+    chunk_size = programs.check_count("chunk_size", chunk_size, allow_none=True)
+    configurations = expand_grid(grid)
+    keys = programs.SeedKeys(key, seeds)
+    devices = programs.check_devices(devices)
+    names = tuple(configurations)
+    return Prepared(configurations, names, len(configurations[names[0]]), seeds, keys, chunk_size, devices)
+
+
 def sweep(
     run_fn: Callable[[dict, jax.Array], Any],
     grid: Mapping[str, Any],
@@ -119,13 +142,7 @@ def sweep(
     """
     if not callable(run_fn):
         raise TypeError(f"run_fn must be a function run_fn(hparams, key) -> metrics; got {run_fn!r}")
-    seeds = programs.check_count("seeds", seeds)
-    chunk_size = programs.check_count("chunk_size", chunk_size, allow_none=True)
-    configurations = expand_grid(grid)
-    keys = programs.SeedKeys(key, seeds)
-    devices = programs.check_devices(devices)
-    names = tuple(configurations)
-    count = len(configurations[names[0]])
+    configurations, names, count, seeds, keys, chunk_size, devices = prepare(grid, seeds, key, chunk_size, devices)
     width = programs.chunk_width(count, chunk_size, len(devices))
     num_chunks = -(-count // width)
     program = programs.run_program(run_fn, names, devices, width, seeds, keys.impl, keys.data.shape[1])
