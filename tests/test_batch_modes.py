@@ -21,5 +21,4 @@ def test_quick_run_reproduces_the_lesson(tmp_path):
     assert corrected["Stochastic"]["final_epoch_loss"] < corrected["Minibatch"]["final_epoch_loss"] < corrected["Batch"]["final_epoch_loss"]
     for name, mode in corrected.items():  # with real epochs every mode learns, stochastic too
         assert mode["final_epoch_loss"] < mode["first_epoch_loss"], name
-    summary = (tmp_path / "summary.txt").read_text()
-    assert f"Stochastic {published['Stochastic']['steps_per_second']:.0f}" in summary
+    assert all("steps_per_second" not in mode for kind in metrics.values() for mode in kind.values())  # timing lives in benchmarks/
