@@ -575,11 +575,11 @@ def _program(loss_fn, optimizer, plan, early_stopping, progress_every, with_eval
         _PROGRAMS.move_to_end(key)
         return _PROGRAMS[key]
 
-    def run(params, optimizer, data, key, eval_data):
+    def train_program(params, optimizer, data, key, eval_data):
         trainer = make_train(loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping, progress_every=progress_every)
         return trainer(params, opaque if opaque is not None else optimizer, data, key)
 
-    _PROGRAMS[key] = program = jax.jit(run)
+    _PROGRAMS[key] = program = jax.jit(train_program)
     if len(_PROGRAMS) > _MAX_PROGRAMS:
         _PROGRAMS.popitem(last=False)
     return program
