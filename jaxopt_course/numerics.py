@@ -39,13 +39,6 @@ def one_minus_and_log(beta: ArrayLike) -> tuple[jax.Array, jax.Array]:
     return complement, jnp.log1p(-complement)
 
 
-def one_minus_in_double(beta: ArrayLike) -> jax.Array:
-    """``1 - β`` formed in double for a Python float (optax's and Keras's EMA weight)."""
-    if isinstance(beta, numbers.Real):
-        return jnp.float32(1.0 - float(beta))
-    return 1.0 - as_float32(beta)
-
-
 def bias_correction(log_beta: jax.Array, count: jax.Array) -> jax.Array:
     """``1 - β^t`` as ``-expm1(t log β)``: no cancellation for β close to 1."""
     return -jnp.expm1(count.astype(jnp.float32) * log_beta)

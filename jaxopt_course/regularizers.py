@@ -18,7 +18,7 @@ from jaxopt_course.learning_rate import learning_rate_at
 from jaxopt_course.numerics import as_float32, safe_increment
 
 
-def _mask_tree(mask, params):
+def mask_tree(mask, params):
     if mask is None:
         return jax.tree.map(lambda _: True, params)
     tree = mask(params) if callable(mask) else mask
@@ -50,7 +50,7 @@ def add_l2(weight_decay: ArrayLike, mask=None) -> optax.GradientTransformation:
         check_same_structure(updates, params, "params passed to update()")
         decay = as_float32(weight_decay)
         updates = jax.tree.map(
-            lambda g, p, keep: (g + decay * p).astype(g.dtype) if keep else g, updates, params, _mask_tree(mask, params)
+            lambda g, p, keep: (g + decay * p).astype(g.dtype) if keep else g, updates, params, mask_tree(mask, params)
         )
         return updates, state
 
@@ -64,14 +64,13 @@ class DecoupledWeightDecayState(NamedTuple):
 
 
 def decoupled_weight_decay(
-    weight_decay: ArrayLike, learning_rate: ScalarOrSchedule, *, multiplicative: bool = False, mask=None
+    weight_decay: ArrayLike, learning_rate: ScalarOrSchedule, *, mask=None
 ) -> optax.GradientTransformation:
-    """Decoupled decay (AdamW): ``p ← p - η_t λ p`` beside the step, placed after the lr scaling.
+    """Decoupled decay (AdamW): ``u ← u - η_t λ p`` beside the step, placed after the lr scaling.
 
     ``learning_rate`` (a number, an array or a schedule, evaluated at this transform's own count,
-    so it matches the optimiser's) scales the decay, as torch, optax and Keras do.  With
-    ``multiplicative`` it reproduces torch's ``p ← p · float32(1 - η_t λ)`` followed by the step
-    ``u``: the update returned is ``(p·f + u) - p``, exact by Sterbenz' lemma for small steps.
+    so it matches the optimiser's) scales the decay, as torch, optax and Keras do.  torch's
+    multiplicative form is ``conventions.variants.torch_decoupled_decay``.
 
     References:
       Loshchilov, Hutter, "Decoupled weight decay regularization", 2019.
@@ -88,16 +87,8 @@ def decoupled_weight_decay(
             raise ValueError("decoupled_weight_decay needs the params: call update(grads, state, params)")
         check_same_structure(updates, params, "params passed to update()")
         shrink = learning_rate_at(learning_rate, state.count) * as_float32(weight_decay)
-        factor = 1.0 - shrink
-
-        def decay(u, p, keep):
-            if not keep:
-                return u
-            if multiplicative:
-                return ((p * factor + u) - p).astype(u.dtype)
-            return (u - shrink * p).astype(u.dtype)
-
-        updates = jax.tree.map(decay, updates, params, _mask_tree(mask, params))
+        decay = lambda u, p, keep: (u - shrink * p).astype(u.dtype) if keep else u  # noqa: E731
+        updates = jax.tree.map(decay, updates, params, mask_tree(mask, params))
         return updates, DecoupledWeightDecayState(count=safe_increment(state.count))
 
     return optax.GradientTransformation(init_fn, update_fn)
@@ -117,7 +108,7 @@ def add_l1(weight_decay: ArrayLike, mask=None) -> optax.GradientTransformation:
         check_same_structure(updates, params, "params passed to update()")
         decay = as_float32(weight_decay)
         updates = jax.tree.map(
-            lambda g, p, keep: (g + decay * jnp.sign(p)).astype(g.dtype) if keep else g, updates, params, _mask_tree(mask, params)
+            lambda g, p, keep: (g + decay * jnp.sign(p)).astype(g.dtype) if keep else g, updates, params, mask_tree(mask, params)
         )
         return updates, state
 
@@ -162,7 +153,7 @@ def clip_by_global_norm_torch(max_norm: ArrayLike) -> optax.GradientTransformati
     """torch's ``clip_grad_norm_`` exactly: ``g ← g · min(c / (‖‖g_i‖‖ + 1e-6), 1)``, always multiplied.
 
     The total is the norm of the per-leaf norms, and the 1e-6 makes torch clip slightly below
-    ``c`` too (by ``1e-6/‖g‖`` relative: 1e-4 at a norm of 0.01; NUMERICS.md §4).
+    ``c`` too (by ``1e-6/‖g‖`` relative: 1e-4 at a norm of 0.01; docs/conventions.md).
     """
     check_range("max_norm", max_norm, low=0.0, low_inclusive=False)
 

@@ -93,11 +93,11 @@ ROWS = [
     ),
     Row(
         "amsgrad",
-        lambda learning_rate, b1=0.9, b2=0.999: jc.adam(learning_rate, b1, b2, amsgrad=True),
+        jc.amsgrad,
         optax.amsgrad,
         {"learning_rate": 0.1, "b1": 0.9, "b2": 0.999},
         {"quadratic": ({"learning_rate": 0.1}, 1000), "rosenbrock": ({"learning_rate": 0.1}, 20000)},
-        like_reference=lambda **hp: jc.adam(**hp, amsgrad=True, bias_correction_precision="float32"),
+        like_reference=optax_convention.amsgrad,
     ),
 ]
 IDS = [row.name for row in ROWS]
@@ -256,7 +256,7 @@ def test_inject_hyperparams_matches_plain(row):
 
 FLOAT_VS_ARRAY = {
     "adam": (jc.adam, {"learning_rate": 1e-2, "b1": 0.9, "b2": 0.999, "eps": 1e-8}),
-    "amsgrad": (lambda **hp: jc.adam(**hp, amsgrad=True), {"learning_rate": 1e-2, "b1": 0.9, "b2": 0.999}),
+    "amsgrad": (jc.amsgrad, {"learning_rate": 1e-2, "b1": 0.9, "b2": 0.999}),
     "adamw": (jc.adamw, {"learning_rate": 1e-2, "b1": 0.9, "b2": 0.999, "weight_decay": 1e-2}),
     "rmsprop": (jc.rmsprop, {"learning_rate": 1e-2, "decay": 0.99, "momentum": 0.9}),
     "adadelta": (jc.adadelta, {"learning_rate": 1.0, "rho": 0.95}),
@@ -343,3 +343,56 @@ def test_differentiable_through_updates(row):
     finite_difference = (jax.jit(final_loss)(learning_rate + h) - jax.jit(final_loss)(learning_rate - h)) / (2 * h)
     assert np.isfinite(float(derivative))
     np.testing.assert_allclose(float(derivative), float(finite_difference), rtol=2e-2, atol=1e-4)
+
+
+CONVENTION_ROWS = {
+    "torch.sgd": lambda: __import__("jaxopt_course.conventions.torch", fromlist=["x"]).sgd(0.1, momentum=0.9, weight_decay=0.01),
+    "torch.adam_amsgrad": lambda: __import__("jaxopt_course.conventions.torch", fromlist=["x"]).adam(0.1, amsgrad=True),
+    "torch.adamw": lambda: __import__("jaxopt_course.conventions.torch", fromlist=["x"]).adamw(0.1),
+    "torch.rmsprop": lambda: __import__("jaxopt_course.conventions.torch", fromlist=["x"]).rmsprop(0.1, momentum=0.5, centered=True),
+    "torch.adagrad": lambda: __import__("jaxopt_course.conventions.torch", fromlist=["x"]).adagrad(0.1, lr_decay=0.1),
+    "keras.adam": lambda: __import__("jaxopt_course.conventions.keras", fromlist=["x"]).adam(0.1, weight_decay=0.01),
+    "keras.sgd": lambda: __import__("jaxopt_course.conventions.keras", fromlist=["x"]).sgd(0.1, momentum=0.9),
+    "optax.adam_mu_dtype": lambda: optax_convention.adam(0.1, mu_dtype=jnp.float32),
+    "optax.sgd_accumulator_dtype": lambda: optax_convention.sgd(0.1, 0.9, accumulator_dtype=jnp.float32),
+}
+DTYPE_CASES = [(row.name, lambda row=row: row.ours(**row.hparams)) for row in ROWS] + list(CONVENTION_ROWS.items())
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16], ids=["bfloat16", "float16"])
+def test_state_dtypes_stable_through_cond_and_scan(dtype):
+    """Every row and convention: the state that init builds keeps its shapes and dtypes through
+    lax.cond and lax.scan (both require it), for bfloat16 and float16 params."""
+    params = {"w": jnp.array([1.0, -2.0], dtype), "b": jnp.array(0.5, dtype)}
+    for name, build in DTYPE_CASES:
+        optimizer = build()
+        state = optimizer.init(params)
+
+        def step(carry, _, optimizer=optimizer):
+            p, s = carry
+            grads = jax.tree.map(lambda x: (0.5 * x + 0.1).astype(x.dtype), p)
+            u, new_s = optimizer.update(grads, s, p)
+            new_s = jax.lax.cond(jnp.all(jnp.isfinite(u["w"])), lambda: new_s, lambda: s)
+            return (optax.apply_updates(p, u), new_s), None
+
+        (final, final_state), _ = jax.jit(lambda p, s: jax.lax.scan(step, (p, s), None, length=3))(params, state)
+        chex.assert_trees_all_equal_shapes_and_dtypes(final_state, state, custom_message=name)
+        chex.assert_trees_all_equal_dtypes(final, params, custom_message=name)
+
+
+@pytest.mark.parametrize("row", [row for row in ROWS if row.name != "adadelta"], ids=lambda row: row.name)
+def test_complex_params_match_optax(row):
+    """Complex parameters: second moments use |g|² = g·conj(g), as optax does (10 steps).
+
+    AdaDelta is left out: optax 0.2.8's AdaDelta squares a complex gradient without the
+    conjugate (g·g), where ours uses |g|² (docs/conventions.md)."""
+    params = jnp.array([1.0 + 2.0j, -0.5 + 0.3j], jnp.complex64)
+    grads_of = lambda p: jnp.conj(p) * 0.0 + p  # the gradient of |p|²/2 in optax's convention  # noqa: E731
+    ours, reference = row.matching(**row.hparams), row.reference(**row.hparams)
+    p_ours, s_ours, p_ref, s_ref = params, ours.init(params), params, reference.init(params)
+    for _ in range(10):
+        u, s_ours = ours.update(grads_of(p_ours), s_ours, p_ours)
+        p_ours = optax.apply_updates(p_ours, u)
+        u, s_ref = reference.update(grads_of(p_ref), s_ref, p_ref)
+        p_ref = optax.apply_updates(p_ref, u)
+    np.testing.assert_allclose(p_ours, p_ref, rtol=1e-5, atol=1e-6)

@@ -11,6 +11,7 @@ import pytest
 
 import jaxopt_course as jc
 from jaxopt_course import regularizers
+from jaxopt_course.conventions import variants
 
 CLIP_CASES = {
     "norm 5, max 1": ({"a": jnp.array([3.0, 0.0]), "b": jnp.array([0.0, 4.0])}, 1.0),
@@ -80,12 +81,11 @@ def test_decoupled_decay_shrinks_by_lr_times_lambda():
     """A zero step leaves p · (1 - ηλ): additive and torch's multiplicative float32 factor."""
     p = jnp.array([3.0, -1.0])
     zero = jnp.zeros(2)
-    for multiplicative in (False, True):
-        decay = regularizers.decoupled_weight_decay(1e-2, 1e-3, multiplicative=multiplicative)
+    for decay in (regularizers.decoupled_weight_decay(1e-2, 1e-3), variants.torch_decoupled_decay(1e-2, 1e-3)):
         updates, _ = decay.update(zero, decay.init(p), p)
         np.testing.assert_allclose(optax.apply_updates(p, updates), p * (1 - 1e-5), rtol=1e-7)
     # the factor torch applies is float32(1 - 1e-5) = 0.99998999..., which this reproduces exactly
-    decay = regularizers.decoupled_weight_decay(1e-2, 1e-3, multiplicative=True)
+    decay = variants.torch_decoupled_decay(1e-2, 1e-3)
     updates, _ = decay.update(zero, decay.init(p), p)
     np.testing.assert_array_equal(optax.apply_updates(p, updates), p * np.float32(1 - 1e-5))
 

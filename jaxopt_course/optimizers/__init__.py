@@ -2,7 +2,7 @@
 
 from jaxopt_course.optimizers.adadelta import adadelta, scale_by_adadelta
 from jaxopt_course.optimizers.adagrad import adagrad, scale_by_adagrad
-from jaxopt_course.optimizers.adam import adam, adamw, scale_by_adam
+from jaxopt_course.optimizers.adam import adam, adamw, amsgrad, scale_by_adam, scale_by_amsgrad
 from jaxopt_course.optimizers.rmsprop import rmsprop, scale_by_rms
 from jaxopt_course.optimizers.sgd import scale_by_momentum, sgd
 
@@ -11,10 +11,11 @@ __all__ = [
     "adagrad",
     "adam",
     "adamw",
-    "rmsprop",
+    "amsgrad",
     "scale_by_adadelta",
     "scale_by_adagrad",
     "scale_by_adam",
+    "scale_by_amsgrad",
     "scale_by_momentum",
     "scale_by_rms",
     "sgd",

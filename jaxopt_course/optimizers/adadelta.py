@@ -12,13 +12,13 @@ from optax import tree_utils as otu
 from jaxopt_course.base import ArrayLike, ScalarOrSchedule
 from jaxopt_course.checks import check_decay, check_range, check_same_structure
 from jaxopt_course.learning_rate import scale_by_learning_rate
-from jaxopt_course.numerics import as_float32, one_minus_and_log
+from jaxopt_course.numerics import abs_sq, as_float32, one_minus_and_log
 
 
 class ScaleByAdadeltaState(NamedTuple):
     """State of :func:`scale_by_adadelta`."""
 
-    nu: optax.Updates  # s_t, moving average of g², one array per parameter
+    nu: optax.Updates  # s_t, moving average of |g|², one array per parameter
     delta_nu: optax.Updates  # Δx_t, moving average of the squared (unscaled) steps
 
 
@@ -26,11 +26,11 @@ def scale_by_adadelta(rho: ArrayLike = 0.9, eps: ArrayLike = 1e-6) -> optax.Grad
     """AdaDelta's direction.
 
     .. math::
-        s_t = ρ s_{t-1} + (1 - ρ) g_t^2
+        s_t = ρ s_{t-1} + (1 - ρ) |g_t|^2
 
         g'_t = \\sqrt{(Δx_{t-1} + ε) / (s_t + ε)} \\odot g_t
 
-        Δx_t = ρ Δx_{t-1} + (1 - ρ) g'^2_t
+        Δx_t = ρ Δx_{t-1} + (1 - ρ) |g'_t|^2
 
     and the direction is ``g'_t``.  Both averages start at 0; ε sits inside both roots.
 
@@ -57,11 +57,11 @@ def scale_by_adadelta(rho: ArrayLike = 0.9, eps: ArrayLike = 1e-6) -> optax.Grad
         one_minus_rho, _ = one_minus_and_log(rho)
         epsilon = as_float32(eps)
         decay = as_float32(rho)
-        nu = jax.tree.map(lambda g, s: decay * s + one_minus_rho * (g * g), updates, state.nu)
+        nu = jax.tree.map(lambda g, s: (decay * s + one_minus_rho * abs_sq(g)).astype(s.dtype), updates, state.nu)
         steps = jax.tree.map(
             lambda g, s, dx: jnp.sqrt(dx + epsilon) / jnp.sqrt(s + epsilon) * g, updates, nu, state.delta_nu
         )
-        delta_nu = jax.tree.map(lambda d, dx: decay * dx + one_minus_rho * (d * d), steps, state.delta_nu)
+        delta_nu = jax.tree.map(lambda d, dx: (decay * dx + one_minus_rho * abs_sq(d)).astype(dx.dtype), steps, state.delta_nu)
         updates = jax.tree.map(lambda d, g: d.astype(g.dtype), steps, updates)
         return updates, ScaleByAdadeltaState(nu=nu, delta_nu=delta_nu)
 

@@ -1,8 +1,15 @@
-"""Adam, AMSGrad and AdamW: momentum and RMSProp together, with bias correction."""
+"""Adam, AMSGrad and AdamW: momentum and RMSProp together, with bias correction.
+
+The blocks here hold the published algorithms.  Framework variants (Keras's ε̂, float32 bias
+corrections, AMSGrad's maximum over the raw moment, torch's multiplicative decay) are small named
+pieces in ``jaxopt_course.conventions.variants``, passed in by keyword; docs/conventions.md lists
+which framework uses which.
+"""
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -12,28 +19,67 @@ from optax import tree_utils as otu
 from jaxopt_course.base import ArrayLike, ScalarOrSchedule
 from jaxopt_course.checks import check_decay, check_range, check_same_structure
 from jaxopt_course.learning_rate import scale_by_learning_rate
-from jaxopt_course.numerics import as_float32, bias_correction, one_minus_and_log, one_minus_in_double, safe_increment
+from jaxopt_course.numerics import abs_sq, as_float32, bias_correction, one_minus_and_log, safe_increment
 from jaxopt_course.regularizers import decoupled_weight_decay
 
-BiasCorrection = Literal["accurate", "float32"]
-AmsgradMax = Literal["corrected", "raw"]
+
+# (v̂, ε, ε_root, 1 - β2^t) -> the denominator of the step
+Denominator = Callable[[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
+
+
+def accurate_correction(beta: ArrayLike, count: jax.Array) -> jax.Array:
+    """``1 - β^t = -expm1(t log β)``, accurate to float32 rounding for β close to 1."""
+    _, log_beta = one_minus_and_log(beta)
+    return bias_correction(log_beta, count)
+
+
+class Rounding(NamedTuple):
+    """How ``1 - β`` (the moving-average weight) and ``1 - β^t`` (the bias correction) are formed."""
+
+    one_minus: Callable[[ArrayLike], jax.Array]  # β -> 1 - β, float32
+    correction: Callable[[ArrayLike, jax.Array], jax.Array]  # (β, t) -> 1 - β^t, float32
+
+
+# 1 - β exact for the float32 β, and the corrections accurate to float32 rounding
+ACCURATE = Rounding(one_minus=lambda beta: one_minus_and_log(beta)[0], correction=accurate_correction)
+
+
+def adam_denominator(v_hat, eps, eps_root, correction2):
+    """Kingma and Ba: ``sqrt(v̂ + ε_root) + ε``."""
+    del correction2
+    return jnp.sqrt(v_hat + eps_root) + eps
 
 
 class ScaleByAdamState(NamedTuple):
     """State of :func:`scale_by_adam`."""
 
     count: jax.Array  # int32 scalar: updates taken; t = count + 1 in the bias corrections
-    mu: optax.Updates  # m_t, first moment (moving average of g)
-    nu: optax.Updates  # v_t, second moment (moving average of g²)
-    nu_max: optax.Updates  # running maximum for AMSGrad; () when amsgrad=False
+    mu: optax.Updates  # m_t, first moment (moving average of g), in mu_dtype
+    nu: optax.Updates  # v_t, second moment (moving average of |g|²)
 
 
-def _corrections(b1, b2, t, precision: BiasCorrection):
-    """``(1 - β1^t, 1 - β2^t)``: accurately, or as float32 powers (optax, Keras)."""
-    if precision == "float32":
-        return 1.0 - as_float32(b1) ** t, 1.0 - as_float32(b2) ** t
-    (_, log_b1), (_, log_b2) = one_minus_and_log(b1), one_minus_and_log(b2)
-    return bias_correction(log_b1, t), bias_correction(log_b2, t)
+class ScaleByAmsgradState(NamedTuple):
+    """State of :func:`scale_by_amsgrad`."""
+
+    count: jax.Array
+    mu: optax.Updates
+    nu: optax.Updates
+    nu_max: optax.Updates  # running maximum of the second moment
+
+
+def _check_adam(b1, b2, eps, eps_root):
+    check_decay("b1", b1)
+    check_decay("b2", b2)
+    check_range("eps", eps, low=0.0)
+    check_range("eps_root", eps_root, low=0.0)
+
+
+def _moments(updates, state, b1, b2, rounding):
+    """``m_t = β1 m + (1-β1) g`` and ``v_t = β2 v + (1-β2) |g|²``, each in its state's dtype."""
+    c1, c2 = rounding.one_minus(b1), rounding.one_minus(b2)
+    mu = jax.tree.map(lambda g, m: (m + c1 * (g - m)).astype(m.dtype), updates, state.mu)
+    nu = jax.tree.map(lambda g, v: (as_float32(b2) * v + c2 * abs_sq(g)).astype(v.dtype), updates, state.nu)
+    return mu, nu
 
 
 def scale_by_adam(
@@ -41,91 +87,117 @@ def scale_by_adam(
     b2: ArrayLike = 0.999,
     eps: ArrayLike = 1e-8,
     eps_root: ArrayLike = 0.0,
+    mu_dtype: Any = None,
     *,
-    amsgrad: bool = False,
-    amsgrad_max: AmsgradMax = "corrected",
-    eps_hat: bool = False,
-    bias_correction_precision: BiasCorrection = "accurate",
+    nesterov: bool = False,
+    rounding: Rounding = ACCURATE,
+    denominator: Denominator = adam_denominator,
 ) -> optax.GradientTransformation:
-    """Adam's direction (Kingma and Ba, Algorithm 1), with AMSGrad and Keras's ε̂ as options.
+    """Adam's direction (Kingma and Ba, Algorithm 1).
 
     .. math::
-        m_t = β_1 m_{t-1} + (1 - β_1) g_t, \\qquad v_t = β_2 v_{t-1} + (1 - β_2) g_t^2
+        m_t = β_1 m_{t-1} + (1 - β_1) g_t, \\qquad v_t = β_2 v_{t-1} + (1 - β_2) |g_t|^2
 
         \\hat m_t = m_t / (1 - β_1^t), \\qquad \\hat v_t = v_t / (1 - β_2^t)
 
         d_t = \\hat m_t / (\\sqrt{\\hat v_t + ε_{root}} + ε)
 
-    With ``amsgrad`` the denominator uses a running maximum of the second moment instead:
-    ``amsgrad_max="corrected"`` (optax) keeps ``max(v̂_t)``; ``"raw"`` (torch, Keras, the paper)
-    keeps ``max(v_t)`` and bias-corrects afterwards.  The two agree only while the maximum is
-    the current value.  With ``eps_hat`` (Keras, TensorFlow) ε is added to the *uncorrected*
-    root: ``d_t = m_t \\sqrt{1 - β_2^t} / (1 - β_1^t) / (\\sqrt{v_t} + ε)``.
+    With ``nesterov`` (Dozat's NAdam) ``m̂_t = β_1 m_t / (1 - β_1^{t+1}) + (1 - β_1) g_t / (1 - β_1^t)``.
+    ``|g|² = g · conj(g)`` for complex parameters.
 
     Args:
       b1: β1 in [0, 1).
       b2: β2 in [0, 1).
       eps: ε >= 0, outside the root.
-      eps_root: ε_root >= 0, inside the root (optax's; no torch counterpart).
-      amsgrad: use AMSGrad's running maximum.
-      amsgrad_max: which second moment the maximum is taken over, "corrected" or "raw".
-      eps_hat: Keras's ε̂ placement.
-      bias_correction_precision: "accurate" computes ``1 - β^t = -expm1(t log β)`` with log β in
-        double for a Python float (what torch and d2l get from Python doubles); "float32"
-        computes ``1 - β^t`` in float32 as optax and Keras do (a 1.3e-5 relative error for
-        β2 = 0.999: NUMERICS.md §5.1).
+      eps_root: ε_root >= 0, inside the root.
+      mu_dtype: dtype of the first moment (None: the parameters'); the second moment keeps the
+        parameters' dtype, and so does the state across updates.
+      nesterov: NAdam's look-ahead first moment.
+      rounding: how ``1 - β`` and ``1 - β^t`` are formed; accurate to float32 rounding by default
+        (``conventions.variants.float32_rounding`` is optax's and Keras's arithmetic; see
+        docs/conventions.md).
+      denominator: ``(v̂, ε, ε_root, 1 - β2^t) -> denominator`` (Keras's ε̂ is one; see
+        ``conventions.variants``).
 
     References:
       Kingma, Ba, "Adam: A method for stochastic optimization", 2015.
-      Reddi, Kale, Kumar, "On the convergence of Adam and beyond", 2018 (AMSGrad).
+      Dozat, "Incorporating Nesterov momentum into Adam", 2016.
     """
-    check_decay("b1", b1)
-    check_decay("b2", b2)
-    check_range("eps", eps, low=0.0)
-    check_range("eps_root", eps_root, low=0.0)
-    if amsgrad_max not in ("corrected", "raw"):
-        raise ValueError(f"amsgrad_max must be 'corrected' or 'raw'; got {amsgrad_max!r}")
-    if bias_correction_precision not in ("accurate", "float32"):
-        raise ValueError(f"bias_correction_precision must be 'accurate' or 'float32'; got {bias_correction_precision!r}")
+    _check_adam(b1, b2, eps, eps_root)
 
     def init_fn(params):
-        return ScaleByAdamState(
-            count=jnp.zeros([], jnp.int32),
-            mu=otu.tree_zeros_like(params),
-            nu=otu.tree_zeros_like(params),
-            nu_max=otu.tree_zeros_like(params) if amsgrad else (),
-        )
+        mu = otu.tree_zeros_like(params, dtype=mu_dtype)
+        return ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=mu, nu=otu.tree_zeros_like(params))
 
     def update_fn(updates, state, params=None):
         del params
         check_same_structure(updates, state.mu, "Adam moments built by init()")
-        if bias_correction_precision == "float32":  # optax's and Keras's arithmetic, as it is
-            c1, c2 = one_minus_in_double(b1), one_minus_in_double(b2)
-        else:
-            (c1, _), (c2, _) = one_minus_and_log(b1), one_minus_and_log(b2)
-        beta2 = as_float32(b2)
+        mu, nu = _moments(updates, state, b1, b2, rounding)
         count = safe_increment(state.count)
-        bc1, bc2 = _corrections(b1, b2, count, bias_correction_precision)
-        mu = jax.tree.map(lambda g, m: m + c1 * (g - m), updates, state.mu)
-        nu = jax.tree.map(lambda g, v: beta2 * v + c2 * (g * g), updates, state.nu)
-        nu_max = state.nu_max
-        if amsgrad and amsgrad_max == "corrected":
-            nu_max = jax.tree.map(lambda vm, v: jnp.maximum(vm, v / bc2), state.nu_max, nu)
-            v_hat = nu_max
-            v_raw = jax.tree.map(lambda vm: vm * bc2, nu_max)
+        bc1, bc2 = rounding.correction(b1, count), rounding.correction(b2, count)
+        if nesterov:
+            bc1_next, c1 = rounding.correction(b1, safe_increment(count)), rounding.one_minus(b1)
+            m_hat = jax.tree.map(lambda m, g: as_float32(b1) * m / bc1_next + c1 * g / bc1, mu, updates)
         else:
-            if amsgrad:
-                nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
-            v_raw = nu_max if amsgrad else nu
-            v_hat = jax.tree.map(lambda v: v / bc2, v_raw)
-        epsilon, epsilon_root = as_float32(eps), as_float32(eps_root)
-        if eps_hat:
-            scale = jnp.sqrt(bc2) / bc1
-            direction = jax.tree.map(lambda m, v: scale * m / (jnp.sqrt(v + epsilon_root) + epsilon), mu, v_raw)
-        else:
-            direction = jax.tree.map(lambda m, v: (m / bc1) / (jnp.sqrt(v + epsilon_root) + epsilon), mu, v_hat)
-        updates = jax.tree.map(lambda d, g: d.astype(g.dtype), direction, updates)
-        return updates, ScaleByAdamState(count=count, mu=mu, nu=nu, nu_max=nu_max)
+            m_hat = jax.tree.map(lambda m: m / bc1, mu)
+        e, e_root = as_float32(eps), as_float32(eps_root)
+        direction = jax.tree.map(lambda m, v, g: (m / denominator(v / bc2, e, e_root, bc2)).astype(g.dtype), m_hat, nu, updates)
+        return direction, ScaleByAdamState(count=count, mu=mu, nu=nu)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def corrected_maximum(nu_max, nu, correction2):
+    """optax's AMSGrad maximum: over the *corrected* moments, ``v̂_max = max(v̂_max, v_t / (1-β2^t))``.
+
+    Returns ``(new running maximum, the v̂ the step divides by)``."""
+    new_max = jnp.maximum(nu_max, nu / correction2)
+    return new_max, new_max
+
+
+def scale_by_amsgrad(
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    eps_root: ArrayLike = 0.0,
+    mu_dtype: Any = None,
+    *,
+    rounding: Rounding = ACCURATE,
+    denominator: Denominator = adam_denominator,
+    maximum: Callable = corrected_maximum,
+) -> optax.GradientTransformation:
+    """AMSGrad's direction (Reddi, Kale, Kumar): Adam whose denominator never shrinks.
+
+    .. math::
+        \\hat v^{max}_t = \\max(\\hat v^{max}_{t-1}, v_t / (1 - β_2^t)), \\qquad
+        d_t = \\hat m_t / (\\sqrt{\\hat v^{max}_t + ε_{root}} + ε)
+
+    with m_t, v_t and m̂_t as in :func:`scale_by_adam`.  ``maximum`` chooses the moment the maximum
+    runs over: the corrected one by default; ``conventions.variants.raw_maximum`` keeps
+    ``max(v_t)`` and corrects afterwards (torch, Keras).  The two agree while the maximum is the
+    current value.
+
+    References:
+      Reddi, Kale, Kumar, "On the convergence of Adam and beyond", 2018.
+    """
+    _check_adam(b1, b2, eps, eps_root)
+
+    def init_fn(params):
+        adam_state = scale_by_adam(mu_dtype=mu_dtype).init(params)
+        return ScaleByAmsgradState(*adam_state, nu_max=otu.tree_zeros_like(params))
+
+    def update_fn(updates, state, params=None):
+        del params
+        check_same_structure(updates, state.mu, "AMSGrad moments built by init()")
+        mu, nu = _moments(updates, state, b1, b2, rounding)
+        count = safe_increment(state.count)
+        bc1, bc2 = rounding.correction(b1, count), rounding.correction(b2, count)
+        pairs = jax.tree.map(lambda vm, v: maximum(vm, v, bc2), state.nu_max, nu)
+        nu_max = jax.tree.map(lambda _, pair, vm: pair[0].astype(vm.dtype), nu, pairs, state.nu_max)
+        v_hat = jax.tree.map(lambda _, pair: pair[1], nu, pairs)
+        e, e_root = as_float32(eps), as_float32(eps_root)
+        direction = jax.tree.map(lambda m, v, g: (m / bc1 / denominator(v, e, e_root, bc2)).astype(g.dtype), mu, v_hat, updates)
+        return direction, ScaleByAmsgradState(count=count, mu=mu, nu=nu, nu_max=nu_max)
 
     return optax.GradientTransformation(init_fn, update_fn)
 
@@ -136,21 +208,20 @@ def adam(
     b2: ArrayLike = 0.999,
     eps: ArrayLike = 1e-8,
     eps_root: ArrayLike = 0.0,
-    amsgrad: bool = False,
+    mu_dtype: Any = None,
     *,
-    amsgrad_max: AmsgradMax = "corrected",
-    eps_hat: bool = False,
-    bias_correction_precision: BiasCorrection = "accurate",
+    nesterov: bool = False,
+    amsgrad: bool = False,
 ) -> optax.GradientTransformation:
     """Adam: ``p_{t+1} = p_t - η_t m̂_t / (sqrt(v̂_t) + ε)``; see :func:`scale_by_adam`.
 
-    Defaults follow optax, except that the bias corrections are accurate to float32 rounding by
-    default (``bias_correction_precision="float32"`` gives optax's exact numbers).
+    optax's signature and defaults; the bias corrections are accurate to float32 rounding
+    (``conventions.optax.adam`` rounds them in float32 as optax does).
 
     Args:
       learning_rate: η: a number >= 0, an array, or a schedule ``step -> η``.
-      b1, b2, eps, eps_root, amsgrad, amsgrad_max, eps_hat, bias_correction_precision: see
-        :func:`scale_by_adam`.
+      b1, b2, eps, eps_root, mu_dtype, nesterov: see :func:`scale_by_adam`.
+      amsgrad: use :func:`scale_by_amsgrad` (no nesterov then).
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -166,17 +237,29 @@ def adam(
     References:
       Kingma, Ba, 2015.
     """
-    direction = scale_by_adam(
-        b1,
-        b2,
-        eps,
-        eps_root,
-        amsgrad=amsgrad,
-        amsgrad_max=amsgrad_max,
-        eps_hat=eps_hat,
-        bias_correction_precision=bias_correction_precision,
-    )
+    if amsgrad and nesterov:
+        raise ValueError("amsgrad=True and nesterov=True cannot be combined; choose one")
+    if amsgrad:
+        direction = scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype)
+    else:
+        direction = scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov)
     return optax.chain(direction, scale_by_learning_rate(learning_rate))
+
+
+def amsgrad(
+    learning_rate: ScalarOrSchedule,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    eps_root: ArrayLike = 0.0,
+    mu_dtype: Any = None,
+) -> optax.GradientTransformation:
+    """AMSGrad: :func:`scale_by_amsgrad` followed by the learning-rate step.
+
+    References:
+      Reddi, Kale, Kumar, 2018.
+    """
+    return optax.chain(scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype), scale_by_learning_rate(learning_rate))
 
 
 def adamw(
@@ -185,14 +268,12 @@ def adamw(
     b2: ArrayLike = 0.999,
     eps: ArrayLike = 1e-8,
     eps_root: ArrayLike = 0.0,
+    mu_dtype: Any = None,
     weight_decay: ArrayLike = 1e-4,
-    amsgrad: bool = False,
-    *,
     mask=None,
-    multiplicative_decay: bool = False,
-    amsgrad_max: AmsgradMax = "corrected",
-    eps_hat: bool = False,
-    bias_correction_precision: BiasCorrection = "accurate",
+    *,
+    nesterov: bool = False,
+    amsgrad: bool = False,
 ) -> optax.GradientTransformation:
     """AdamW: Adam with weight decay decoupled from the gradient.
 
@@ -206,11 +287,7 @@ def adamw(
       weight_decay: λ >= 0 (optax 1e-4; torch 1e-2; Keras 0.004).
       mask: a pytree of booleans like the params, or a callable params -> such pytree: the
         leaves that decay (biases are usually left out).
-      multiplicative_decay: torch's form ``p ← p · float32(1 - η_t λ)`` before the Adam step,
-        instead of subtracting ``η_t λ p`` (NUMERICS.md §2.4: the float32 factor changes the
-        decay by up to 0.14%).
-      b1, b2, eps, eps_root, amsgrad, amsgrad_max, eps_hat, bias_correction_precision: see
-        :func:`scale_by_adam`.
+      b1, b2, eps, eps_root, mu_dtype, nesterov, amsgrad: see :func:`adam`.
 
     Note:
       As in optax, torch and Keras, the decay is multiplied by the *scheduled* learning rate; the
@@ -219,16 +296,5 @@ def adamw(
     References:
       Loshchilov, Hutter, "Decoupled weight decay regularization", 2019.
     """
-    adam_step = adam(
-        learning_rate,
-        b1,
-        b2,
-        eps,
-        eps_root,
-        amsgrad,
-        amsgrad_max=amsgrad_max,
-        eps_hat=eps_hat,
-        bias_correction_precision=bias_correction_precision,
-    )
-    decay = decoupled_weight_decay(weight_decay, learning_rate, multiplicative=multiplicative_decay, mask=mask)
-    return optax.chain(adam_step, decay)
+    adam_step = adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, amsgrad=amsgrad)
+    return optax.chain(adam_step, decoupled_weight_decay(weight_decay, learning_rate, mask=mask))

@@ -5,22 +5,25 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import optax
 from optax import tree_utils as otu
 
 from jaxopt_course.base import ArrayLike, ScalarOrSchedule
 from jaxopt_course.checks import check_decay, check_range, check_same_structure
 from jaxopt_course.learning_rate import scale_by_learning_rate
-from jaxopt_course.numerics import as_float32, one_minus_and_log
-from jaxopt_course.optimizers.adagrad import adagrad_denominator, divide_or_zero
+from jaxopt_course.numerics import abs_sq, as_float32, one_minus_and_log, safe_increment
+from jaxopt_course.optimizers.adam import accurate_correction
+from jaxopt_course.optimizers.adagrad import Denominator, divide_or_zero, eps_in_root
 from jaxopt_course.optimizers.sgd import scale_by_momentum
 
 
 class ScaleByRmsState(NamedTuple):
     """State of :func:`scale_by_rms`."""
 
-    nu: optax.Updates  # v_t, the moving average of g², one array per parameter
-    mu: optax.Updates  # ḡ_t, the moving average of g (used only when centered)
+    count: jax.Array  # int32 scalar: updates taken (used by the bias correction)
+    nu: optax.Updates  # v_t, the moving average of |g|², one array per parameter
+    mu: optax.Updates  # ḡ_t, the moving average of g (stays 0 unless centered)
 
 
 def scale_by_rms(
@@ -28,31 +31,30 @@ def scale_by_rms(
     eps: ArrayLike = 1e-8,
     initial_scale: ArrayLike = 0.0,
     *,
-    eps_in_sqrt: bool = True,
     centered: bool = False,
+    bias_correction: bool = False,
+    denominator: Denominator = eps_in_root,
 ) -> optax.GradientTransformation:
     """RMSProp's direction: the gradient over the root of a moving average of its square.
 
     .. math::
-        v_t = γ v_{t-1} + (1 - γ) g_t^2, \\qquad v_0 = \\text{initial\\_scale}
+        v_t = γ v_{t-1} + (1 - γ) |g_t|^2, \\qquad v_0 = \\text{initial\\_scale}
 
-        \\bar g_t = γ \\bar g_{t-1} + (1 - γ) g_t \\quad (\\text{centered only})
+        \\bar g_t = γ \\bar g_{t-1} + (1 - γ) g_t \\quad (\\text{centered; else } \\bar g_t = 0)
 
-        d_t = g_t / \\sqrt{v_t - \\bar g_t^2 + ε} \\quad (\\text{eps\\_in\\_sqrt}), \\qquad
-        d_t = g_t / (\\sqrt{v_t - \\bar g_t^2} + ε) \\quad (\\text{otherwise})
+        d_t = g_t / \\sqrt{v_t - \\bar g_t^2 + ε}
 
-    (``\\bar g_t = 0`` when not centered.)
+    With ``bias_correction`` (v_0 = 0) the moments are divided by ``1 - γ^t`` as in Adam.
+    ``denominator`` changes where ε sits (torch: ``conventions.variants.eps_outside_root``).
 
     Args:
       decay: γ in [0, 1) (optax, Keras 0.9; torch's ``alpha`` 0.99).
       eps: ε >= 0.
       initial_scale: v_0 >= 0 (1.0 reproduces TensorFlow 1).
-      eps_in_sqrt: ε inside the root (optax, Keras, d2l) or outside (torch).
-      centered: divide by an estimate of the variance instead of the raw second moment.
+      centered: divide by an estimate of the variance instead of the raw second moment (Graves).
 
     Note:
-      With v_0 = 0 the first step has size about ``η / sqrt(1 - γ)`` per coordinate: 10 η for
-      γ = 0.99.
+      With v_0 = 0 the first step has size about ``η / sqrt(1 - γ)`` per coordinate.
 
     References:
       Tieleman, Hinton, "Lecture 6.5 - RMSProp", COURSERA: Neural Networks for Machine Learning,
@@ -63,25 +65,21 @@ def scale_by_rms(
     check_range("initial_scale", initial_scale, low=0.0)
 
     def init_fn(params):
-        return ScaleByRmsState(nu=otu.tree_full_like(params, initial_scale), mu=otu.tree_zeros_like(params))
+        nu, mu = otu.tree_full_like(params, initial_scale), otu.tree_zeros_like(params)
+        return ScaleByRmsState(count=jnp.zeros([], jnp.int32), nu=nu, mu=mu)
 
     def update_fn(updates, state, params=None):
         del params
         check_same_structure(updates, state.nu, "RMSProp moving average built by init()")
-        one_minus_decay, _ = one_minus_and_log(decay)
-        gamma = as_float32(decay)
-        nu = jax.tree.map(lambda g, v: gamma * v + one_minus_decay * (g * g), updates, state.nu)
-        if centered:
-            mu = jax.tree.map(lambda g, m: m + one_minus_decay * (g - m), updates, state.mu)
-        else:
-            mu = state.mu
-        variance = jax.tree.map(lambda v, m: v - m * m, nu, mu) if centered else nu
-        updates = jax.tree.map(
-            lambda g, s: divide_or_zero(g, adagrad_denominator(s, eps, eps_in_sqrt)).astype(g.dtype),
-            updates,
-            variance,
-        )
-        return updates, ScaleByRmsState(nu=nu, mu=mu)
+        c, _ = one_minus_and_log(decay)
+        nu = jax.tree.map(lambda g, v: (as_float32(decay) * v + c * abs_sq(g)).astype(v.dtype), updates, state.nu)
+        mu = jax.tree.map(lambda g, m: (m + c * (g - m)).astype(m.dtype), updates, state.mu) if centered else state.mu
+        count = safe_increment(state.count)
+        bc = accurate_correction(decay, count) if bias_correction else 1.0
+        variance = jax.tree.map(lambda v, m: v / bc - abs_sq(m / bc), nu, mu) if centered else jax.tree.map(lambda v: v / bc, nu)
+        e = as_float32(eps)
+        direction = jax.tree.map(lambda g, s: divide_or_zero(g, denominator(s, e)).astype(g.dtype), updates, variance)
+        return direction, ScaleByRmsState(count=count, nu=nu, mu=mu)
 
     return optax.GradientTransformation(init_fn, update_fn)
 
@@ -94,33 +92,27 @@ def rmsprop(
     centered: bool = False,
     momentum: ArrayLike | None = None,
     nesterov: bool = False,
-    *,
-    eps_in_sqrt: bool = True,
-    lr_in_momentum: bool = True,
 ) -> optax.GradientTransformation:
-    """RMSProp: ``p_{t+1} = p_t - η_t · d_t`` with d_t from :func:`scale_by_rms`.
+    """RMSProp: ``p_{t+1} = p_t - η_t · d_t`` with d_t from :func:`scale_by_rms` (optax's defaults).
 
-    With momentum μ the scaled directions feed a heavy-ball buffer.  Defaults follow optax.
+    With momentum μ the scaled steps feed a heavy-ball buffer, ``b_t = μ b_{t-1} + η_t d_t``,
+    ``p -= b_t`` (optax, Keras; torch puts η outside the buffer, ``conventions.torch``).
 
     Args:
       learning_rate: η: a number >= 0, an array, or a schedule ``step -> η``.
-      decay, eps, initial_scale, centered, eps_in_sqrt: see :func:`scale_by_rms`.
+      decay, eps, initial_scale, centered: see :func:`scale_by_rms`.
       momentum: μ, or None for none.
       nesterov: Nesterov's form of the momentum buffer.
-      lr_in_momentum: True (optax, Keras): ``b_t = μ b_{t-1} + η_t d_t``, ``p -= b_t``.
-        False (torch): ``b_t = μ b_{t-1} + d_t``, ``p -= η_t b_t``.  Equal for a constant η.
-
-    Returns:
-      An ``optax.GradientTransformation``.
 
     References:
       Tieleman, Hinton, 2012.
     """
     if nesterov and momentum is None:
         raise ValueError("nesterov=True needs a momentum > 0; got momentum=None")
-    direction = scale_by_rms(decay, eps, initial_scale, eps_in_sqrt=eps_in_sqrt, centered=centered)
+    if nesterov:
+        check_range("momentum (with nesterov=True)", momentum, low=0.0, low_inclusive=False)
+    direction = scale_by_rms(decay, eps, initial_scale, centered=centered)
     step = scale_by_learning_rate(learning_rate)
     if momentum is None:
         return optax.chain(direction, step)
-    buffer = scale_by_momentum(momentum, nesterov=nesterov)
-    return optax.chain(direction, step, buffer) if lr_in_momentum else optax.chain(direction, buffer, step)
+    return optax.chain(direction, step, scale_by_momentum(momentum, nesterov=nesterov))
