@@ -17,7 +17,6 @@ from jaxopt_course import plotting
 from jaxopt_course.conventions import keras
 
 PUBLISHED = {"plain SGD after one step": 0.9, "momentum steps": [0.1, 0.18]}
-CAPTIONS = {"keras_steps": "var²/2 from var = 1 with Keras SGD (lr 0.1): plain steps shrink with the gradient; with momentum 0.9 the velocity grows the steps (0.1, 0.18, 0.243, …) before it overshoots."}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +24,23 @@ class Config:
     learning_rate: float = 0.1
     momentum: float = 0.9
     num_steps: int = 30
+
+
+def momentum_steps_by_hand(learning_rate: float, momentum: float, num_steps: int) -> list[float]:
+    """Keras's rule on var²/2 from var = 1, in plain Python: ``m = μ m − η var``, ``var += m``.
+
+    The first steps are η, then η(1 + μ) − η², …: 0.1, 0.18, 0.234 for η = 0.1, μ = 0.9.
+    """
+    var, velocity, steps = 1.0, 0.0, []
+    for _ in range(num_steps):
+        velocity = momentum * velocity - learning_rate * var
+        var += velocity
+        steps.append(-velocity)
+    return steps
+
+
+_STEPS = ", ".join(f"{step:.3g}" for step in momentum_steps_by_hand(Config.learning_rate, Config.momentum, 3))
+CAPTIONS = {"keras_steps": f"var²/2 from var = 1 with Keras SGD (lr {Config.learning_rate:g}): plain steps shrink with the gradient; with momentum {Config.momentum:g} the velocity grows the steps ({_STEPS}, …) before it overshoots."}
 
 
 def trajectory(optimizer, num_steps: int) -> np.ndarray:
