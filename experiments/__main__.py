@@ -1,54 +1,103 @@
-"""``python -m experiments NAME [--out DIR] [--quick] [--seed N]``, ``all`` or ``list``."""
+"""``python -m experiments {list | all | explorer | NAME} [--out DIR] [--quick] [--seed N]``.
+
+Every command's options are checked here before anything runs; a bad one ends in ONE line on
+stderr and exit status 2 (``--seed`` outside [0, 2³²), an empty ``--out``, an unknown option).
+"""
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 
-from experiments import REGISTRY
 from experiments._common import enable_compilation_cache
+from experiments.report import everything
 
-USAGE = "usage: python -m experiments {list | all | NAME} [--out DIR] [--quick] [--seed N]"
+USAGE = "usage: python -m experiments {list | all | explorer | NAME} [--out DIR] [--quick] [--seed N]"
+SEED_LIMIT = 2**32  # without jax_enable_x64 a PRNG key keeps 32 bits: 2**32 would be seed 0 again
+
+
+class CommandLineError(Exception):
+    """A bad command line: its message is printed as one line, and the exit status is 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error raises :class:`CommandLineError` instead of printing usage and exiting."""
+
+    def error(self, message):
+        raise CommandLineError(f"{self.prog}: {message}")
+
+
+def seed_value(text: str) -> int:
+    """``--seed``: an integer in [0, 2³²)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**32); got {text!r}") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**32) (a PRNG key holds 32 bits); got {text}")
+    return value
+
+
+def out_value(text: str) -> str:
+    """``--out``: a folder name; an empty one would write into the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder; got an empty string")
+    return text
+
+
+def options_parser(command: str, description: str, default_out: str) -> _Parser:
+    """The options every command shares: ``--out``, ``--quick``, ``--seed``."""
+    parser = _Parser(prog=f"python -m experiments {command}", description=description)
+    parser.add_argument("--out", type=out_value, default=default_out, help="folder for the results (default: %(default)s)")
+    parser.add_argument("--quick", action="store_true", help="the small, fast version (seconds)")
+    parser.add_argument("--seed", type=seed_value, default=0, help="PRNG seed in [0, 2**32) (default: %(default)s)")
+    return parser
 
 
 def list_experiments() -> str:
-    width = max((len(name) for name in REGISTRY), default=0)
-    return "\n".join(f"{name:<{width}}  {description}" for name, (_, description) in REGISTRY.items())
+    table = everything()
+    width = max(len(name) for name in table)
+    return "\n".join(f"{name:<{width}}  {description}" for name, (_, description) in table.items())
 
 
 def main(argv: list[str]) -> int:
+    try:
+        return _dispatch(argv)
+    except CommandLineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in {"-h", "--help"}:
         print(USAGE + "\n\n" + list_experiments())
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
     if name == "list":
+        _Parser(prog="python -m experiments list", description="list the experiments").parse_args(rest)
         print(list_experiments())
         return 0
     if name == "all":
         return run_all_command(rest)
-    if name not in REGISTRY:
-        print(f"unknown experiment {name!r}; choose one of: {', '.join(REGISTRY) or '(none yet)'}", file=sys.stderr)
-        return 2
+    table = everything()
+    if name not in table:
+        raise CommandLineError(f"unknown experiment {name!r}; choose one of: list, all, {', '.join(table)}")
+    options_parser(name, table[name][1], f"results/{name}").parse_args(rest)  # refuses bad options before any work
     enable_compilation_cache()
-    module = importlib.import_module(REGISTRY[name][0])
+    module = importlib.import_module(table[name][0])
     try:
         return module.main(rest) or 0
-    except ValueError as error:  # a bad --out, or a bad value given on the command line
+    except ValueError as error:  # a bad --out (a file, unwritable), or a bad value given on the command line
         print(f"error: {error}", file=sys.stderr)
         return 2
 
 
 def run_all_command(argv: list[str]) -> int:
-    """``all [--out DIR] [--quick] [--seed N]``: every experiment, then ``DIR/index.html``."""
-    import argparse
-
+    """``all [--out DIR] [--quick] [--seed N]``: every experiment and page, then ``DIR/index.html``."""
     from experiments.report import run_all
 
-    parser = argparse.ArgumentParser(prog="python -m experiments all", description="run every experiment and write index.html")
-    parser.add_argument("--out", default="results", help="folder for every experiment's results and index.html (default: %(default)s)")
-    parser.add_argument("--quick", action="store_true", help="the small, fast version of each experiment")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    args = options_parser("all", "run every experiment and write index.html", "results").parse_args(argv)
     enable_compilation_cache()
     try:
         outcomes = run_all(args.out, quick=args.quick, seed=args.seed)

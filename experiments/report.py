@@ -2,7 +2,9 @@
 
 The page shows each experiment's figures with captions saying what they teach, its one-paragraph
 reading, the course's published numbers where it printed some, and a note wherever the published
-code had a bug.  It opens offline: images sit beside it and are linked by relative path.
+code had a bug.  It opens offline: images sit beside it and are linked by relative path.  After the
+experiments come the ``PAGES``, pages built from the library itself (the optimiser explorer); a
+result folder holding an ``index.html`` is linked from the page.
 """
 
 from __future__ import annotations
@@ -18,6 +20,18 @@ from experiments import REGISTRY
 from experiments._common import prepare_out_dir
 from jaxopt_course.result_files import write_text
 
+PAGES: dict[str, tuple[str, str]] = {
+    # name: (module, what it shows); run after the experiments by ``all``, and on their own by name
+    "explorer": ("experiments.explorer", "The optimiser explorer: learning rate × momentum (β₁, decay, ρ) of 8 optimisers on 5 problems, in one offline page"),
+}
+
+
+
+def everything() -> dict[str, tuple[str, str]]:
+    """The experiments, then the pages: name -> (module, description)."""
+    return {**REGISTRY, **PAGES}
+
+
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
 h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }
@@ -27,20 +41,23 @@ figcaption { color: #444; font-size: 0.95em; margin-top: 0.3em; }
 .failed { background: #fdecea; border-left: 4px solid #d62728; padding: 0.5em 0.8em; }
 .published { font-size: 0.95em; color: #333; } code { background: #f4f4f4; padding: 0 0.25em; }
 nav a { margin-right: 0.8em; } .time { color: #777; font-size: 0.85em; }
+.page-link { font-size: 1.1em; background: #eef6fb; border-left: 4px solid #17becf; padding: 0.5em 0.8em; }
 """
 
 
 def run_all(out_root: str | Path, *, quick: bool = False, seed: int = 0, names: list[str] | None = None) -> list[dict]:
-    """Runs each experiment into ``out_root/<name>``; a failure is recorded, the others still run."""
+    """Runs each experiment, then each of ``PAGES``, into ``out_root/<name>``; a failure is
+    recorded, the others still run."""
     root = prepare_out_dir(out_root)
-    names = list(REGISTRY) if names is None else names
+    table = everything()
+    names = list(table) if names is None else names
     outcomes = []
     for number, name in enumerate(names, start=1):
-        print(f"[{number}/{len(names)}] {name}: {REGISTRY[name][1]}", flush=True)
+        print(f"[{number}/{len(names)}] {name}: {table[name][1]}", flush=True)
         began = time.perf_counter()
         argv = ["--out", str(root / name), "--seed", str(seed)] + (["--quick"] if quick else [])
         try:
-            module = importlib.import_module(REGISTRY[name][0])
+            module = importlib.import_module(table[name][0])
             status = module.main(argv) or 0
             error = None if status == 0 else f"exited with status {status}"
         except Exception:  # noqa: BLE001 - one experiment's failure must not stop the others
@@ -54,13 +71,15 @@ def run_all(out_root: str | Path, *, quick: bool = False, seed: int = 0, names: 
 
 def _section(root: Path, outcome: dict) -> str:
     name = outcome["name"]
-    module_path, description = REGISTRY[name]
+    module_path, description = everything()[name]
     parts = [f'<h2 id="{name}">{html.escape(description)}</h2>', f'<p class="time"><code>python -m experiments {name}</code> · {outcome["seconds"]:.1f} s</p>']
     if outcome["error"]:
         parts.append(f'<div class="failed"><b>This experiment failed.</b><pre>{html.escape(outcome["error"][-2000:])}</pre></div>')
         return "\n".join(parts)
     module = importlib.import_module(module_path)
     folder = root / name
+    if (folder / "index.html").exists():
+        parts.append(f'<p class="page-link"><a href="{name}/index.html">Open the page: {html.escape(description)}</a></p>')
     summary = folder / "summary.txt"
     if summary.exists():
         parts.append(f"<p>{html.escape(summary.read_text().strip())}</p>")
@@ -90,6 +109,7 @@ def write_index(root: Path, outcomes: list[dict]) -> Path:
         f"<h1>jaxopt_course — the course, reproduced</h1><p>{len(outcomes)} experiments in {total:.0f} s"
         + (f'; <b class="failed">failed: {", ".join(failed)}</b>' if failed else "")
         + f"</p><nav>{nav}</nav>"
+        + "".join(f'<p class="page-link"><a href="{o["name"]}/index.html">{html.escape(everything()[o["name"]][1])}</a></p>' for o in outcomes if o["name"] in PAGES and not o["error"])
     )
     body = "\n".join(_section(root, o) for o in outcomes)
     page = f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>jaxopt_course results</title><style>{STYLE}</style></head>\n<body>\n{header}\n{body}\n</body></html>\n'

@@ -12,7 +12,7 @@ import experiments
 from experiments import __main__ as command
 from experiments import report
 from experiments._common import prepare_out_dir
-from jaxopt_course import io
+from jaxopt_course import result_files as io
 
 
 def test_all_writes_an_offline_page_with_every_figure_and_caption(tmp_path, monkeypatch):
@@ -20,6 +20,7 @@ def test_all_writes_an_offline_page_with_every_figure_and_caption(tmp_path, monk
     names = ["gd_1d", "tiny_linear"]
     monkeypatch.setattr(experiments, "REGISTRY", {n: experiments.REGISTRY[n] for n in names})
     monkeypatch.setattr(report, "REGISTRY", experiments.REGISTRY)
+    monkeypatch.setattr(report, "PAGES", {})
     outcomes = report.run_all(tmp_path, quick=True)
     assert [o["error"] for o in outcomes] == [None, None]
     page = (tmp_path / "index.html").read_text()
@@ -39,7 +40,7 @@ def test_a_failing_experiment_is_reported_and_the_others_still_run(tmp_path, mon
     registry = {"broken": ("broken_experiment", "an experiment that fails"), "gd_1d": experiments.REGISTRY["gd_1d"]}
     monkeypatch.setattr(experiments, "REGISTRY", registry)
     monkeypatch.setattr(report, "REGISTRY", registry)
-    monkeypatch.setattr(command, "REGISTRY", registry)
+    monkeypatch.setattr(report, "PAGES", {})
     monkeypatch.setenv("JAXOPT_COURSE_CACHE", "off")
     assert command.main(["all", "--quick", "--out", str(tmp_path)]) == 1
     page = (tmp_path / "index.html").read_text()
@@ -112,7 +113,29 @@ def test_results_are_written_atomically(tmp_path, monkeypatch):
 
 
 def test_list_names_every_experiment(capsys):
-    """`list` prints one line per registered experiment."""
+    """`list` prints one line per registered experiment, then one per page (the explorer)."""
     assert command.main(["list"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == len(experiments.REGISTRY) and lines[0].startswith("gd_1d")
+    assert len(lines) == len(experiments.REGISTRY) + len(report.PAGES) and lines[0].startswith("gd_1d")
+    assert lines[-1].startswith("explorer")
+
+
+def test_the_index_links_the_explorer(tmp_path, monkeypatch):
+    """`all` runs the pages after the experiments; index.html links explorer/index.html (a stand-in page here)."""
+    page = types.ModuleType("stand_in_page")
+
+    def main(argv):
+        out = argv[argv.index("--out") + 1]
+        prepare_out_dir(out)
+        io.write_text(f"{out}/index.html", "<!DOCTYPE html><title>page</title>")
+        return 0
+
+    page.main = main
+    monkeypatch.setitem(sys.modules, "stand_in_page", page)
+    monkeypatch.setattr(report, "REGISTRY", {"gd_1d": experiments.REGISTRY["gd_1d"]})
+    monkeypatch.setattr(report, "PAGES", {"explorer": ("stand_in_page", "The optimiser explorer")})
+    outcomes = report.run_all(tmp_path, quick=True)
+    assert [o["name"] for o in outcomes] == ["gd_1d", "explorer"] and all(o["error"] is None for o in outcomes)
+    index = (tmp_path / "index.html").read_text()
+    assert index.count('href="explorer/index.html"') == 2  # at the top and in its section
+
