@@ -111,7 +111,7 @@ def survivors(count: int, keep: float) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def _programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width):
+def _programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width, group):
     """init (hparams, key data) -> state and advance (state, hparams) -> (state, metrics), each
     over [width, seeds]; traced once, with the reads, outputs and state shapes checked."""
     by_config, replicated = programs.shardings(devices)
@@ -137,14 +137,14 @@ def _programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, key_w
         programs.check_outputs("advance_fn", metrics)
         return new_state, metrics
 
-    init = jax.vmap(jax.vmap(init_one, in_axes=(None, 0)), in_axes=(0, None))
-    advance = jax.vmap(jax.vmap(advance_one, in_axes=(0, None)), in_axes=(0, 0))
+    init = programs.sharded(lambda h, key_data: jax.vmap(init_one, in_axes=(None, 0))(h, programs.wrap_keys(key_data, key_impl)), devices, 1, group)
+    advance = programs.sharded(lambda pair: jax.vmap(advance_one, in_axes=(0, None))(*pair), devices, 0, group)
     hparams = programs.hparam_structs(names, width, by_config)
-    init_program = jax.jit(lambda h, key_data: init(h, programs.wrap_keys(key_data, key_impl)), in_shardings=(by_config, replicated), out_shardings=by_config)
+    init_program = jax.jit(init, in_shardings=(by_config, replicated), out_shardings=by_config)
     with programs.traced_call("init_fn", names):
         init_lowered = init_program.lower(hparams, jax.ShapeDtypeStruct((seeds, key_width), jnp.uint32, sharding=replicated))
     state = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=by_config), init_lowered.out_info)
-    advance_program = jax.jit(advance, in_shardings=(by_config, by_config), out_shardings=by_config)
+    advance_program = jax.jit(lambda state, h: advance((state, h)), in_shardings=(by_config, by_config), out_shardings=by_config)
     with programs.traced_call("advance_fn", names):
         advance_lowered = advance_program.lower(state, hparams)
     programs.check_reads("init_fn and advance_fn", names, read)
@@ -176,6 +176,7 @@ def successive_halving(
     key: jax.Array,
     chunk_size: int | None = None,
     devices: Sequence[jax.Device] | None = None,
+    group_size: int | None = None,
     progress: bool = True,
 ) -> HalvingResult:
     """Successive halving of ``grid`` × ``seeds``, each rung one compiled, vmapped, sharded program.
@@ -193,7 +194,7 @@ def successive_halving(
       rungs: the number of rungs, each one ``advance_fn`` call; or a sequence giving the number
         of ``advance_fn`` calls in each rung (a rung's metrics are those of its last call).
       keep: the fraction that continues after each rung, n_{r+1} = ⌈keep · n_r⌉ (1 stops nothing).
-      seeds, key, devices, progress: as for ``sweep``.
+      seeds, key, devices, group_size, progress: as for ``sweep``.
       chunk_size: the width of the rung program (configurations per call, rounded up to a
         multiple of the devices).  Default: the survivors of the first rung, ⌈keep · n⌉.  Compare
         with a ``keep=1`` run of the same ``chunk_size`` for bit-identical numbers.
@@ -209,7 +210,8 @@ def successive_halving(
     advances, keep = _check_rungs(rungs), _check_keep(keep)
     configurations, names, count, seeds, keys, chunk_size, devices = prepare(grid, seeds, key, chunk_size, devices)
     width = programs.chunk_width(count, chunk_size or survivors(count, keep), len(devices))
-    init, advance, metrics_info = _programs(init_fn, advance_fn, names, devices, width, seeds, keys.impl, keys.data.shape[1])
+    group = programs.group_size_for(devices, programs.check_count("group_size", group_size, allow_none=True))
+    init, advance, metrics_info = _programs(init_fn, advance_fn, names, devices, width, seeds, keys.impl, keys.data.shape[1], group)
     metric = check_metric(list(named_leaves(metrics_info)), metric)
     by_config, replicated = programs.shardings(devices)
     seed_keys = programs.global_array(keys.data, replicated)

@@ -171,8 +171,43 @@ def hparam_structs(names: Sequence[str], width: int, sharding) -> dict:
     return {name: jax.ShapeDtypeStruct((width,), jnp.float32, sharding=sharding) for name in names}
 
 
+CPU_GROUP_SIZE = 32  # configurations side by side on a CPU device: a step's working set stays in cache
+
+
+def group_size_for(devices: tuple, group_size: int | None) -> int | None:
+    """Configurations vmapped side by side on each device (None: all of its share at once)."""
+    if group_size is not None:
+        return group_size
+    return CPU_GROUP_SIZE if devices[0].platform == "cpu" else None
+
+
+def in_groups(function: Callable, group: int | None) -> Callable:
+    """``function(mapped, *shared)`` vmapped over ``mapped``'s leading (configuration) axis,
+    ``group`` configurations at a time.
+
+    ``lax.map`` with ``batch_size`` runs the groups one after another inside the program; each is
+    the same vmapped computation, so only the working set changes, not the arithmetic.
+    """
+
+    def run(mapped, *shared):
+        width = jax.tree.leaves(mapped)[0].shape[0]
+        if group is None or group >= width:
+            return jax.vmap(function, in_axes=(0,) + (None,) * len(shared))(mapped, *shared)
+        return jax.lax.map(lambda one: function(one, *shared), mapped, batch_size=group)
+
+    return run
+
+
+def sharded(function: Callable, devices: tuple, num_shared: int, group: int | None) -> Callable:
+    """``function(mapped, *shared)`` with ``mapped``'s configuration axis split over a mesh of
+    ``devices``: each device runs its own share (``shard_map``) in groups; ``shared`` replicated."""
+    mesh = Mesh(np.array(devices), ("config",))
+    specs = (PartitionSpec("config"),) + (PartitionSpec(),) * num_shared
+    return jax.shard_map(in_groups(function, group), mesh=mesh, in_specs=specs, out_specs=PartitionSpec("config"), check_vma=False)
+
+
 @functools.lru_cache(maxsize=64)
-def run_program(run_fn: Callable, names: tuple[str, ...], devices: tuple, width: int, seeds: int, key_impl: str | None, key_width: int) -> Program:
+def run_program(run_fn: Callable, names: tuple[str, ...], devices: tuple, width: int, seeds: int, key_impl: str | None, key_width: int, group: int | None = None) -> Program:
     """``run_fn`` over [width configurations, seeds]: one trace, which checks reads and outputs."""
     by_config, replicated = shardings(devices)
     read: set[str] = set()
@@ -184,8 +219,10 @@ def run_program(run_fn: Callable, names: tuple[str, ...], devices: tuple, width:
         check_outputs("run_fn", metrics)
         return metrics
 
-    batched = jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None))
-    program = jax.jit(lambda hparams, key_data: batched(hparams, wrap_keys(key_data, key_impl)), in_shardings=(by_config, replicated), out_shardings=by_config)
+    def per_configuration(hparams, key_data):
+        return jax.vmap(one, in_axes=(None, 0))(hparams, wrap_keys(key_data, key_impl))
+
+    program = jax.jit(sharded(per_configuration, devices, 1, group), in_shardings=(by_config, replicated), out_shardings=by_config)
     with traced_call("run_fn", names):
         lowered = program.lower(hparam_structs(names, width, by_config), jax.ShapeDtypeStruct((seeds, key_width), jnp.uint32, sharding=replicated))
     check_reads("run_fn", names, read)

@@ -110,6 +110,7 @@ def sweep(
     key: jax.Array,
     chunk_size: int | None = None,
     devices: Sequence[jax.Device] | None = None,
+    group_size: int | None = None,
     checkpoint_dir: str | Path | None = None,
     progress: bool = True,
 ) -> SweepResult:
@@ -129,6 +130,11 @@ def sweep(
       chunk_size: run this many configurations at a time (bounded memory; every chunk reuses
         the same compiled program, the last one padded); None runs the whole grid at once.
       devices: a list of devices to spread the configurations over; default every device JAX sees.
+      group_size: how many configurations each device runs side by side (vmapped); the rest of
+        its share runs group after group inside the same program (``lax.map``).  Small groups
+        keep a step's working set in the CPU caches: the default is 32 on CPU (about 1.5× the
+        rate of a 1024-wide vmap there) and all at once on GPU and TPU.  Numbers change only by
+        float32 rounding with the group size.
       checkpoint_dir: a folder where each finished chunk is written (atomically) as it ends.  A
         later call with the same arguments loads the finished chunks instead of running them and
         gives the same result as an uninterrupted run; a call with other arguments is refused.
@@ -145,7 +151,8 @@ def sweep(
     configurations, names, count, seeds, keys, chunk_size, devices = prepare(grid, seeds, key, chunk_size, devices)
     width = programs.chunk_width(count, chunk_size, len(devices))
     num_chunks = -(-count // width)
-    program = programs.run_program(run_fn, names, devices, width, seeds, keys.impl, keys.data.shape[1])
+    group = programs.group_size_for(devices, programs.check_count("group_size", group_size, allow_none=True))
+    program = programs.run_program(run_fn, names, devices, width, seeds, keys.impl, keys.data.shape[1], group)
     store = None
     if checkpoint_dir is not None:
         described = {"run_fn": _function_name(run_fn), "grid": {n: v.tolist() for n, v in configurations.items()}, "seeds": seeds,
