@@ -5,7 +5,23 @@ a pure ``run(cfg)``, a ``plot(results, cfg)`` built from ``jaxopt_course.plottin
 ``main(argv)`` with ``--out``, ``--quick`` and ``--seed``.
 
 ``REGISTRY`` maps each experiment's command name to its module and a one-line description; add a
-line here when you add a module.
+line here when you add a module.  The experiments are a folder run from the project root
+(``python -m experiments all``), not part of the installed package.
+
+What the results page (``report.py``) shows of an experiment: from its result folder, the run's
+``summary.txt`` (the measured reading) and the figures ``manifest.json`` lists; from its module,
+three optional names, read as plain module attributes:
+
+* ``CAPTIONS: dict[str, str]``: figure name (a key of the ``figures`` given to
+  ``write_results``, the PNG's stem) → the caption under it.  Built at import, so a number in it
+  is derived from the module's ``Config`` defaults (as ``keras_steps`` does) or stated as a
+  measurement in ``summary.txt`` instead; never copied from a run.  Every figure has one (the
+  quick-run tests check it).
+* ``PUBLISHED: dict[str, object]``: the numbers the course printed, shown as "The course printed";
+  only the course's own numbers, which the module's tests assert the run against.
+* ``BUGS: str``: where the course's code has a bug, one paragraph naming it and what the corrected
+  variant changes, shown highlighted.  Such a module runs both variants and names the published
+  figures ``<name>_published``.
 """
 
 REGISTRY: dict[str, tuple[str, str]] = {

@@ -24,8 +24,12 @@ from experiments import (
 
 
 def quick(module, tmp_path: Path) -> dict:
+    """Runs ``module --quick`` into ``tmp_path``; checks every figure has a caption for the page; returns the metrics."""
     assert module.main(["--quick", "--out", str(tmp_path)]) == 0
-    assert list(tmp_path.glob("*.png")), "no figure written"
+    figures = json.loads((tmp_path / "manifest.json").read_text())["figures"]
+    assert figures and all((tmp_path / name).exists() for name in figures), "no figure written"
+    assert {Path(name).stem for name in figures} <= set(module.CAPTIONS), "a figure without a caption"
+    assert isinstance(getattr(module, "BUGS", ""), str) and isinstance(getattr(module, "PUBLISHED", {}), dict)
     return json.loads((tmp_path / "metrics.json").read_text())
 
 
@@ -119,7 +123,7 @@ def test_e8_linear_regression(tmp_path):
     fresh, published = metrics["epoch_loss"], metrics["published_variant"]["epoch_loss"]
     # Hessian ≈ I: each step leaves (1 − η) of the error in (w, b), so epoch 1 leaves (1 − η)^200 of the loss
     predicted = (1 - learning_rate) ** (2 * steps) * metrics["initial_loss"]
-    assert predicted / 3 < fresh[0] < 3 * predicted and fresh[0] > 100 * 5.8e-5
+    assert predicted / 2 < fresh[0] < 2 * predicted and fresh[0] > 100 * 5.8e-5  # the sample covariance is I ± 3%: 0.7-1.1 × predicted
     # the floor: σ²/2 up to the sampling spread of 1000 noise draws (relative sd √(2/N)); least squares sits on it
     assert metrics["least_squares_loss"] == pytest.approx(floor, rel=spread)
     assert fresh[-1] == pytest.approx(metrics["least_squares_loss"], rel=0.05)
