@@ -1,14 +1,21 @@
-"""Sweep throughput: a 64-configuration learning-rate sweep of E3's mini-batch task, side by side.
+"""Sweep throughput on E3's mini-batch task, beside a naive ``jit(vmap(train))`` and the matmul bounds.
 
-``python -m benchmarks.sweeps [--quick]`` compares, in one run:
+``python -m benchmarks.sweeps [--quick]`` measures, in one run and one process:
 
-* ``sweep``: the 64 configurations as one compiled, vmapped program;
-* ``fit`` one configuration after another, as a user writes it (a new optimiser per learning rate,
-  so each run compiles again);
-* one jitted ``train`` with the learning rate as an argument, called 64 times (one compile).
+* ``sweep``: a learning-rate grid of 64, 256, 1024 and 4096 configurations (MLP 1-32-32-1,
+  SGD with momentum 0.9, ``jaxopt_course.sgd``, the same update as ``optax.sgd``; batch 128 of
+  1000 samples), in config-steps/s and in GFLOP/s of its matrix products;
+* the same grid as one whole-width vmap inside ``sweep`` (``group_size`` = the grid), to show what
+  running each device's share in cache-sized groups buys;
+* a naive ``jax.jit(jax.vmap(train))`` written with plain optax and flax, the key shared by every
+  configuration (common random numbers, as ``sweep`` does);
+* one large matmul (2048²), and the batched [K, 128, 32] × [K, 32, 32] matmul that bounds this MLP;
+* the cost of checkpoints: a chunked sweep with and without ``checkpoint_dir``, and a re-call that
+  loads every finished chunk.
 
-It also reports time per configuration as the grid grows, peak memory with and without chunking
-(each in a fresh subprocess) and compile time; JSON + Markdown go to ``benchmarks/out/``.
+Times are the best of three (wall clock, after a warm-up call that compiles); the CPU seconds of
+the process are reported beside them, since a shared machine makes wall time noisy.  JSON +
+Markdown go to ``benchmarks/out/``.
 """
 
 from __future__ import annotations
@@ -16,141 +23,190 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 
+import jaxopt_course as jc
 from jaxopt_course import data, models, training
-from jaxopt_course.conventions import torch
 from jaxopt_course.sweeps import sweep
 
 OUT = Path(__file__).resolve().parent / "out"
-ROOT = Path(__file__).resolve().parents[1]
+NUM_SAMPLES, BATCH, WIDTHS = 1000, 128, (1, 32, 32, 1)
+
+
+def flops_per_config_step() -> float:
+    """Matrix-product FLOPs of one step, per configuration: forward 2·B·Σ dᵢdᵢ₊₁, the weight
+    gradients as many, the input gradients of every layer but the first; B is the mean batch."""
+    pairs = list(zip(WIDTHS[:-1], WIDTHS[1:]))
+    per_sample = 2 * sum(a * b for a, b in pairs) * 2 + 2 * sum(a * b for a, b in pairs[1:])
+    return per_sample * NUM_SAMPLES / -(-NUM_SAMPLES // BATCH)
 
 
 def task(num_epochs: int):
-    x, y = data.parabola(numpy_seed=0)
-    params, apply = models.mlp(jax.random.PRNGKey(0), 1, (32, 32, 1))
+    x, y = data.parabola(num_samples=NUM_SAMPLES, numpy_seed=0)
+    params, apply = models.mlp(jax.random.PRNGKey(0), 1, WIDTHS[1:])
     loss_fn = models.supervised_loss(apply)
-    plan = training.make_plan(1000, 128, num_epochs=num_epochs)
+    plan = training.make_plan(NUM_SAMPLES, BATCH, num_epochs=num_epochs)
 
     def run_fn(hparams, key):
-        history = training.train(loss_fn, params, torch.sgd(hparams["learning_rate"], momentum=0.9), (x, y), key, plan)
+        history = training.train(loss_fn, params, jc.sgd(hparams["learning_rate"], momentum=0.9), (x, y), key, plan)
         return {"epoch_loss": history.epoch_loss}
 
-    return run_fn, (x, y), params, loss_fn, plan
+    return run_fn, (x, y), plan
 
 
-def timed(function):
-    began = time.perf_counter()
-    value = function()
-    jax.block_until_ready(jax.tree.leaves(value))
-    return value, time.perf_counter() - began
+class NaiveMLP(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        for width in WIDTHS[1:-1]:
+            x = nn.relu(nn.Dense(width)(x))
+        return nn.Dense(WIDTHS[-1])(x)
 
 
-def compare(num_configs: int, num_epochs: int) -> dict:
-    run_fn, (x, y), params, loss_fn, plan = task(num_epochs)
-    rates = np.geomspace(1e-4, 3e-2, num_configs)
-    grid = {"learning_rate": rates}
-    key = jax.random.PRNGKey(0)
-    _, first = timed(lambda: sweep(run_fn, grid, key=key, progress=False).metrics)
-    _, swept = timed(lambda: sweep(run_fn, {"learning_rate": rates * 1.01}, key=key, progress=False).metrics)
-    began = time.perf_counter()
-    for rate in rates:
-        training.fit(loss_fn, params, torch.sgd(float(rate), momentum=0.9), (x, y), batch_size=128, num_epochs=num_epochs, key=key, progress=False)
-    one_by_one_fit = time.perf_counter() - began
-    single = jax.jit(lambda rate, key: run_fn({"learning_rate": rate}, key))
-    jax.block_until_ready(single(np.float32(rates[0]), key))
-    began = time.perf_counter()
-    for rate in rates:
-        jax.block_until_ready(single(np.float32(rate), key))
-    one_by_one_compiled = time.perf_counter() - began
-    steps = num_configs * plan.num_steps
-    return {
-        "configurations": num_configs,
-        "steps_per_configuration": plan.num_steps,
-        "sweep_seconds": swept,
-        "sweep_compile_seconds": first - swept,
-        "sweep_config_steps_per_s": steps / swept,
-        "fit_one_by_one_seconds": one_by_one_fit,
-        "fit_one_by_one_config_steps_per_s": steps / one_by_one_fit,
-        "compiled_loop_seconds": one_by_one_compiled,
-        "speedup_vs_fit_one_by_one": one_by_one_fit / swept,
-        "speedup_vs_fit_one_by_one_compile_included": one_by_one_fit / first,
-        "speedup_vs_compiled_loop": one_by_one_compiled / swept,
-    }
+def naive_train(x, y, num_epochs: int):
+    """``jit(vmap(train))`` as a user writes it with optax and flax: epochs of shuffled batches."""
+    model = NaiveMLP()
+    num_full = NUM_SAMPLES // BATCH
+
+    def train(learning_rate, key):
+        params = model.init(jax.random.PRNGKey(0), x[:1])
+        optimizer = optax.sgd(learning_rate, momentum=0.9)
+
+        def loss(params, xb, yb):
+            return jnp.mean((model.apply(params, xb) - yb) ** 2)
+
+        def step(carry, indices):
+            params, state = carry
+            value, grads = jax.value_and_grad(loss)(params, x[indices], y[indices])
+            updates, state = optimizer.update(grads, state, params)
+            return (optax.apply_updates(params, updates), state), value
+
+        def epoch(carry, number):
+            order = jax.random.permutation(jax.random.fold_in(key, number), NUM_SAMPLES)
+            carry, losses = jax.lax.scan(step, carry, order[: num_full * BATCH].reshape(num_full, BATCH))
+            carry, last = step(carry, order[num_full * BATCH :])
+            return carry, (jnp.sum(losses) * BATCH + last * (NUM_SAMPLES - num_full * BATCH)) / NUM_SAMPLES
+
+        _, epoch_loss = jax.lax.scan(epoch, (params, optimizer.init(params)), jnp.arange(num_epochs))
+        return epoch_loss
+
+    return jax.jit(jax.vmap(train, in_axes=(0, None)))
 
 
-def scaling(sizes, num_epochs: int) -> list[dict]:
-    run_fn, *_ = task(num_epochs)
+def best_of(function, repeats: int = 3) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of the fastest of ``repeats`` calls after a warm-up."""
+    jax.block_until_ready(jax.tree.leaves(function()))
+    runs = []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        jax.block_until_ready(jax.tree.leaves(function()))
+        runs.append((time.perf_counter() - wall, time.process_time() - cpu))
+    return min(runs)
+
+
+def matmul_rates(sizes) -> dict:
+    """GFLOP/s of one 2048² matmul and of the batched [K,128,32]×[K,32,32] matmul for each K."""
+    large = jnp.ones((2048, 2048), jnp.float32)
+    square = jax.jit(lambda a: a @ a)
+    wall, _ = best_of(lambda: square(large), 5)
+    rates = {"large_matmul_gflops": 2 * 2048**3 / wall / 1e9}
+    batched = jax.jit(lambda a, b: jnp.einsum("kij,kjl->kil", a, b))
+    for size in sizes:
+        a, b = jnp.ones((size, BATCH, 32), jnp.float32), jnp.ones((size, 32, 32), jnp.float32)
+        wall, _ = best_of(lambda: batched(a, b), 20)
+        rates[f"batched_matmul_{size}_gflops"] = 2 * size * BATCH * 32 * 32 / wall / 1e9
+    return rates
+
+
+def throughput(sizes, num_epochs: int) -> list[dict]:
+    run_fn, (x, y), plan = task(num_epochs)
+    naive = naive_train(x, y, num_epochs)
+    flops = flops_per_config_step()
     rows = []
     for size in sizes:
-        grid = {"learning_rate": np.geomspace(1e-4, 3e-2, size)}
-        _, first = timed(lambda: sweep(run_fn, grid, key=jax.random.PRNGKey(0), progress=False).metrics)
-        _, second = timed(lambda: sweep(run_fn, {"learning_rate": grid["learning_rate"] * 1.01}, key=jax.random.PRNGKey(0), progress=False).metrics)
-        rows.append({"configurations": size, "seconds": second, "ms_per_configuration": 1e3 * second / size, "compile_seconds": first - second})
-        print(json.dumps(rows[-1]), flush=True)
+        rates = np.geomspace(1e-4, 3e-2, size).astype(np.float32)
+        key = jax.random.PRNGKey(0)
+        config_steps = size * plan.num_steps
+        ours = best_of(lambda: sweep(run_fn, {"learning_rate": rates}, key=key, progress=False).metrics)
+        whole = best_of(lambda: sweep(run_fn, {"learning_rate": rates}, key=key, group_size=size, progress=False).metrics)
+        plain = best_of(lambda: naive(rates, key))
+        row = {
+            "configurations": size,
+            "sweep_config_steps_per_s": config_steps / ours[0],
+            "sweep_gflops": config_steps * flops / ours[0] / 1e9,
+            "sweep_config_steps_per_cpu_s": config_steps / ours[1],
+            "whole_vmap_sweep_config_steps_per_s": config_steps / whole[0],
+            "naive_config_steps_per_s": config_steps / plain[0],
+            "naive_config_steps_per_cpu_s": config_steps / plain[1],
+        }
+        row["speedup_vs_naive"] = plain[0] / ours[0]
+        row["speedup_vs_naive_cpu_s"] = plain[1] / ours[1]
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     return rows
 
 
-MEMORY_SCRIPT = """
-import sys, json, numpy as np, jax
-from benchmarks.sweeps import task
-from jaxopt_course.sweeps import sweep
-size, chunk = int(sys.argv[1]), (None if sys.argv[2] == 'none' else int(sys.argv[2]))
-run_fn, *_ = task(1)
-sweep(run_fn, {'learning_rate': np.geomspace(1e-4, 3e-2, size)}, key=jax.random.PRNGKey(0), chunk_size=chunk, progress=False)
-# VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec
-peak_kb = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM'))
-print(json.dumps({'peak_rss_mb': peak_kb / 1024}))
-"""
-
-
-def peak_memory(size: int, chunk: int | None) -> float:
-    completed = subprocess.run(
-        [sys.executable, "-c", MEMORY_SCRIPT, str(size), "none" if chunk is None else str(chunk)],
-        cwd=ROOT, capture_output=True, text=True, check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-    )
-    return json.loads(completed.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+def checkpoint_cost(size: int, chunk: int, num_epochs: int) -> dict:
+    """Seconds of a chunked sweep without and with checkpoints, and of a re-call that loads them."""
+    run_fn, _, _ = task(num_epochs)
+    grid = {"learning_rate": np.geomspace(1e-4, 3e-2, size)}
+    key = jax.random.PRNGKey(0)
+    plain, _ = best_of(lambda: sweep(run_fn, grid, key=key, chunk_size=chunk, progress=False).metrics)
+    writes, loads = [], []
+    for _ in range(3):
+        with tempfile.TemporaryDirectory() as folder:
+            began = time.perf_counter()
+            sweep(run_fn, grid, key=key, chunk_size=chunk, checkpoint_dir=folder, progress=False)
+            writes.append(time.perf_counter() - began)
+            began = time.perf_counter()
+            sweep(run_fn, grid, key=key, chunk_size=chunk, checkpoint_dir=folder, progress=False)
+            loads.append(time.perf_counter() - began)
+    return {"configurations": size, "chunk_size": chunk, "plain_seconds": plain, "checkpointed_seconds": min(writes),
+            "write_overhead": min(writes) / plain - 1, "resume_all_done_seconds": min(loads)}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="two sizes, two epochs")
     args = parser.parse_args(argv)
-    comparison = compare(16 if args.quick else 64, 2 if args.quick else 5)
-    print(json.dumps(comparison), flush=True)
-    sizes = (1, 16, 256) if args.quick else (1, 16, 256, 4096)
-    growth = scaling(sizes, 1)
-    memory = {}
-    if not args.quick:
-        memory = {
-            "16384_unchunked_mb": peak_memory(16384, None),
-            "16384_chunk_1024_mb": peak_memory(16384, 1024),
-            "1_configuration_mb": peak_memory(1, None),
-        }
-        print(json.dumps(memory), flush=True)
-    report = {"device": str(jax.devices()[0]), "device_count": jax.device_count(), "cpu_count": os.cpu_count(), "comparison": comparison, "scaling": growth, "memory": memory}
+    sizes = (64, 256) if args.quick else (64, 256, 1024, 4096)
+    num_epochs = 2 if args.quick else 3
+    bounds = matmul_rates(sorted({32, *sizes}))
+    print(json.dumps(bounds), flush=True)
+    rows = throughput(sizes, num_epochs)
+    checkpoints = checkpoint_cost(256 if args.quick else 1024, 64 if args.quick else 256, num_epochs)
+    print(json.dumps(checkpoints), flush=True)
+    report = {"device": str(jax.devices()[0]), "device_count": jax.device_count(), "cpu_count": os.cpu_count(),
+              "load_average": os.getloadavg(), "flops_per_config_step": flops_per_config_step(), "bounds": bounds,
+              "throughput": rows, "checkpoints": checkpoints}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "sweeps.json").write_text(json.dumps(report, indent=2))
-    c = comparison
     lines = [
-        f"{c['configurations']}-configuration learning-rate sweep, {c['steps_per_configuration']} steps each:",
-        f"- sweep: {c['sweep_seconds']:.2f} s ({c['sweep_config_steps_per_s']:.0f} configuration-steps/s), compile {c['sweep_compile_seconds']:.2f} s",
-        f"- fit one after another: {c['fit_one_by_one_seconds']:.2f} s → sweep is {c['speedup_vs_fit_one_by_one']:.1f}× faster "
-        f"({c['speedup_vs_fit_one_by_one_compile_included']:.1f}× counting the sweep's own compilation)",
-        f"- one compiled train called per configuration: {c['compiled_loop_seconds']:.2f} s → sweep is {c['speedup_vs_compiled_loop']:.1f}× faster",
+        f"E3 mini-batch task (MLP 1-32-32-1, B = {BATCH}, {flops_per_config_step() / 1e3:.0f} kFLOP of matmuls per config-step), "
+        f"{jax.device_count()} {jax.devices()[0].platform} device(s), {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}:",
+        f"one 2048² matmul {bounds['large_matmul_gflops']:.0f} GFLOP/s; batched [K,128,32]×[K,32,32]: "
+        + ", ".join(f"K={k} {bounds[f'batched_matmul_{k}_gflops']:.0f}" for k in sorted({32, *sizes})) + " GFLOP/s",
         "",
-        "| configurations | seconds | ms per configuration | compile s |",
-        "|---|---|---|---|",
-        *[f"| {r['configurations']} | {r['seconds']:.3f} | {r['ms_per_configuration']:.2f} | {r['compile_seconds']:.2f} |" for r in growth],
+        "| configurations | sweep config-steps/s | sweep GFLOP/s | of batched-matmul bound (K=32) | whole-width vmap | naive jit(vmap) optax+flax | speed-up vs naive (wall / CPU s) |",
+        "|---|---|---|---|---|---|---|",
     ]
-    if memory:
-        lines += ["", f"peak memory (whole process), 16384 configurations: unchunked {memory['16384_unchunked_mb']:.0f} MB, chunk_size=1024 {memory['16384_chunk_1024_mb']:.0f} MB (one configuration: {memory['1_configuration_mb']:.0f} MB)"]
+    for r in rows:
+        lines.append(
+            f"| {r['configurations']} | {r['sweep_config_steps_per_s']:.0f} | {r['sweep_gflops']:.1f} | "
+            f"{r['sweep_gflops'] / bounds['batched_matmul_32_gflops']:.0%} | {r['whole_vmap_sweep_config_steps_per_s']:.0f} | "
+            f"{r['naive_config_steps_per_s']:.0f} | {r['speedup_vs_naive']:.2f}× / {r['speedup_vs_naive_cpu_s']:.2f}× |"
+        )
+    c = checkpoints
+    lines += ["", f"checkpoints, {c['configurations']} configurations in chunks of {c['chunk_size']}: {c['plain_seconds']:.2f} s plain, "
+              f"{c['checkpointed_seconds']:.2f} s writing every chunk ({c['write_overhead']:+.1%}), {c['resume_all_done_seconds']:.2f} s to resume a finished sweep"]
     (OUT / "sweeps.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
