@@ -16,7 +16,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-ACTIVATIONS: dict[str, Callable] = {"relu": nn.relu, "sigmoid": nn.sigmoid, "tanh": jnp.tanh, "identity": lambda x: x}
+ACTIVATIONS: dict[str, Callable] = {
+    "relu": nn.relu,
+    "leaky_relu": nn.leaky_relu,  # slope 0.01 below zero
+    "sigmoid": nn.sigmoid,
+    "tanh": jnp.tanh,
+    "identity": lambda x: x,
+}
 
 
 def _torch_uniform(fan_in_axis: int):
@@ -42,14 +48,22 @@ def inverted_dropout(x: jax.Array, rate: float, key: jax.Array | None) -> jax.Ar
 
 
 class MLP(nn.Module):
-    """Dense layers ``widths`` (the last is the output), an activation and dropout between them."""
+    """Dense layers ``widths`` (the last is the output), an activation and dropout between them.
+
+    Each hidden layer computes ``h = σ(BN(W x + b))`` (batch normalisation optional), and with
+    ``residual`` adds its input, ``x + h``, wherever the widths allow (Ioffe & Szegedy 2015;
+    He et al. 2016).  ``train`` selects batch statistics (and updates the running ones) over the
+    running statistics.
+    """
 
     widths: Sequence[int]
     activation: str = "relu"
     dropout_rate: float = 0.0
+    batch_norm: bool = False
+    residual: bool = False
 
     @nn.compact
-    def __call__(self, x, dropout_key=None):
+    def __call__(self, x, dropout_key=None, train=False):
         for i, width in enumerate(self.widths):
             fan_in = x.shape[-1]
             layer = nn.Dense(
@@ -58,11 +72,15 @@ class MLP(nn.Module):
                 bias_init=lambda key, shape, dtype=jnp.float32, fan_in=fan_in: _torch_uniform(0)(key, shape, dtype, fan_in),
                 name=f"dense_{i}",
             )
-            x = layer(x)
-            if i < len(self.widths) - 1:
-                x = ACTIVATIONS[self.activation](x)
-                layer_key = None if dropout_key is None else jax.random.fold_in(dropout_key, i)
-                x = inverted_dropout(x, self.dropout_rate, layer_key)
+            h = layer(x)
+            if i == len(self.widths) - 1:
+                return h
+            if self.batch_norm:  # torch's BatchNorm1d defaults: running averages with weight 0.1
+                h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, name=f"batch_norm_{i}")(h)
+            h = ACTIVATIONS[self.activation](h)
+            layer_key = None if dropout_key is None else jax.random.fold_in(dropout_key, i)
+            h = inverted_dropout(h, self.dropout_rate, layer_key)
+            x = x + h if self.residual and h.shape == x.shape else h
         return x
 
 
@@ -73,28 +91,66 @@ def mlp(
     *,
     activation: str = "relu",
     dropout_rate: float = 0.0,
+    residual: bool = False,
 ) -> tuple[dict, Callable]:
     """An MLP ``in_features → widths[0] → … → widths[-1]``: returns ``(params, apply)``.
 
     ``apply(params, x, key=None)`` runs dropout only when given a key (training).  Weights and
     biases start as torch.nn.Linear's do, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, so the course's
-    PyTorch curves and ours start from the same scale.
+    PyTorch curves and ours start from the same scale.  ``residual`` adds each hidden layer's
+    input to its output where the widths match.  For batch normalisation see
+    :func:`batch_norm_mlp`.
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}")
     if not 0.0 <= dropout_rate < 1.0:
         raise ValueError(f"dropout_rate must be in [0, 1); got {dropout_rate!r}")
-    if not _is_positive_int(in_features):
-        raise ValueError(f"in_features must be a positive integer (the number of input columns); got {in_features!r}")
-    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__") or not widths or not all(_is_positive_int(w) for w in widths):
-        raise ValueError(f"widths must be a non-empty sequence of positive integers (layer sizes, the last is the output); got {widths!r}")
-    module = MLP(tuple(int(w) for w in widths), activation, float(dropout_rate))
+    _check_sizes(in_features, widths)
+    module = MLP(tuple(int(w) for w in widths), activation, float(dropout_rate), residual=bool(residual))
     params = jax.jit(module.init)(key, jnp.zeros((1, int(in_features)), jnp.float32))["params"]
 
     def apply(params, x, key=None):
         return module.apply({"params": params}, x, key)
 
     return params, apply
+
+
+def batch_norm_mlp(
+    key: jax.Array,
+    in_features: int,
+    widths: Sequence[int],
+    *,
+    activation: str = "relu",
+    residual: bool = False,
+) -> tuple[dict, dict, Callable]:
+    """An MLP with batch normalisation before every hidden activation: ``(params, model_state, apply)``.
+
+    ``model_state`` holds the running means and variances (Flax's ``batch_stats``), which are
+    not trained but carried: ``apply(params, x, key=None, model_state=...) -> (y, new_model_state)``
+    normalises with the batch's own statistics and updates the running ones when given a key
+    (training), and with the running statistics, unchanged, without one (evaluation).  Train it
+    with ``fit(..., model_state=model_state)`` and :func:`supervised_loss` (``stateful=True``).
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}")
+    _check_sizes(in_features, widths)
+    module = MLP(tuple(int(w) for w in widths), activation, 0.0, batch_norm=True, residual=bool(residual))
+    variables = jax.jit(module.init)(key, jnp.zeros((2, int(in_features)), jnp.float32))
+
+    def apply(params, x, key=None, model_state=None):
+        if key is None:
+            return module.apply({"params": params, "batch_stats": model_state}, x), model_state
+        y, updated = module.apply({"params": params, "batch_stats": model_state}, x, train=True, mutable=["batch_stats"])
+        return y, updated["batch_stats"]
+
+    return variables["params"], variables["batch_stats"], apply
+
+
+def _check_sizes(in_features, widths) -> None:
+    if not _is_positive_int(in_features):
+        raise ValueError(f"in_features must be a positive integer (the number of input columns); got {in_features!r}")
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__") or not widths or not all(_is_positive_int(w) for w in widths):
+        raise ValueError(f"widths must be a non-empty sequence of positive integers (layer sizes, the last is the output); got {widths!r}")
 
 
 def _is_positive_int(value) -> bool:
@@ -152,12 +208,25 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 LOSSES = {"mse": mse, "half_squared_error": half_squared_error, "cross_entropy": cross_entropy}
 
 
-def supervised_loss(apply: Callable, loss: str | Callable = "mse") -> Callable:
-    """``loss_fn(params, batch, key=None) = loss(apply(params, x, key), y)`` for ``batch = (x, y)``."""
+def supervised_loss(apply: Callable, loss: str | Callable = "mse", *, stateful: bool = False) -> Callable:
+    """``loss_fn(params, batch, key=None) = loss(apply(params, x, key), y)`` for ``batch = (x, y)``.
+
+    With ``stateful=True`` (an ``apply`` from :func:`batch_norm_mlp`), ``loss_fn(params, batch,
+    key, model_state)`` returns ``(loss, new_model_state)``, what ``fit(..., model_state=...)``
+    expects.
+    """
     if isinstance(loss, str):
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {sorted(LOSSES)} or a callable; got {loss!r}")
         loss = LOSSES[loss]
+    if stateful:
+
+        def stateful_loss_fn(params, batch, key, model_state):
+            x, y = batch
+            prediction, model_state = apply(params, x, key, model_state)
+            return loss(prediction, y), model_state
+
+        return stateful_loss_fn
 
     def loss_fn(params, batch, key=None):
         x, y = batch

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import inspect
 import math
 import numbers
@@ -150,6 +151,7 @@ class Evaluation(NamedTuple):
 
     initial_loss: jax.Array  # float32: eval loss of the initial parameters
     best_params: Any  # parameters of the epoch with the lowest eval loss so far
+    best_model_state: Any  # the model state (running statistics) of that epoch, None without one
     best_loss: jax.Array  # float32: that loss (inf before the first epoch)
     best_epoch: jax.Array  # int32: that epoch (-1 before the first)
     stopped_epoch: jax.Array  # int32: the epoch at which early stopping fired, -1 while running
@@ -164,6 +166,7 @@ class TrainCarry(NamedTuple):
     sample_key: jax.Array  # shuffles (per epoch) and drawn batches (per step) fold this in
     dropout_key: jax.Array  # each step's dropout key folds this in
     evaluation: Evaluation | None
+    model_state: Any = None  # a model's non-trained state (batch-norm running statistics), None without one
 
 
 class RunLog(NamedTuple):
@@ -188,6 +191,7 @@ class History(NamedTuple):
     best_epoch: jax.Array  # int32: epoch of the lowest eval loss (-1 without eval_data)
     stopped_epoch: jax.Array  # int32: epoch at which early stopping fired, -1 if it did not
     initial_eval_loss: jax.Array  # float32: eval loss of the initial parameters (NaN without eval_data)
+    model_state: Any = None  # final model state (the best epoch's when early stopping restores it); None without one
 
 
 # --------------------------------------------------------------------------- input checks
@@ -300,14 +304,20 @@ class Trainer:
         return self.plan.sampling not in WHOLE_EPOCHS and self.eval_data is None
 
     # ---- the public pieces
-    def __call__(self, params: Any, optimizer: optax.GradientTransformation, data: tuple, key: jax.Array) -> History:
+    def __call__(self, params: Any, optimizer: optax.GradientTransformation, data: tuple, key: jax.Array, model_state: Any = None) -> History:
         """The whole run: ``plan.num_epochs`` epochs, then the tail steps of a per-step plan."""
-        carry = self.init(params, optimizer, key)
+        carry = self.init(params, optimizer, key, model_state)
         carry, log = self._epochs(carry, optimizer, self._check_data(data), self.plan.num_epochs, self.plan.tail_steps)
         return self._history(carry, log)
 
-    def init(self, params: Any, optimizer: optax.GradientTransformation, key: jax.Array) -> TrainCarry:
-        """The carry before the first epoch."""
+    def init(self, params: Any, optimizer: optax.GradientTransformation, key: jax.Array, model_state: Any = None) -> TrainCarry:
+        """The carry before the first epoch.
+
+        With a ``model_state`` (a Flax model's ``batch_stats``), the loss is called as
+        ``loss_fn(params, batch, key, model_state) -> (loss, new_model_state)`` when training and
+        ``loss_fn(params, batch, None, model_state)`` when evaluating (running statistics), and
+        the carry keeps the state from step to step.
+        """
         check_params(params)
         check_optimizer(optimizer)
         check_key(key)
@@ -315,9 +325,9 @@ class Trainer:
         sample_key, dropout_key = jax.random.split(key)
         evaluation = None
         if self.eval_data is not None:
-            initial = self._eval_loss(params)
-            evaluation = Evaluation(initial, params, jnp.float32(jnp.inf), jnp.int32(-1), jnp.int32(-1))
-        return TrainCarry(params, optimizer.init(params), jnp.int32(0), sample_key, dropout_key, evaluation)
+            initial = self._eval_loss(params, model_state)
+            evaluation = Evaluation(initial, params, model_state, jnp.float32(jnp.inf), jnp.int32(-1), jnp.int32(-1))
+        return TrainCarry(params, optimizer.init(params), jnp.int32(0), sample_key, dropout_key, evaluation, model_state)
 
     def advance(self, carry: TrainCarry, optimizer: optax.GradientTransformation, data: tuple, num_epochs: int) -> tuple[TrainCarry, History]:
         """``num_epochs`` (a static count) more whole epochs from ``carry``; their history."""
@@ -338,7 +348,7 @@ class Trainer:
                 epoch_loss = jnp.append(epoch_loss, steps.loss[whole:].mean())
             logged = num_epochs + (1 if tail_steps else 0)
             nothing = jnp.full((logged,), jnp.nan, jnp.float32)
-            carry = carry._replace(params=state.params, opt_state=state.opt_state, epoch=carry.epoch + logged)
+            carry = carry._replace(**state._asdict(), epoch=carry.epoch + logged)
             return carry, RunLog(steps.loss, steps.learning_rate, epoch_loss, nothing, jnp.ones((logged,), bool))
         # progress from inside a long epoch's steps, else after every few short epochs
         inside = _reports_inside(plan.steps_per_epoch, self.progress_every)
@@ -359,8 +369,8 @@ class Trainer:
         def active(carry):
             state, steps, sizes = self._train_epoch(carry, optimizer, data, epoch, num_steps)
             epoch_loss = jnp.sum(steps.loss * sizes) / jnp.sum(sizes)
-            carry = carry._replace(params=state.params, opt_state=state.opt_state, epoch=epoch + 1)
-            evaluation, eval_loss = self._evaluate(carry.evaluation, state.params, epoch)
+            carry = carry._replace(**state._asdict(), epoch=epoch + 1)
+            evaluation, eval_loss = self._evaluate(carry, epoch)
             return carry._replace(evaluation=evaluation), RunLog(steps.loss, steps.learning_rate, epoch_loss, eval_loss, jnp.bool_(True))
 
         def frozen(carry):
@@ -385,7 +395,7 @@ class Trainer:
         batches = order[: num_full * plan.batch_size].reshape(num_full, plan.batch_size)
         numbers = epoch * plan.steps_per_epoch + jnp.arange(num_full)
         update = self._update(optimizer, data, carry.dropout_key)
-        state, steps = _scan_reporting(lambda s, xs: update(s, *xs), _State(carry.params, carry.opt_state), (batches, numbers), num_full, self.progress_every, 1)
+        state, steps = _scan_reporting(lambda s, xs: update(s, *xs), _State(carry.params, carry.opt_state, carry.model_state), (batches, numbers), num_full, self.progress_every, 1)
         sizes = jnp.full((num_full,), plan.batch_size, jnp.float32)
         if plan.last_batch_size != plan.batch_size:  # the epoch's last, smaller batch
             state, last = update(state, order[num_full * plan.batch_size :], numbers[-1] + 1)
@@ -401,7 +411,7 @@ class Trainer:
             return update(state, _drawn_batch(self.plan, jax.random.fold_in(carry.sample_key, number)), number)
 
         numbers = first_step + jnp.arange(num_steps)
-        return _scan_reporting(step, _State(carry.params, carry.opt_state), numbers, num_steps, self.progress_every, 1)
+        return _scan_reporting(step, _State(carry.params, carry.opt_state, carry.model_state), numbers, num_steps, self.progress_every, 1)
 
     def _steps_in(self, num_steps: int) -> int:
         return self.plan.steps_per_epoch if self.plan.sampling in WHOLE_EPOCHS else num_steps
@@ -413,37 +423,51 @@ class Trainer:
 
         def update(state: _State, indices, number):
             batch = data if indices is None else jax.tree.map(lambda a: a[indices], data)
-            args = (state.params, batch, jax.random.fold_in(dropout_key, number)) if self.loss_takes_key else (state.params, batch)
-            loss, grads = jax.value_and_grad(self._scalar_loss)(*args)
+            step_key = jax.random.fold_in(dropout_key, number)
+            if state.model_state is not None:  # the loss also returns the model's new state
+                (loss, model_state), grads = jax.value_and_grad(self._stateful_loss, has_aux=True)(state.params, batch, step_key, state.model_state)
+            else:
+                args = (state.params, batch, step_key) if self.loss_takes_key else (state.params, batch)
+                (loss, grads), model_state = jax.value_and_grad(self._scalar_loss)(*args), None
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-            return _State(optax.apply_updates(state.params, updates), opt_state), _StepLog(loss, latest_learning_rate(opt_state))
+            return _State(optax.apply_updates(state.params, updates), opt_state, model_state), _StepLog(loss, latest_learning_rate(opt_state))
 
         return update
 
     def _scalar_loss(self, *args):
-        loss = self.loss_fn(*args)
-        if not hasattr(loss, "shape") or jnp.shape(loss) != ():
-            shown = f"shape {jnp.shape(loss)}" if hasattr(loss, "shape") else type(loss).__name__
-            raise ValueError(f"loss_fn must return a scalar (the mean loss of the batch); it returned {shown}")
-        return loss
+        return _checked_scalar(self.loss_fn(*args))
 
-    def _eval_loss(self, params) -> jax.Array:
-        return jnp.asarray(self._scalar_loss(params, jax.tree.map(jnp.asarray, tuple(self.eval_data))), jnp.float32)
+    def _stateful_loss(self, params, batch, key, model_state):
+        returned = self.loss_fn(params, batch, key, model_state)
+        if not isinstance(returned, tuple) or len(returned) != 2:
+            raise ValueError("with a model_state, loss_fn(params, batch, key, model_state) must return (loss, new_model_state)")
+        loss, new_state = returned
+        if jax.tree.structure(new_state) != jax.tree.structure(model_state):
+            raise ValueError(f"loss_fn returned a model state of structure {jax.tree.structure(new_state)}; expected {jax.tree.structure(model_state)}")
+        return _checked_scalar(loss), new_state
 
-    def _evaluate(self, evaluation: Evaluation | None, params, epoch) -> tuple[Evaluation | None, jax.Array]:
+    def _eval_loss(self, params, model_state) -> jax.Array:
+        batch = jax.tree.map(jnp.asarray, tuple(self.eval_data))
+        loss = self._scalar_loss(params, batch) if model_state is None else self._stateful_loss(params, batch, None, model_state)[0]
+        return jnp.asarray(loss, jnp.float32)
+
+    def _evaluate(self, carry: TrainCarry, epoch) -> tuple[Evaluation | None, jax.Array]:
         """The eval loss after ``epoch``; the best epoch so far and whether to stop."""
+        evaluation = carry.evaluation
         if evaluation is None:
             return None, jnp.float32(jnp.nan)
-        eval_loss = self._eval_loss(params)
+        eval_loss = self._eval_loss(carry.params, carry.model_state)
         min_delta = self.early_stopping.min_delta if self.early_stopping else 0.0
         improved = eval_loss < evaluation.best_loss - min_delta
         best_epoch = jnp.where(improved, epoch, evaluation.best_epoch).astype(jnp.int32)
         stopped = -1
         if self.early_stopping is not None:
             stopped = jnp.where(epoch - best_epoch >= self.early_stopping.patience, epoch, -1)
+        keep = functools.partial(jax.tree.map, lambda new, old: jnp.where(improved, new, old))
         return Evaluation(
             initial_loss=evaluation.initial_loss,
-            best_params=jax.tree.map(lambda new, old: jnp.where(improved, new, old), params, evaluation.best_params),
+            best_params=keep(carry.params, evaluation.best_params),
+            best_model_state=keep(carry.model_state, evaluation.best_model_state),
             best_loss=jnp.minimum(eval_loss, evaluation.best_loss),
             best_epoch=best_epoch,
             stopped_epoch=jnp.asarray(stopped, jnp.int32),
@@ -471,6 +495,7 @@ class Trainer:
             best_epoch=evaluation.best_epoch if evaluation is not None else jnp.int32(-1),
             stopped_epoch=evaluation.stopped_epoch if evaluation is not None else jnp.int32(-1),
             initial_eval_loss=evaluation.initial_loss if evaluation is not None else jnp.float32(jnp.nan),
+            model_state=evaluation.best_model_state if restore else carry.model_state,
         )
 
     def _check_data(self, data) -> tuple:
@@ -486,6 +511,14 @@ class Trainer:
 class _State(NamedTuple):
     params: Any
     opt_state: Any
+    model_state: Any
+
+
+def _checked_scalar(loss):
+    if not hasattr(loss, "shape") or jnp.shape(loss) != ():
+        shown = f"shape {jnp.shape(loss)}" if hasattr(loss, "shape") else type(loss).__name__
+        raise ValueError(f"loss_fn must return a scalar (the mean loss of the batch); it returned {shown}")
+    return loss
 
 
 class _StepLog(NamedTuple):
@@ -552,9 +585,11 @@ def train(
     eval_data: tuple | None = None,
     early_stopping: EarlyStopping | None = None,
     progress_every: int = 0,
+    model_state: Any = None,
 ) -> History:
-    """One whole run, pure: ``make_train(loss_fn, plan, ...)(params, optimizer, data, key)``."""
-    return make_train(loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping, progress_every=progress_every)(params, optimizer, data, key)
+    """One whole run, pure: ``make_train(loss_fn, plan, ...)(params, optimizer, data, key, model_state)``."""
+    trainer = make_train(loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping, progress_every=progress_every)
+    return trainer(params, optimizer, data, key, model_state)
 
 
 # --------------------------------------------------------------------------- fit
@@ -575,9 +610,9 @@ def _program(loss_fn, optimizer, plan, early_stopping, progress_every, with_eval
         _PROGRAMS.move_to_end(key)
         return _PROGRAMS[key]
 
-    def train_program(params, optimizer, data, key, eval_data):
+    def train_program(params, optimizer, data, key, eval_data, model_state):
         trainer = make_train(loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping, progress_every=progress_every)
-        return trainer(params, opaque if opaque is not None else optimizer, data, key)
+        return trainer(params, opaque if opaque is not None else optimizer, data, key, model_state)
 
     _PROGRAMS[key] = program = jax.jit(train_program)
     if len(_PROGRAMS) > _MAX_PROGRAMS:
@@ -601,6 +636,7 @@ def fit(
     early_stopping: EarlyStopping | None = None,
     progress: bool = True,
     on_nonfinite: str = "warn",
+    model_state: Any = None,
 ) -> History:
     """Trains ``params`` on ``data`` with ``optimizer``: one compiled program for the whole run.
 
@@ -621,6 +657,11 @@ def fit(
       progress: show a progress bar with steps/s (updated at most about 20 times per run, at
         least 2000 steps apart, also within a long epoch).
       on_nonfinite: "warn" or "raise" when the loss becomes NaN or inf.
+      model_state: a model's state that is not trained but carried, such as a Flax
+        ``BatchNorm``'s ``batch_stats``.  The loss is then ``loss_fn(params, batch, key,
+        model_state) -> (loss, new_model_state)``; evaluation calls it with ``key=None``, the
+        model's cue to use its running statistics (see ``models.mlp(batch_norm=True)``).
+        ``History.model_state`` is the final state.
 
     Returns:
       A :class:`History`.  Called under ``jax.vmap`` or ``jit`` (traced inputs), ``fit`` is
@@ -655,7 +696,7 @@ def fit(
     make_train(loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping)  # checks the rest
     traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((params, data, eval_data, key)))
     if traced:
-        return train(loss_fn, params, optimizer, data, key, plan, eval_data, early_stopping)
+        return train(loss_fn, params, optimizer, data, key, plan, eval_data, early_stopping, model_state=model_state)
     for name, arrays in (("data", data), ("eval_data", eval_data)):
         if arrays is not None and not all(np.all(np.isfinite(np.asarray(a))) for a in arrays):
             raise ValueError(f"{name} contains NaN or inf; clean or drop those samples before training")
@@ -663,7 +704,7 @@ def fit(
     every = max(plan.num_steps // 20, MIN_STEPS_PER_REPORT) if progress else 0
     program = _program(loss_fn, optimizer, plan, early_stopping, every, eval_data is not None)
     with ProgressBar(plan.num_steps, enabled=progress):
-        history = jax.block_until_ready(program(params, optimizer if is_hyperparametric(optimizer) else None, tuple(data), key, eval_data))
+        history = jax.block_until_ready(program(params, optimizer if is_hyperparametric(optimizer) else None, tuple(data), key, eval_data, model_state))
         jax.effects_barrier()  # let the last progress callbacks land before the bar closes
     _flag(history, plan, early_stopping, on_nonfinite)
     return history

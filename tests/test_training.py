@@ -326,3 +326,38 @@ def test_sequential_mode_keeps_the_data_order():
             params = optax.apply_updates(params, updates)
             losses.append(float(loss))
     np.testing.assert_allclose(history.step_loss, losses, rtol=1e-5)
+
+
+def test_run_in_pieces_equals_the_whole_run():
+    """init + advance(2) + advance(3) gives the whole 5-epoch run's parameters and logs, bit for bit."""
+    for sampling, eval_data in (("epoch", None), ("single_batch", None), ("single_batch", (X, Y))):
+        plan = training.make_plan(10, 4, num_epochs=5, sampling=sampling)
+        trainer = training.make_train(linear_loss, plan, eval_data=eval_data)
+        optimizer = jc.sgd(0.05, momentum=0.9)
+        whole = jax.jit(lambda key: trainer(LINEAR_PARAMS, optimizer, DATA, key))(jax.random.PRNGKey(4))
+        carry = trainer.init(LINEAR_PARAMS, optimizer, jax.random.PRNGKey(4))
+        advance = jax.jit(lambda carry, num_epochs: trainer.advance(carry, optimizer, DATA, num_epochs), static_argnums=1)
+        carry, first = advance(carry, 2)
+        carry, second = advance(carry, 3)
+        assert int(carry.epoch) == 5
+        chex.assert_trees_all_equal(carry.params, whole.params)
+        np.testing.assert_array_equal(np.concatenate([first.step_loss, second.step_loss]), whole.step_loss)
+        np.testing.assert_array_equal(np.concatenate([first.eval_loss, second.eval_loss]), whole.eval_loss)
+
+
+def test_batch_norm_running_statistics_are_carried_and_used_for_evaluation():
+    """fit carries a BatchNorm's running statistics: they move from their start, training loss
+    falls, and the eval loss is the loss under the final running statistics (not batch ones)."""
+    x = jnp.linspace(-2.0, 2.0, 64).reshape(-1, 1)
+    y = jnp.sin(2.0 * x) + 3.0
+    params, model_state, apply = models.batch_norm_mlp(jax.random.PRNGKey(0), 1, [16, 16, 1])
+    loss_fn = models.supervised_loss(apply, stateful=True)
+    history = fit(loss_fn, params, jc.adam(0.01), (x, y), batch_size=16, num_epochs=30, key=jax.random.PRNGKey(1), eval_data=(x, y), model_state=model_state, progress=False)
+    assert float(history.epoch_loss[-1]) < 0.1 * float(history.epoch_loss[0])
+    start_mean = jax.tree.leaves(model_state)[0]
+    final_mean = jax.tree.leaves(history.model_state)[0]
+    assert not np.allclose(start_mean, final_mean)
+    running = models.mse(apply(history.params, x, None, history.model_state)[0], y)
+    np.testing.assert_allclose(history.eval_loss[-1], running, rtol=1e-5)
+    batch_stats_loss = models.mse(apply(history.params, x, jax.random.PRNGKey(0), history.model_state)[0], y)
+    assert abs(float(batch_stats_loss) - float(running)) > 1e-7  # evaluation did use the running statistics
