@@ -8,7 +8,7 @@ inside ``optax.chain`` with optax's own transforms.  Framework-exact variants li
 from jaxopt_course.learning_rate import scale_by_learning_rate
 from jaxopt_course.sweep_results import SweepResult
 from jaxopt_course.sweeps import Zip, sweep
-from jaxopt_course.halving import HalvingResult, successive_halving
+from jaxopt_course.halving import HalvingResult, HyperbandResult, hyperband, successive_halving
 from jaxopt_course.training import EarlyStopping, History, fit
 from jaxopt_course.optimizers import (
     adadelta,

@@ -33,7 +33,7 @@ import numpy as np
 from jaxopt_course import sweep_programs as programs
 from jaxopt_course.progress import ProgressBar
 from jaxopt_course.sweep_results import SweepResult, check_metric, named_leaves
-from jaxopt_course.sweeps import prepare
+from jaxopt_course.sweeps import Zip, expand_grid, prepare
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,3 +254,90 @@ def successive_halving(
         grid=configurations, rungs=rung_results, indices=indices, stopped_rung=stopped, scores=scores, metric=metric, mode=mode,
         seeds=seeds, chunk_size=width, advances=advances, config_rungs=sum(len(i) for i in indices), computed_config_rungs=computed,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class HyperbandResult:
+    """The brackets :func:`hyperband` ran: ``brackets[b]`` a :class:`HalvingResult` over the
+    configurations ``members[b]`` (indices into ``grid``), most aggressive bracket first."""
+
+    grid: dict[str, np.ndarray]
+    brackets: list[HalvingResult]
+    members: list[np.ndarray]
+    max_advances: int
+
+    def best(self) -> dict:
+        """The best configuration over every bracket's finalists (all trained ``max_advances`` calls)."""
+        finalists = [(b.best(), m) for b, m in zip(self.brackets, self.members)]
+        sign = 1 if self.brackets[0].mode == "min" else -1
+        pick, members = min(finalists, key=lambda f: (np.inf if np.isnan(f[0]["score"]) else sign * f[0]["score"]))
+        return {**pick, "index": int(members[pick["index"]])}
+
+    def cost(self) -> dict:
+        """Advance calls of every bracket together, against the full grid trained ``max_advances`` calls."""
+        run = sum(b.cost()["config_advances"] for b in self.brackets)
+        full = len(next(iter(self.grid.values()))) * self.max_advances
+        return {"config_advances": run, "full_grid_config_advances": full, "saved": 1 - run / full}
+
+
+def hyperband_brackets(max_advances: int, eta: int) -> list[tuple[int, tuple[int, ...]]]:
+    """Li et al.'s brackets s = s_max … 0: (n_s configurations, advance calls in each rung).
+
+    s_max = ⌊log_η R⌋; bracket s starts n_s = ⌈(s_max+1)/(s+1) · η^s⌉ configurations and its rung
+    i ends at r_i = R η^(i-s) advance calls (rounded, at least one more than the rung before).
+    """
+    s_max = int(math.floor(math.log(max_advances, eta) + 1e-9))
+    brackets = []
+    for s in range(s_max, -1, -1):
+        ends = []
+        for i in range(s + 1):
+            ends.append(max(round(max_advances * eta ** (i - s)), (ends[-1] + 1) if ends else 1))
+        ends[-1] = max_advances
+        brackets.append((math.ceil((s_max + 1) / (s + 1) * eta**s - 1e-9), tuple(np.diff([0, *ends]).tolist())))
+    return brackets
+
+
+def hyperband(
+    init_fn: Callable[[dict, jax.Array], Any],
+    advance_fn: Callable[[Any, dict], tuple[Any, Any]],
+    grid: Mapping[str, Any],
+    *,
+    max_advances: int,
+    eta: int = 3,
+    metric: str | None = None,
+    mode: str = "min",
+    seeds: int = 1,
+    key: jax.Array,
+    devices: Sequence[jax.Device] | None = None,
+    progress: bool = True,
+) -> HyperbandResult:
+    """Hyperband (Li et al. 2018) over a grid: brackets of :func:`successive_halving` that trade
+    many configurations stopped early against few trained long.
+
+    Bracket s draws n_s configurations of ``grid`` at random (without replacement, from ``key``;
+    all of them when the grid is smaller) and halves them, keeping ⌈n/η⌉ after each rung, with
+    the rung budgets of :func:`hyperband_brackets`; the most aggressive bracket starts with one
+    advance call, the last trains its few configurations ``max_advances`` calls with no stop.
+    Every bracket uses ``key`` for its seeds, so a configuration drawn twice runs the same numbers.
+
+    Args:
+      init_fn, advance_fn, metric, mode, seeds, key, devices, progress: as for successive_halving.
+      grid: the configurations to draw from (``sweep``'s grid).
+      max_advances: R, the advance calls of a configuration trained to the end.
+      eta: η ≥ 2, the factor between rungs.
+    """
+    max_advances = programs.check_count("max_advances", max_advances)
+    if isinstance(eta, bool) or not isinstance(eta, (int, np.integer)) or eta < 2:
+        raise ValueError(f"eta must be an integer >= 2; got {eta!r}")
+    configurations = expand_grid(grid)
+    count = len(next(iter(configurations.values())))
+    programs.SeedKeys(key, 1)  # checks the key before any work
+    brackets, members = [], []
+    for number, (size, advances) in enumerate(hyperband_brackets(max_advances, int(eta))):
+        order = np.asarray(jax.random.permutation(jax.random.fold_in(key, number), count))
+        chosen = np.sort(order[: min(size, count)])
+        subset = {"configuration": Zip(**{name: values[chosen] for name, values in configurations.items()})}
+        brackets.append(successive_halving(init_fn, advance_fn, subset, metric=metric, mode=mode, rungs=advances, keep=1 / eta,
+                                           seeds=seeds, key=key, devices=devices, progress=progress))
+        members.append(chosen)
+    return HyperbandResult(grid=configurations, brackets=brackets, members=members, max_advances=max_advances)

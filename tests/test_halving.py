@@ -169,3 +169,26 @@ def test_bad_arguments(kwargs, error, match):
     arguments = {"init_fn": quadratic_init, "advance_fn": quadratic_advance, "grid": {"learning_rate": [0.1, 0.2]}, "key": jax.random.PRNGKey(0), "progress": False, **kwargs}
     with pytest.raises(error, match=match):
         successive_halving(arguments.pop("init_fn"), arguments.pop("advance_fn"), arguments.pop("grid"), **arguments)
+
+
+def test_hyperband_brackets_follow_li_et_al():
+    """R = 81, η = 3 gives Li et al.'s table: n = 81, 34, 15, 8, 5 starting at r = 1, 3, 9, 27, 81."""
+    brackets = halving.hyperband_brackets(81, 3)
+    assert [n for n, _ in brackets] == [81, 34, 15, 8, 5]
+    assert [advances[0] for _, advances in brackets] == [1, 3, 9, 27, 81]
+    assert all(sum(advances) == 81 for _, advances in brackets)
+    assert brackets[0][1] == (1, 2, 6, 18, 54)
+
+
+def test_hyperband_on_the_quadratic_finds_the_closed_form_best():
+    """R = 9, η = 3: brackets of 9, 5, 3 configurations; finalists' scores are the closed form after 9 rungs' steps."""
+    rates = np.array([0.05, 0.1, 0.2, 0.3, 0.35, 0.42, 0.6, 0.7, 0.9], np.float32)
+    result = jc.hyperband(quadratic_init, quadratic_advance, {"learning_rate": rates}, max_advances=9, eta=3, key=jax.random.key(1), progress=False)
+    assert [b.num_configurations for b in result.brackets] == [9, 5, 3]
+    assert [b.advances for b in result.brackets] == [(1, 2, 6), (3, 6), (9,)]
+    for bracket, members in zip(result.brackets, result.members):
+        finalists = members[bracket.indices[-1]]
+        closed = 0.5 * CURVATURE * (1 - rates[finalists].astype(np.float64) * CURVATURE) ** (2 * STEPS_PER_RUNG * 9)
+        np.testing.assert_allclose(bracket.scores[-1, bracket.indices[-1]], closed, rtol=1e-3, atol=1e-30)  # float32 flushes below 1e-38
+    assert result.best()["index"] == 5
+    assert result.cost()["config_advances"] == (9 + 3 * 2 + 6) + (5 * 3 + 2 * 6) + 3 * 9
