@@ -62,9 +62,14 @@
 
   // ---------- formatting ----------
   const fmt = (v) => (v === null || v === undefined ? "—" : Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(2) : (+v.toPrecision(3)).toString());
-  function lossLabel(value) { // a stored loss value (log10 units) -> the loss it stands for
-    if (problem().loss_kind === "symlog") return fmt(DATA.saddle_scale * Math.sinh(value * Math.LN10));
-    return value <= DATA.loss_range[0] ? "0" : "1e" + Math.round(value);
+  function lossLabel(value, tick) { // a stored loss value (log10 units) -> the loss it stands for
+    if (problem().loss_kind === "symlog") {
+      const f = DATA.saddle_scale * Math.sinh(value * Math.LN10), k = Math.round(Math.log10(Math.abs(f)));
+      if (Math.abs(f) < 1e-12) return "0";
+      return Math.abs(Math.abs(f) / Math.pow(10, k) - 1) < 1e-6 ? (f < 0 ? "−1e" : "1e") + k : fmt(f);
+    }
+    if (value <= DATA.loss_range[0]) return "0";
+    return tick ? "1e" + Math.round(value) : fmt(Math.pow(10, value));
   }
 
   // ---------- colours ----------
@@ -191,6 +196,12 @@
       (left ? `; the run leaves the view after step ${full.length - 1} (diverges or escapes)` : "");
   }
 
+  // ticks of the saddle's axis asinh(f/τ)/ln 10: 0 and ±10^k for 10^k ≥ τ
+  function symlogTicks(lo, hi) {
+    const s = (v) => Math.asinh(v / DATA.saddle_scale) / Math.LN10, marks = [0];
+    for (let k = Math.round(Math.log10(DATA.saddle_scale)); k <= 38; k++) marks.push(s(Math.pow(10, k)), s(-Math.pow(10, k)));
+    return marks.filter((v) => v >= lo && v <= hi).sort((a, b) => b - a); // top first
+  }
   function drawLoss(d) {
     const g = setup($("loss-view")), { ctx } = g, values = cellLoss(d, S.lr, S.knob), T = DATA.steps;
     const finite = values.filter((v) => v !== null);
@@ -199,9 +210,13 @@
     if (hi - lo < 1) { lo -= 0.5; hi += 0.5; }
     const X = (t) => g.left + (t / T) * (g.right - g.left), Y = (v) => g.bottom - ((v - lo) / (hi - lo)) * (g.bottom - g.top);
     const symlog = problem().loss_kind === "symlog";
-    const marks = symlog ? ticks(lo, hi, 6) : ticks(Math.ceil(lo), Math.floor(hi), 7).filter((v) => Number.isInteger(v));
+    let marks = symlog ? symlogTicks(lo, hi) : ticks(Math.ceil(lo), Math.floor(hi), 7).filter((v) => Number.isInteger(v));
+    let kept = -Infinity;
+    marks = marks.map(Y).every((y, n, ys) => n === 0 || y >= ys[n - 1]) ? marks : marks.reverse(); // top first
+    marks = marks.filter((v) => (Y(v) - kept >= 18 ? ((kept = Y(v)), true) : false)); // labels at least 18 px apart
+
     ctx.strokeStyle = "#eee";
-    marks.forEach((v) => { ctx.beginPath(); ctx.moveTo(g.left, Y(v)); ctx.lineTo(g.right, Y(v)); ctx.stroke(); ctx.fillStyle = "#333"; ctx.textAlign = "right"; ctx.fillText(lossLabel(v), g.left - 3, Y(v) + 4); });
+    marks.forEach((v) => { ctx.beginPath(); ctx.moveTo(g.left, Y(v)); ctx.lineTo(g.right, Y(v)); ctx.stroke(); ctx.fillStyle = "#333"; ctx.textAlign = "right"; ctx.fillText(lossLabel(v, true), g.left - 3, Y(v) + 4); });
     ticks(0, T, 6).forEach((t) => { ctx.textAlign = "center"; ctx.fillText(String(t), X(t), g.bottom + 12); });
     axes(g, "step", symlog ? "f (symmetric log)" : "f − f* (log)");
     const line = (upto, style, width) => {
