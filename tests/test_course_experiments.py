@@ -201,15 +201,20 @@ def test_e12_model_selection(tmp_path):
     assert 2 <= metrics["best_degree_by_kfold"] <= 7
     assert min(capacity["kfold"]) < 1.5 * noise_floor and capacity["kfold"][-1] > 3 * min(capacity["kfold"])
     assert capacity["train"][-1] < min(noise_floor, 0.3 * capacity["train"][0])  # degree 12 fits below the noise: over-fitting
+    assert np.all(np.diff(capacity["train"]) <= 1e-4)  # "training error falls with every extra degree"
     assert metrics["size"]["test"][-1] < 0.1 * metrics["size"]["test"][0]
     regularisation = {name.split(" ")[0]: m for name, m in metrics["regularisation"].items()}
     assert regularisation["no"]["final_train"] < noise_floor < regularisation["no"]["valid_of_returned_params"]
     assert regularisation["L2"]["valid_of_returned_params"] < regularisation["no"]["valid_of_returned_params"]
     assert regularisation["early"]["valid_of_returned_params"] < regularisation["no"]["valid_of_returned_params"]
     assert regularisation["dropout"]["valid_of_returned_params"] < regularisation["no"]["valid_of_returned_params"]
+    assert regularisation["no"]["best_valid"] < 0.9 * regularisation["no"]["valid_of_returned_params"]  # it rises after its minimum
     assert regularisation["early"]["stopped_epoch"] >= 0
+    assert regularisation["early"]["valid_of_returned_params"] == pytest.approx(regularisation["early"]["best_valid"], rel=1e-5)  # restored
     norms = metrics["gradient_norms"]["torch initialisation"]
     assert norms[0] < 1e-6 * norms[-1]
+    large = metrics["gradient_norms"][next(name for name in metrics["gradient_norms"] if name.startswith("weights"))]
+    assert min(large) > 1e7 * norms[0]  # large weights: large gradients in every layer, the first included
 
     remedies = metrics["remedies"]
     sigmoid = remedies.pop("sigmoid (the problem)")
