@@ -296,6 +296,11 @@ def test_page_in_chromium(page, browser, tmp_path):
     step_slider.send_keys(Keys.END, Keys.ARROW_LEFT, Keys.ARROW_LEFT)
     _assert_draws_selected_cell(driver, data, {"step": data["steps"] - 2})
     step_slider.send_keys(Keys.END)
+    driver.find_element("id", "play").click()  # from the last step, play starts again at 0 and runs to the end
+    seen = {driver.execute_script("return window.explorer.state().step") for _ in range(20)}
+    assert min(seen) < data["steps"], "play did not start from the first step"
+    _assert_draws_selected_cell(driver, data, {"step": data["steps"]})
+    assert driver.find_element("id", "play").text.startswith("▶")
 
     target = (n_lr - 2, n_knob - 2)
     heatmap = driver.find_element("id", "heatmap")
