@@ -15,9 +15,10 @@ What the page holds, per cell, and how it is stored (``decode_pair`` reads it ba
 * the loss curve ``ℓ_t``: ``log10(f(x_t) - f*)`` for a problem with a minimum f*, and for the
   saddle (unbounded below) ``asinh(f/τ)/ln 10`` with τ = 10⁻³ (a symmetric-log axis); quantised
   to uint16 over ``LOSS_RANGE``, 65535 for not finite;
-* per cell metrics for the heat map: the final loss, the convergence rate (per-step contraction
-  of ``‖x_t - x*‖``, the definition of the ``momentum_theory`` experiment), and for E11's problems
-  the escape step (saddle: first ``|y| > 1``; plateau: first ``f < 0.5``).
+* per cell metrics for the heat map: the final loss (not for the saddle), the convergence rate
+  where there is a minimiser and no escape (per-step contraction of ``‖x_t - x*‖``, the
+  definition of the ``momentum_theory`` experiment), and for E11's problems the escape step
+  (saddle: first ``|y| > 1``; plateau: first ``f < 0.5``).
 
 The arrays of one pair are byte-planes (high bytes, then low bytes) of step-wise differences,
 compressed with gzip and written as base64; the page inflates them with the browser's
