@@ -1,12 +1,14 @@
 """E12's deep networks: vanishing and exploding gradients, clipping, and the remedies.
 
 The computations behind ``model_selection``'s gradient figures, on a 10-layer MLP of width 32
-fitting ``sin(3x)`` on 64 points of [−1, 1].  ``cfg`` is ``model_selection.Config``.
+fitting ``sin(3x)`` on 64 points of [−1, 1], trained by full-batch SGD (clipped or not).  Every
+network has the same parameter shapes, so all of them (the sigmoid MLP, its remedies, and the
+large-weight runs with and without clipping) are one vmapped program over their starting
+parameters, activation, residual switch, learning rate and clipping bound.  ``cfg`` is
+``model_selection.Config``.
 """
 
 from __future__ import annotations
-
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -28,25 +30,8 @@ def curve_data():
     return x, target(x)
 
 
-def gradients(cfg, key) -> dict:
-    x, y = curve_data()
-    params, apply = models.mlp(key, 1, [32] * cfg.depth + [1], activation="sigmoid")
-    loss_fn = models.supervised_loss(apply)
-    large = jax.tree.map(lambda p: p * cfg.exploding_scale, params)
-    norms = {}
-    for name, p in (("torch initialisation", params), (f"weights ×{cfg.exploding_scale:g}", large)):
-        g = jax.grad(loss_fn)(p, (x, y))
-        norms[name] = np.array([float(jnp.linalg.norm(g[f"dense_{i}"]["kernel"])) for i in range(cfg.depth + 1)])
-    curves, exploded = {}, {}
-    for name, optimizer in (("SGD", jc.sgd(cfg.exploding_learning_rate)), (f"clip ‖g‖ ≤ {cfg.clip_norm:g}, then SGD", optax.chain(regularizers.clip_by_global_norm(cfg.clip_norm), jc.sgd(cfg.exploding_learning_rate)))):
-        with warnings.catch_warnings():  # the explosion is the lesson: fit's non-finite warning is expected
-            warnings.simplefilter("ignore", RuntimeWarning)
-            history = jc.fit(loss_fn, large, optimizer, (x, y), batch_size=64, num_epochs=cfg.gradient_epochs, key=jax.random.PRNGKey(0), progress=False)
-        curves[name], exploded[name] = np.asarray(history.step_loss), int(history.first_nonfinite_step)
-    return {"norms": norms, "curves": curves, "exploded_at_step": exploded}
-
-
 ACTIVATION_NAMES = ("sigmoid", "relu", "leaky_relu")
+NO_CLIP = float(np.finfo(np.float32).max)  # a bound no gradient norm reaches: plain SGD
 # name: (activation, residual connections, initialisation); the first is the problem itself
 REMEDIES = {
     "sigmoid (the problem)": ("sigmoid", False, "torch"),
@@ -56,14 +41,14 @@ REMEDIES = {
     "sigmoid + residual connections": ("sigmoid", True, "torch"),
     # BATCH NORMALISATION goes here (the lead's part of issue 14): "sigmoid + batch normalisation"
     # needs Flax's BatchNorm after each hidden dense layer and a training loop that carries its
-    # running statistics and evaluates with them. Its parameters differ in shape from these five,
-    # so it runs as its own program; add its gradient norms and loss curve to `remedies()`'s result
-    # under this name and the figure and metrics show it beside the others.
+    # running statistics and evaluates with them. Its parameters differ in shape from these, so it
+    # runs as its own program; add its gradient norms and loss curve to `deep_networks()`'s
+    # "remedies" under this name and the figure, metrics and summary show it beside the others.
 }
 
 
 def deep_apply(params, x, activation, residual, leaky_slope):
-    """The deep MLP of :func:`gradients`, with a traced activation index and residual switch.
+    """The deep MLP, with a traced activation index and residual switch.
 
     ``z₀ = W₀x + b₀``; ``zᵢ = Wᵢ f(zᵢ₋₁) + bᵢ (+ zᵢ₋₁ if residual)`` for the hidden layers; the
     output ``W_L f(z_{L-1}) + b_L`` (no skip: its width differs).  Without the skip this is
@@ -89,25 +74,44 @@ def he_initialisation(params, key):
     }
 
 
-def remedies(cfg, key) -> dict:
-    """Gradient norm per layer at initialisation, and the SGD training loss, of every remedy."""
+def deep_networks(cfg, key) -> dict:
+    """Gradient norm per layer at the start, and the SGD training loss, of every deep run.
+
+    Returns ``gradients`` (the norms at torch's initialisation and with weights × scale; the
+    large-weight loss curves with and without clipping, and the first non-finite step of each)
+    and ``remedies`` (norms and loss curve of the sigmoid MLP and of each remedy).
+    """
     x, y = curve_data()
-    starts = {"torch": models.mlp(key, 1, [32] * cfg.depth + [1], activation="sigmoid")[0]}  # the parameters of `gradients`
-    starts["he"] = he_initialisation(starts["torch"], jax.random.fold_in(key, 1))
-    params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(starts[init] for _, _, init in REMEDIES.values()))
-    activations = jnp.array([ACTIVATION_NAMES.index(activation) for activation, _, _ in REMEDIES.values()], jnp.int32)
-    residuals = jnp.array([float(residual) for _, residual, _ in REMEDIES.values()], jnp.float32)
+    torch_start = models.mlp(key, 1, [32] * cfg.depth + [1], activation="sigmoid")[0]
+    starts = {"torch": torch_start, "he": he_initialisation(torch_start, jax.random.fold_in(key, 1)), "large": jax.tree.map(lambda p: p * cfg.exploding_scale, torch_start)}
+    exploding = {"SGD": NO_CLIP, f"clip ‖g‖ ≤ {cfg.clip_norm:g}, then SGD": cfg.clip_norm}
+    # name: (start, activation, residual, learning rate, clipping bound)
+    rows = {name: (starts[init], activation, residual, cfg.remedy_learning_rate, NO_CLIP) for name, (activation, residual, init) in REMEDIES.items()}
+    rows |= {name: (starts["large"], "sigmoid", False, cfg.exploding_learning_rate, bound) for name, bound in exploding.items()}
+    params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(row[0] for row in rows.values()))
+    activations = jnp.array([ACTIVATION_NAMES.index(row[1]) for row in rows.values()], jnp.int32)
+    residuals, learning_rates, bounds = (jnp.array([row[i] for row in rows.values()], jnp.float32) for i in (2, 3, 4))
     plan = training.make_plan(x.shape[0], x.shape[0], num_epochs=cfg.gradient_epochs)
 
-    def one(params, activation, residual):
+    def one(params, activation, residual, learning_rate, bound):
         def loss_fn(p, batch):
             inputs, targets = batch
             return jnp.mean((deep_apply(p, inputs, activation, residual, cfg.leaky_slope) - targets) ** 2)
 
         gradient = jax.grad(loss_fn)(params, (x, y))
         norms = jnp.stack([jnp.linalg.norm(gradient[f"dense_{i}"]["kernel"]) for i in range(cfg.depth + 1)])
-        history = training.train(loss_fn, params, jc.sgd(cfg.remedy_learning_rate), (x, y), jax.random.PRNGKey(0), plan)
-        return norms, history.step_loss
+        optimizer = optax.chain(regularizers.clip_by_global_norm(bound), jc.sgd(learning_rate))
+        history = training.train(loss_fn, params, optimizer, (x, y), jax.random.PRNGKey(0), plan)
+        return norms, history.step_loss, history.first_nonfinite_step
 
-    norms, losses = jax.jit(jax.vmap(one))(params, activations, residuals)
-    return {name: {"norms": np.asarray(norms[i]), "loss": np.asarray(losses[i])} for i, name in enumerate(REMEDIES)}
+    norms, losses, non_finite = jax.jit(jax.vmap(one))(params, activations, residuals, learning_rates, bounds)
+    runs = {name: {"norms": np.asarray(norms[i]), "loss": np.asarray(losses[i]), "non_finite": int(non_finite[i])} for i, name in enumerate(rows)}
+    baseline = runs[next(iter(REMEDIES))]
+    return {
+        "gradients": {
+            "norms": {"torch initialisation": baseline["norms"], f"weights ×{cfg.exploding_scale:g}": runs["SGD"]["norms"]},
+            "curves": {name: runs[name]["loss"] for name in exploding},
+            "exploded_at_step": {name: runs[name]["non_finite"] for name in exploding},
+        },
+        "remedies": {name: {"norms": runs[name]["norms"], "loss": runs[name]["loss"]} for name in REMEDIES},
+    }

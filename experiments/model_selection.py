@@ -15,8 +15,8 @@ stopping, and vanishing / exploding gradients with clipping.
 * The remedies the course lists for vanishing gradients, each beside that sigmoid MLP, measured
   as the gradient norm per layer at initialisation and as the training loss under the same SGD:
   ReLU and LeakyReLU (with torch's initialisation, and with He's, made for them) and residual
-  connections ``z ← z + W σ(z) + b``.  The five networks have the same parameter shapes and train
-  as one vmapped program.  (The deep networks' computations live in ``_gradient_flow.py``.)
+  connections ``z ← z + W σ(z) + b``.  These networks and the large-weight runs share their
+  parameter shapes and train as one vmapped program (``_gradient_flow.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import optax
 
 import jaxopt_course as jc
 from experiments._common import parse_args, write_results
-from experiments._gradient_flow import gradients, remedies, target
+from experiments._gradient_flow import deep_networks, target
 from jaxopt_course import data, models, plotting, regularizers, schedules, training
 from jaxopt_course.sweeps import sweep
 
@@ -160,7 +160,7 @@ def run(cfg: Config) -> dict:
     keys = jax.random.split(jax.random.PRNGKey(cfg.seed), 4)
     return {
         "capacity": capacity(cfg, keys[0]), "size": data_size(cfg, keys[1]), "regularisation": regularisation(cfg, keys[2]),
-        "gradients": gradients(cfg, keys[3]), "remedies": remedies(cfg, keys[3]),
+        **deep_networks(cfg, keys[3]),
     }
 
 
