@@ -11,7 +11,9 @@
   configuration (common random numbers, as ``sweep`` does);
 * one large matmul (2048²), and the batched [K, 128, 32] × [K, 32, 32] matmul that bounds this MLP;
 * the cost of checkpoints: a chunked sweep with and without ``checkpoint_dir``, and a re-call that
-  loads every finished chunk.
+  loads every finished chunk;
+* a 64-configuration sweep against ``fit`` called once per configuration, and peak memory of
+  16 384 configurations with and without chunking (each in a fresh process).
 
 Times are the best of three (wall clock, after a warm-up call that compiles); the CPU seconds of
 the process are reported beside them, since a shared machine makes wall time noisy.  JSON +
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +42,7 @@ from jaxopt_course import data, models, training
 from jaxopt_course.sweeps import sweep
 
 OUT = Path(__file__).resolve().parent / "out"
+ROOT = Path(__file__).resolve().parents[1]
 NUM_SAMPLES, BATCH, WIDTHS = 1000, 128, (1, 32, 32, 1)
 
 
@@ -60,7 +64,7 @@ def task(num_epochs: int):
         history = training.train(loss_fn, params, jc.sgd(hparams["learning_rate"], momentum=0.9), (x, y), key, plan)
         return {"epoch_loss": history.epoch_loss}
 
-    return run_fn, (x, y), plan
+    return run_fn, (x, y), plan, params, loss_fn
 
 
 class NaiveMLP(nn.Module):
@@ -127,7 +131,7 @@ def matmul_rates(sizes) -> dict:
 
 
 def throughput(sizes, num_epochs: int) -> list[dict]:
-    run_fn, (x, y), plan = task(num_epochs)
+    run_fn, (x, y), plan, _, _ = task(num_epochs)
     naive = naive_train(x, y, num_epochs)
     flops = flops_per_config_step()
     rows = []
@@ -156,7 +160,7 @@ def throughput(sizes, num_epochs: int) -> list[dict]:
 
 def checkpoint_cost(size: int, chunk: int, num_epochs: int) -> dict:
     """Seconds of a chunked sweep without and with checkpoints, and of a re-call that loads them."""
-    run_fn, _, _ = task(num_epochs)
+    run_fn, *_ = task(num_epochs)
     grid = {"learning_rate": np.geomspace(1e-4, 3e-2, size)}
     key = jax.random.PRNGKey(0)
     plain, _ = best_of(lambda: sweep(run_fn, grid, key=key, chunk_size=chunk, progress=False).metrics)
@@ -173,6 +177,53 @@ def checkpoint_cost(size: int, chunk: int, num_epochs: int) -> dict:
             "write_overhead": min(writes) / plain - 1, "resume_all_done_seconds": min(loads)}
 
 
+def against_fit(num_configs: int, num_epochs: int) -> dict:
+    """A sweep against ``fit`` called once per configuration (a new optimiser each, as a user
+    writes it) and against one jitted run called once per configuration."""
+    run_fn, (x, y), plan, params, loss_fn = task(num_epochs)
+    rates = np.geomspace(1e-4, 3e-2, num_configs)
+    key = jax.random.PRNGKey(0)
+    began = time.perf_counter()
+    jax.block_until_ready(sweep(run_fn, {"learning_rate": rates}, key=key, progress=False).metrics)
+    first = time.perf_counter() - began
+    swept, _ = best_of(lambda: sweep(run_fn, {"learning_rate": rates * 1.01}, key=key, progress=False).metrics)
+    began = time.perf_counter()
+    for rate in rates:
+        training.fit(loss_fn, params, jc.sgd(float(rate), momentum=0.9), (x, y), batch_size=BATCH, num_epochs=num_epochs, key=key, progress=False)
+    one_by_one = time.perf_counter() - began
+    single = jax.jit(lambda rate, key: run_fn({"learning_rate": rate}, key))
+    jax.block_until_ready(single(np.float32(rates[0]), key))
+    began = time.perf_counter()
+    for rate in rates:
+        jax.block_until_ready(single(np.float32(rate), key))
+    compiled_loop = time.perf_counter() - began
+    return {"configurations": num_configs, "steps_per_configuration": plan.num_steps, "sweep_seconds": swept, "sweep_compile_seconds": first - swept,
+            "fit_one_by_one_seconds": one_by_one, "compiled_loop_seconds": compiled_loop, "speedup_vs_fit_one_by_one": one_by_one / swept,
+            "speedup_vs_fit_one_by_one_compile_included": one_by_one / first, "speedup_vs_compiled_loop": compiled_loop / swept}
+
+
+MEMORY_SCRIPT = """
+import sys, json, numpy as np, jax
+from benchmarks.sweeps import task
+from jaxopt_course.sweeps import sweep
+size, chunk = int(sys.argv[1]), (None if sys.argv[2] == 'none' else int(sys.argv[2]))
+run_fn, *_ = task(1)
+sweep(run_fn, {'learning_rate': np.geomspace(1e-4, 3e-2, size)}, key=jax.random.PRNGKey(0), chunk_size=chunk, progress=False)
+# VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec
+peak_kb = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM'))
+print(json.dumps({'peak_rss_mb': peak_kb / 1024}))
+"""
+
+
+def peak_memory(size: int, chunk: int | None) -> float:
+    """Peak resident memory (MB) of a fresh process running one sweep."""
+    completed = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT, str(size), "none" if chunk is None else str(chunk)],
+        cwd=ROOT, capture_output=True, text=True, check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    return json.loads(completed.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="two sizes, two epochs")
@@ -184,9 +235,15 @@ def main(argv=None) -> int:
     rows = throughput(sizes, num_epochs)
     checkpoints = checkpoint_cost(256 if args.quick else 1024, 64 if args.quick else 256, num_epochs)
     print(json.dumps(checkpoints), flush=True)
+    versus_fit = against_fit(16 if args.quick else 64, num_epochs)
+    print(json.dumps(versus_fit), flush=True)
+    memory = {}
+    if not args.quick:
+        memory = {"16384_unchunked_mb": peak_memory(16384, None), "16384_chunk_1024_mb": peak_memory(16384, 1024), "1_configuration_mb": peak_memory(1, None)}
+        print(json.dumps(memory), flush=True)
     report = {"device": str(jax.devices()[0]), "device_count": jax.device_count(), "cpu_count": os.cpu_count(),
               "load_average": os.getloadavg(), "flops_per_config_step": flops_per_config_step(), "bounds": bounds,
-              "throughput": rows, "checkpoints": checkpoints}
+              "throughput": rows, "checkpoints": checkpoints, "versus_fit": versus_fit, "memory": memory}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "sweeps.json").write_text(json.dumps(report, indent=2))
     lines = [
@@ -195,18 +252,26 @@ def main(argv=None) -> int:
         f"one 2048² matmul {bounds['large_matmul_gflops']:.0f} GFLOP/s; batched [K,128,32]×[K,32,32]: "
         + ", ".join(f"K={k} {bounds[f'batched_matmul_{k}_gflops']:.0f}" for k in sorted({32, *sizes})) + " GFLOP/s",
         "",
-        "| configurations | sweep config-steps/s | sweep GFLOP/s | of batched-matmul bound (K=32) | whole-width vmap | naive jit(vmap) optax+flax | speed-up vs naive (wall / CPU s) |",
+        "| configurations | sweep config-steps/s (wall / per CPU s) | GFLOP/s per CPU s | of the batched-matmul bound (K=32) | whole-width vmap (wall) | naive jit(vmap), optax+flax (wall / per CPU s) | speed-up vs naive (wall / CPU s) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        per_cpu_gflops = r["sweep_config_steps_per_cpu_s"] * flops_per_config_step() / 1e9
         lines.append(
-            f"| {r['configurations']} | {r['sweep_config_steps_per_s']:.0f} | {r['sweep_gflops']:.1f} | "
-            f"{r['sweep_gflops'] / bounds['batched_matmul_32_gflops']:.0%} | {r['whole_vmap_sweep_config_steps_per_s']:.0f} | "
-            f"{r['naive_config_steps_per_s']:.0f} | {r['speedup_vs_naive']:.2f}× / {r['speedup_vs_naive_cpu_s']:.2f}× |"
+            f"| {r['configurations']} | {r['sweep_config_steps_per_s']:.0f} / {r['sweep_config_steps_per_cpu_s']:.0f} | {per_cpu_gflops:.1f} | "
+            f"{per_cpu_gflops / bounds['batched_matmul_32_gflops']:.0%} | {r['whole_vmap_sweep_config_steps_per_s']:.0f} | "
+            f"{r['naive_config_steps_per_s']:.0f} / {r['naive_config_steps_per_cpu_s']:.0f} | {r['speedup_vs_naive']:.2f}× / {r['speedup_vs_naive_cpu_s']:.2f}× |"
         )
     c = checkpoints
     lines += ["", f"checkpoints, {c['configurations']} configurations in chunks of {c['chunk_size']}: {c['plain_seconds']:.2f} s plain, "
               f"{c['checkpointed_seconds']:.2f} s writing every chunk ({c['write_overhead']:+.1%}), {c['resume_all_done_seconds']:.2f} s to resume a finished sweep"]
+    v = versus_fit
+    lines += ["", f"{v['configurations']} configurations, {v['steps_per_configuration']} steps each: sweep {v['sweep_seconds']:.2f} s (compile {v['sweep_compile_seconds']:.2f} s); "
+              f"fit one after another {v['fit_one_by_one_seconds']:.2f} s ({v['speedup_vs_fit_one_by_one']:.0f}× slower, {v['speedup_vs_fit_one_by_one_compile_included']:.1f}× counting the sweep's compilation); "
+              f"one compiled run per configuration {v['compiled_loop_seconds']:.2f} s ({v['speedup_vs_compiled_loop']:.1f}×)"]
+    if memory:
+        lines += ["", f"peak memory (whole process), 16384 configurations: unchunked {memory['16384_unchunked_mb']:.0f} MB, chunk_size=1024 "
+                  f"{memory['16384_chunk_1024_mb']:.0f} MB (one configuration: {memory['1_configuration_mb']:.0f} MB)"]
     (OUT / "sweeps.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -192,3 +192,11 @@ def test_hyperband_on_the_quadratic_finds_the_closed_form_best():
         np.testing.assert_allclose(bracket.scores[-1, bracket.indices[-1]], closed, rtol=1e-3, atol=1e-30)  # float32 flushes below 1e-38
     assert result.best()["index"] == 5
     assert result.cost()["config_advances"] == (9 + 3 * 2 + 6) + (5 * 3 + 2 * 6) + 3 * 9
+
+
+@pytest.mark.parametrize("kwargs,match", [({"eta": 1}, "eta must be an integer >= 2"), ({"eta": 2.5}, "eta must be"), ({"max_advances": 0}, "max_advances must be a positive integer"), ({"key": None}, "key must be a PRNG key")])
+def test_hyperband_bad_arguments(kwargs, match):
+    """η below 2 or fractional, no budget, no key: refused by name before any run."""
+    arguments = {"max_advances": 9, "eta": 3, "key": jax.random.PRNGKey(0), **kwargs}
+    with pytest.raises((ValueError, TypeError), match=match):
+        jc.hyperband(quadratic_init, quadratic_advance, {"learning_rate": [0.1, 0.2]}, progress=False, **arguments)
