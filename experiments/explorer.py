@@ -149,37 +149,53 @@ def learning_rates(page: Page, optimizer: Optimizer, cfg: Config) -> np.ndarray:
 
 
 def grid(page: Page, optimizer: Optimizer, cfg: Config) -> dict:
-    """The sweep grid: the problem (one value), then η, then the knob (last key fastest)."""
-    axes = {"problem": [list(PAGES).index(page.key)], "learning_rate": learning_rates(page, optimizer, cfg)}
-    if optimizer.knob is not None:
-        axes[optimizer.knob] = np.maximum(np.asarray(cfg.knob_values, np.float32), np.float32(optimizer.lowest_knob))
-    return axes
+    """The sweep grid: the problem and the optimiser (one value each, indices into ``PAGES`` and
+    ``OPTIMIZERS``), then η, then the knob (last key fastest; one value, 0, without a knob)."""
+    knobs = np.maximum(np.asarray(cfg.knob_values, np.float32), np.float32(optimizer.lowest_knob)) if optimizer.knob else [0.0]
+    return {
+        "problem": [list(PAGES).index(page.key)],
+        "optimizer": [list(OPTIMIZERS.values()).index(optimizer)],
+        "learning_rate": learning_rates(page, optimizer, cfg),
+        "knob": knobs,
+    }
 
 
 @functools.cache
-def make_run_fn(name: str, num_steps: int) -> Callable:
-    """``run_fn(hparams, key) -> {"path": [T+1, 2], "value": [T+1]}`` (points and f) for one
-    optimiser, on any of the problems.
+def make_run_fn(num_steps: int) -> Callable:
+    """``run_fn(hparams, key) -> {"path": [T+1, 2], "value": [T+1]}`` (points and f), any pair.
 
-    The problem is a grid key (an index into ``PAGES``) so the five problems of an optimiser share
-    one compiled program: ``lax.switch`` picks the function, the start is read from a table.
+    The problem and the optimiser are grid keys, so all forty pairs share ONE compiled program
+    (eight per-optimiser programs took five times as long to compile as this one): ``lax.switch``
+    picks the function and the update, the start is read from a table.  Under ``vmap`` a switch
+    runs every branch and keeps one, so each step computes all eight updates on a 2-vector and
+    carries all eight states; only the chosen one moves the point.
     """
-    spec = OPTIMIZERS[name]
+    specs = tuple(OPTIMIZERS.values())
 
     def run_fn(hparams, key):
         del key
-        index = hparams["problem"].astype(jnp.int32)
-        optimizer = spec.build(hparams["learning_rate"], hparams[spec.knob] if spec.knob else None)
+        problem, chosen = hparams["problem"].astype(jnp.int32), hparams["optimizer"].astype(jnp.int32)
+        optimizers = [spec.build(hparams["learning_rate"], hparams["knob"] if spec.knob else None) for spec in specs]
+
+        def update(k):  # branch k: optimiser k's update, the other states passed through
+            def branch(gradient, states, x):
+                updates, state = optimizers[k].update(gradient, states[k], x)
+                return updates, states[:k] + (state,) + states[k + 1 :]
+
+            return branch
+
+        branches = [update(k) for k in range(len(optimizers))]
 
         def step(carry, _):
-            x, state = carry
-            value, gradient = jax.lax.switch(index, VALUES_AND_GRADIENTS, x)
-            updates, state = optimizer.update(gradient, state, x)
-            return (optax.apply_updates(x, updates), state), (x, value)
+            x, states = carry
+            value, gradient = jax.lax.switch(problem, VALUES_AND_GRADIENTS, x)
+            updates, states = jax.lax.switch(chosen, branches, gradient, states, x)
+            return (optax.apply_updates(x, updates), states), (x, value)
 
-        x0 = jnp.asarray(STARTS)[index]
-        (last, _), (path, values) = jax.lax.scan(step, (x0, optimizer.init(x0)), None, length=num_steps)
-        final = jax.lax.switch(index, PROBLEM_FUNCTIONS, last)
+        x0 = jnp.asarray(STARTS)[problem]
+        states = tuple(optimizer.init(x0) for optimizer in optimizers)
+        (last, _), (path, values) = jax.lax.scan(step, (x0, states), None, length=num_steps)
+        final = jax.lax.switch(problem, PROBLEM_FUNCTIONS, last)
         return {"path": jnp.concatenate([path, last[None]]), "value": jnp.concatenate([values, final[None]])}
 
     return run_fn
@@ -315,10 +331,12 @@ def run_pair(page: Page, name: str, cfg: Config) -> dict:
     """One (problem, optimiser) grid as one sweep; its stored arrays and heat-map metrics."""
     spec = OPTIMIZERS[name]
     axes = grid(page, spec, cfg)
-    result = sweep(make_run_fn(name, cfg.num_steps), axes, key=jax.random.PRNGKey(0), progress=False)
+    # chunks as long as the learning-rate axis, the whole grid of GD and AdaGrad: every pair's
+    # sweep then runs the one compiled program at one shape
+    result = sweep(make_run_fn(cfg.num_steps), axes, key=jax.random.PRNGKey(0), progress=False, chunk_size=cfg.num_learning_rates)
     path = result.metrics["path"][:, 0]  # [cells, T+1, 2], float32
     loss = loss_curve(page, result.metrics["value"][:, 0])
-    knobs = list(axes.get(spec.knob, [None]))
+    knobs = list(axes["knob"]) if spec.knob else [None]
     shape = (len(axes["learning_rate"]), len(knobs))
     return {
         "path": path, "loss": loss, "shape": shape,

@@ -32,14 +32,14 @@ def page(tmp_path_factory):
 
 
 def test_quick_page_is_written_fast_and_is_self_contained(page):
-    """--quick writes index.html fast; no fetch, no external script, style or link; < 15 MB.
+    """--quick writes index.html in under 10 CPU seconds; no fetch, no external script, style or link; < 15 MB.
 
-    The budget is 10 s on an idle 2-core machine (about 6 CPU seconds, nearly all of it compiling
-    eight programs, one per optimiser); the guard allows twice that for a machine busy with the
-    rest of the suite, and still fails on a compile per pair or per cell (40+ s).
+    (About 3 CPU seconds: one compiled program for all forty pairs.  CPU time, not wall time, so
+    that a machine busy with the rest of the suite does not fail it; a compile per pair or per
+    cell would.)
     """
     html = page["html"]
-    assert page["seconds"] < 20.0
+    assert page["seconds"] < 10.0
     assert page["path"].stat().st_size < 15e6
     assert "fetch(" not in html and "XMLHttpRequest" not in html and "import(" not in html
     assert not re.search(r"<(script|link|img|iframe)[^>]*\s(src|href)=\"(?!data:)", html)
@@ -59,7 +59,7 @@ def test_full_configuration_meets_the_grid_minimum():
             grid = explorer.grid(page, spec, cfg)
             ratios = np.diff(np.log(grid["learning_rate"]))
             np.testing.assert_allclose(ratios, ratios[0], rtol=1e-4)
-            assert len(grid.get(spec.knob, [0])) == (21 if spec.knob else 1)
+            assert len(grid["knob"]) == (21 if spec.knob else 1)
 
 
 def test_embedded_paths_equal_direct_runs(page):
