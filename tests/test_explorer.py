@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
-import os
 import re
 import time
 from pathlib import Path
@@ -215,15 +214,17 @@ def browser():
     webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium (pip install selenium)")
     from selenium.webdriver.chrome.service import Service
 
-    os.environ["SE_OFFLINE"] = "true"  # never download a browser or a driver
+    environment = pytest.MonkeyPatch()
+    environment.setenv("SE_OFFLINE", "true")  # selenium-manager, were it ever asked, may download nothing
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,800"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)  # both paths given: no lookup
     yield driver
     driver.quit()
+    environment.undo()
 
 
 def _viewport(driver, width, height):
