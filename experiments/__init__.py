@@ -1,6 +1,6 @@
 """The course's worked examples, one module each: ``python -m experiments NAME``.
 
-Every module has the same shape (STYLE.md): a frozen ``Config`` whose defaults are the course's,
+Every module has the same shape: a frozen ``Config`` whose defaults are the course's,
 a pure ``run(cfg)``, a ``plot(results, cfg)`` built from ``jaxopt_course.plotting`` helpers, and
 ``main(argv)`` with ``--out``, ``--quick`` and ``--seed``.
 
