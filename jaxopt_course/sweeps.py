@@ -4,8 +4,14 @@
 ``training.train`` that builds its optimiser from ``hparams``, a dict of float32 scalars).  The
 grid's values are *traced arguments* of one jitted function, never constants baked into it, so a
 grid compiles once and a second grid of the same shape compiles zero times.  Configurations are
-spread over every device JAX sees with a ``Mesh`` over a ``config`` axis; ``chunk_size`` bounds
-memory by running the grid a chunk at a time through the same compiled program.
+spread over every device JAX sees with a ``Mesh`` over a ``config`` axis, each device running its
+share ``group_size`` configurations at a time; ``chunk_size`` bounds memory by running the grid a
+chunk at a time through the same compiled program, and ``checkpoint_dir`` keeps finished chunks
+on disk so that an interrupted sweep resumes where it stopped.
+
+Common random numbers: every configuration gets the same seed keys, so under ``vmap`` the key is
+not batched over configurations and whatever depends on it alone (shuffles, batch gathers,
+initial parameters drawn from it) is computed once per seed, not once per configuration.
 
 On a cluster, call ``jax.distributed.initialize()`` at the start of the same script on every host:
 ``jax.devices()`` then lists the devices of all hosts, the mesh spans them, and the same
