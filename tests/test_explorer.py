@@ -308,6 +308,8 @@ def test_page_in_chromium(page, browser, tmp_path):
     x, y = driver.execute_script("return window.explorer.cellOffset(arguments[0], arguments[1])", *target)
     ActionChains(driver).move_to_element_with_offset(heatmap, x, y).click().perform()
     _assert_draws_selected_cell(driver, data, {"lr": target[0], "knob": target[1], "step": data["steps"]})
+    heatmap.send_keys(Keys.ARROW_LEFT, Keys.ARROW_UP)  # the focused heat map follows the arrow keys too
+    _assert_draws_selected_cell(driver, data, {"lr": target[0] - 1, "knob": target[1] + 1})
 
     Select(driver.find_element("id", "problem")).select_by_value("saddle")
     Select(driver.find_element("id", "optimizer")).select_by_value("gd")

@@ -83,7 +83,8 @@
   const rgb = (c) => `rgb(${c[0]},${c[1]},${c[2]})`;
 
   // ---------- canvases ----------
-  function setup(canvas) { // the frame here is the one heatFrame() gives for clicks
+  const HEAT_RIGHT = 44; // the heat map's right margin, where its colour bar sits
+  function setup(canvas, right = 10) { // the heat map's frame here is the one heatFrame() gives for clicks
     const ratio = window.devicePixelRatio || 1, w = canvas.clientWidth, h = canvas.clientHeight;
     if (canvas.width !== Math.round(w * ratio) || canvas.height !== Math.round(h * ratio)) {
       canvas.width = Math.round(w * ratio);
@@ -93,7 +94,7 @@
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, w, h);
     ctx.font = "11px system-ui, sans-serif";
-    return { ctx, w, h, left: 46, right: w - 10, top: 10, bottom: h - 30 };
+    return { ctx, w, h, left: 46, right: w - right, top: 10, bottom: h - 30 };
   }
   function axes(g, xlabel, ylabel) {
     const { ctx } = g;
@@ -248,7 +249,7 @@
     return { n, m, cw: (g.right - g.left) / n, ch: (g.bottom - g.top) / m };
   }
   function drawHeat() {
-    const canvas = $("heatmap"), g = setup(canvas), { ctx } = g, P = pair(), values = P.metrics[S.metric];
+    const canvas = $("heatmap"), g = setup(canvas, HEAT_RIGHT), { ctx } = g, P = pair(), values = P.metrics[S.metric];
     const { n, m, cw, ch } = heatGeometry(g);
     const good = (v) => v !== null && (S.metric !== "rate" || v < 1);
     const all = values.flat().filter(good);
@@ -259,6 +260,12 @@
       ctx.fillStyle = good(v) ? rgb(colour(hi > lo ? Math.min(v - lo, hi - lo) / (hi - lo) : 0.5, false)) : "#c8c8c8";
       ctx.fillRect(g.left + i * cw, g.bottom - (j + 1) * ch, Math.ceil(cw), Math.ceil(ch));
     }
+    const barTop = g.top + 14, barBottom = g.bottom - 14; // the colour bar: lo at the bottom, hi at the top
+    for (let y = barTop; y < barBottom; y++) { ctx.fillStyle = rgb(colour((barBottom - y) / (barBottom - barTop), false)); ctx.fillRect(g.right + 8, y, 10, 1.5); }
+    ctx.fillStyle = "#333"; ctx.textAlign = "center"; ctx.font = "10px system-ui, sans-serif";
+    ctx.fillText(fmt(hi), g.right + 13 + 6, g.top + 8);
+    ctx.fillText(fmt(lo), g.right + 13 + 6, g.bottom - 2);
+    ctx.font = "11px system-ui, sans-serif";
     const lr = P.learning_rates, decades = [];
     for (let e = Math.ceil(Math.log10(lr[0]) - 1e-6); e <= Math.log10(lr[n - 1]) + 1e-6; e++) decades.push(e);
     const xOf = (eta) => g.left + ((Math.log(eta) - Math.log(lr[0])) / (Math.log(lr[n - 1]) - Math.log(lr[0]) || 1)) * (g.right - g.left - cw) + cw / 2;
@@ -295,7 +302,7 @@
     }
     $("theory").textContent = theoryText;
     const v = values[S.lr][S.knob];
-    $("heat-caption").textContent = `${METRIC_TEXT[S.metric]}; range ${fmt(lo)} … ${fmt(hi)}. Selected: ${fmt(v)}` + ". Click a cell to select it.";
+    $("heat-caption").textContent = `${METRIC_TEXT[S.metric]}; range ${fmt(lo)} … ${fmt(hi)}. Selected: ${fmt(v)}` + ". Click a cell, or focus the map and use the arrow keys, to select it.";
   }
 
   // ---------- state and events ----------
@@ -366,11 +373,19 @@
     $("play").textContent = "❚❚ pause";
     S.playing = setInterval(() => { S.step = Math.min(S.step + 1, DATA.steps); draw(); if (S.step >= DATA.steps) stopPlaying(); }, 60);
   });
-  const heatFrame = () => { const c = $("heatmap"); return { left: 46, right: c.clientWidth - 10, top: 10, bottom: c.clientHeight - 30 }; };
+  const heatFrame = () => { const c = $("heatmap"); return { left: 46, right: c.clientWidth - HEAT_RIGHT, top: 10, bottom: c.clientHeight - 30 }; };
   $("heatmap").addEventListener("click", (e) => {
     const { n, m, cw, ch } = heatGeometry(heatFrame()), g = heatFrame();
     const i = Math.floor((e.offsetX - g.left) / cw), j = Math.floor((g.bottom - e.offsetY) / ch);
     if (i >= 0 && i < n && j >= 0 && j < m) { S.lr = i; S.knob = j; draw(); }
+  });
+  $("heatmap").addEventListener("keydown", (e) => { // arrows move the selected cell
+    const [n, m] = pair().shape, moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowDown: [0, -1], ArrowUp: [0, 1] };
+    if (!(e.key in moves)) return;
+    e.preventDefault();
+    S.lr = Math.min(n - 1, Math.max(0, S.lr + moves[e.key][0]));
+    S.knob = Math.min(m - 1, Math.max(0, S.knob + moves[e.key][1]));
+    draw();
   });
   let resizing = null;
   window.addEventListener("resize", () => { clearTimeout(resizing); resizing = setTimeout(draw, 100); });
