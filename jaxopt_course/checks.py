@@ -57,7 +57,6 @@ def check_range(
 
     Traced values pass unchecked; Python numbers and concrete arrays are checked element-wise.
     """
-    name = public_name(name)
     array = _concrete_values(name, value)
     if array is None:
         return
@@ -80,7 +79,6 @@ def check_learning_rate(learning_rate: Any, name: str = "learning_rate") -> None
 
     A schedule's values and a traced learning rate are not checked.
     """
-    name = public_name(name)
     if callable(learning_rate) or is_traced(learning_rate):
         return
     if isinstance(learning_rate, bool) or not isinstance(
@@ -96,7 +94,7 @@ def check_learning_rate(learning_rate: Any, name: str = "learning_rate") -> None
 def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> None:
     """A static count (steps, periods, epochs) is a Python or numpy integer >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value < minimum:
-        raise ValueError(f"{public_name(name)} must be an integer >= {minimum}; got {value!r}")
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
 
 
 def check_same_structure(updates: Any, reference: Any, what: str) -> None:
@@ -118,37 +116,3 @@ def check_same_structure(updates: Any, reference: Any, what: str) -> None:
                 "their parameters' shapes"
             )
 
-
-# --------------------------------------------------------------------------- transitional
-# The conventions still rename argument errors through a context variable; they move to checking
-# their own keywords at the call site in the next change, and these three go away.
-import contextlib  # noqa: E402
-import contextvars  # noqa: E402
-import functools  # noqa: E402
-
-_PUBLIC_NAMES: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("public_names", default={})
-
-
-@contextlib.contextmanager
-def argument_names(**public_names: str):
-    token = _PUBLIC_NAMES.set({**_PUBLIC_NAMES.get(), **public_names})
-    try:
-        yield
-    finally:
-        _PUBLIC_NAMES.reset(token)
-
-
-def renamed_arguments(**public_names: str):
-    def decorate(function):
-        @functools.wraps(function)
-        def wrapped(*args, **kwargs):
-            with argument_names(**public_names):
-                return function(*args, **kwargs)
-
-        return wrapped
-
-    return decorate
-
-
-def public_name(name: str) -> str:
-    return _PUBLIC_NAMES.get().get(name, name)

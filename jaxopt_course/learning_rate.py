@@ -17,6 +17,7 @@ import optax
 from jaxopt_course.base import ScalarOrSchedule
 from jaxopt_course.checks import check_learning_rate, check_same_structure
 from jaxopt_course.numerics import as_float32, safe_increment
+from jaxopt_course.hyperparams import hyperparameters
 
 
 class ScaleByLearningRateState(NamedTuple):
@@ -47,6 +48,7 @@ def check_broadcasts_to(rate: Any, leaf: Any, name: str = "learning_rate") -> No
         )
 
 
+@hyperparameters
 def scale_by_learning_rate(
     learning_rate: ScalarOrSchedule, *, flip_sign: bool = True
 ) -> optax.GradientTransformation:

@@ -16,6 +16,7 @@ from jaxopt_course.base import ArrayLike, ScalarOrSchedule
 from jaxopt_course.checks import check_learning_rate, check_range, check_same_structure
 from jaxopt_course.learning_rate import learning_rate_at
 from jaxopt_course.numerics import as_float32, safe_increment
+from jaxopt_course.hyperparams import hyperparameters
 
 
 def mask_tree(mask, params):
@@ -35,6 +36,7 @@ def exclude_biases(params):
     return jax.tree.map_with_path(lambda path, _: getattr(path[-1], "key", None) not in ("bias", "b"), params)
 
 
+@hyperparameters
 def add_l2(weight_decay: ArrayLike, mask=None) -> optax.GradientTransformation:
     """Coupled L2 decay: ``g ← g + λ p`` (torch's ``weight_decay=``), placed before the optimiser.
 
@@ -63,6 +65,7 @@ class DecoupledWeightDecayState(NamedTuple):
     count: jax.Array  # int32 scalar: updates taken, the step the learning-rate schedule sees
 
 
+@hyperparameters
 def decoupled_weight_decay(
     weight_decay: ArrayLike, learning_rate: ScalarOrSchedule, *, mask=None
 ) -> optax.GradientTransformation:
@@ -94,6 +97,7 @@ def decoupled_weight_decay(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters
 def add_l1(weight_decay: ArrayLike, mask=None) -> optax.GradientTransformation:
     """L1 penalty ``λ‖p‖₁`` through its sub-gradient: ``g ← g + λ sign(p)`` (0 at p = 0).
 
@@ -115,6 +119,7 @@ def add_l1(weight_decay: ArrayLike, mask=None) -> optax.GradientTransformation:
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
 
 
+@hyperparameters
 def clip_by_value(max_delta: ArrayLike) -> optax.GradientTransformation:
     """``g ← clip(g, -c, c)`` element-wise (torch's ``clip_grad_value_``, Keras's ``clipvalue``)."""
     check_range("max_delta", max_delta, low=0.0)
@@ -132,6 +137,7 @@ def global_norm(updates) -> jax.Array:
     return jnp.sqrt(sum(jnp.sum(jnp.square(g.astype(jnp.float32))) for g in jax.tree.leaves(updates)))
 
 
+@hyperparameters
 def clip_by_global_norm(max_norm: ArrayLike) -> optax.GradientTransformation:
     """``g ← g · c / ‖g‖`` when ``‖g‖ >= c``, unchanged below (optax's form; d2l's ``grad_clipping``).
 
@@ -149,6 +155,7 @@ def clip_by_global_norm(max_norm: ArrayLike) -> optax.GradientTransformation:
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
 
 
+@hyperparameters
 def clip_by_global_norm_torch(max_norm: ArrayLike) -> optax.GradientTransformation:
     """torch's ``clip_grad_norm_`` exactly: ``g ← g · min(c / (‖‖g_i‖‖ + 1e-6), 1)``, always multiplied.
 

@@ -3,9 +3,12 @@
 The first update sees step 0 (optax's and Keras's convention, and torch's when its scheduler is
 stepped after each optimiser step).  Every numeric parameter may be an array or a traced value, so
 a sweep can ``vmap`` over a decay rate or a warm-up length: there is no Python branch on a value,
-only ``jnp.where``.  Concrete arguments that make no sense raise ``ValueError`` naming them.
-Exponentials are evaluated as ``exp(t log r)`` and cosines as ``sin²``, forms that stay accurate to
-float32 rounding over long runs (NUMERICS.md §5.7).  ``conventions.torch`` and ``conventions.keras``
+only ``jnp.where``.  Concrete arguments that make no sense raise ``ValueError`` naming them,
+among them every value that would make a rate negative or non-finite; traced arguments and the
+values a user's callable returns cannot be inspected and are not checked.  A zero-length schedule
+is refused here (``conventions.optax`` accepts it, as optax does).  Exponentials are evaluated as
+``exp(t log r)`` and cosines as ``sin²``, forms that stay accurate to float32 rounding over long
+runs (docs/conventions.md).  ``conventions.torch`` and ``conventions.keras``
 expose the same schedules under those frameworks' names and off-by-ones.
 """
 
@@ -19,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_course.base import ArrayLike, Schedule
-from jaxopt_course.checks import argument_names, check_positive_int, check_range, is_traced, public_name
+from jaxopt_course.checks import check_positive_int, check_range, is_traced
 from jaxopt_course.numerics import as_float32
 
 __all__ = [
@@ -85,8 +88,9 @@ def exponential_decay(init_value: ArrayLike, decay_steps: ArrayLike, decay_rate:
 
 def step_decay(init_value: ArrayLike, step_size: ArrayLike, gamma: ArrayLike = 0.1) -> Schedule:
     """``η_t = η_0 · γ^⌊t / s⌋`` (torch StepLR)."""
-    with argument_names(decay_steps="step_size", decay_rate="gamma"):
-        return exponential_decay(init_value, step_size, gamma, staircase=True)
+    _positive("step_size", step_size)
+    check_range("gamma", gamma, low=0.0)
+    return exponential_decay(init_value, step_size, decay_rate=gamma, staircase=True)
 
 
 def multi_step_decay(init_value: ArrayLike, milestones: Sequence[int], gamma: ArrayLike = 0.1) -> Schedule:
@@ -125,6 +129,8 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[float], *, bo
     points = _sorted_boundaries("boundaries", boundaries)
     if len(values) != len(points) + 1:
         raise ValueError(f"values must have one more entry than boundaries ({len(points) + 1}); got {len(values)}")
+    for i, value in enumerate(values):
+        check_range(f"values[{i}]", value, low=0.0)
     table = jnp.asarray(values, jnp.float32)
 
     def schedule(count):
@@ -136,7 +142,13 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[float], *, bo
 
 
 def polynomial_decay(init_value: ArrayLike, end_value: ArrayLike, decay_steps: ArrayLike, power: ArrayLike = 1.0, *, cycle: bool = False) -> Schedule:
-    """``η_t = (η_0 - η_end)(1 - min(t, T)/T)^p + η_end``; with ``cycle`` T grows to the next multiple."""
+    """``η_t = (η_0 - η_end)(1 - min(t, T)/T)^p + η_end``; with ``cycle`` T grows to the next multiple.
+
+    The fraction is formed as ``(T - min(t, T)) / T``, exactly 0 at ``t = T`` (``1 - t/T`` is not
+    under jit, where the division becomes a multiplication, and a power < 1 magnifies the residue).
+    """
+    check_range("init_value", init_value, low=0.0)
+    check_range("end_value", end_value, low=0.0)
     _positive("decay_steps", decay_steps)
     check_range("power", power, low=0.0)
 
@@ -144,7 +156,7 @@ def polynomial_decay(init_value: ArrayLike, end_value: ArrayLike, decay_steps: A
         t, period = _step(count), as_float32(decay_steps)
         if cycle:
             period = period * jnp.maximum(jnp.ceil(t / period), 1.0)
-        fraction = 1.0 - jnp.minimum(t, period) / period
+        fraction = (period - jnp.minimum(t, period)) / period
         return (as_float32(init_value) - as_float32(end_value)) * fraction ** as_float32(power) + as_float32(end_value)
 
     return schedule
@@ -158,6 +170,7 @@ def cosine_decay(init_value: ArrayLike, decay_steps: ArrayLike, end_value: Array
     ``sin²(π (T - t) / 2T)``, which is exact where ``1 + cos`` cancels.
     """
     check_range("init_value", init_value, low=0.0)
+    check_range("end_value", end_value, low=0.0)
     _positive("decay_steps", decay_steps)
 
     def schedule(count):
@@ -183,6 +196,8 @@ def cosine_with_restarts(init_value: ArrayLike, first_period: ArrayLike, *, peri
         if np.any(np.asarray(first_period) != np.round(np.asarray(first_period))):
             raise ValueError(f"first_period must be a whole number of steps >= 1; got {first_period!r}")
     check_positive_int("period_multiplier", period_multiplier)
+    check_range("init_value", init_value, low=0.0)
+    check_range("end_value", end_value, low=0.0)
 
     def schedule(count):
         t, first = _step(count), as_float32(first_period)
@@ -205,14 +220,16 @@ def linear_warmup(schedule: Schedule, warmup_steps: ArrayLike, *, start_value: A
     """A linear ramp from ``start_value`` to ``schedule(0)`` over ``warmup_steps``, then ``schedule(t - w)``.
 
     ``total_steps``, when given, is the length of the whole warmed-up run; a warm-up longer than
-    it is refused (the schedule behind it would never be reached).
+    it is refused (the schedule behind it would never be reached).  ``schedule``'s own values are
+    not checked.
     """
     check_range("warmup_steps", warmup_steps, low=0.0)
+    check_range("start_value", start_value, low=0.0)
     _check_schedule("schedule", schedule)
     if total_steps is not None:
         check_positive_int("total_steps", total_steps)
         if not is_traced(warmup_steps) and np.any(np.asarray(warmup_steps) > total_steps):
-            raise ValueError(f"{public_name('warmup_steps')} ({warmup_steps!r}) must not exceed {public_name('total_steps')} ({total_steps!r}), the length of the schedule")
+            raise ValueError(f"warmup_steps ({warmup_steps!r}) must not exceed total_steps ({total_steps!r}), the length of the schedule")
 
     def warmed(count):
         t, w = _step(count), as_float32(warmup_steps)
@@ -231,6 +248,8 @@ def warmup_cosine_decay(init_value: ArrayLike, peak_value: ArrayLike, warmup_ste
         η_t = η_{end} + (η_{peak} - η_{end})\\, ½(1 + \\cos(π (t - w) / (T - w))) \\quad (w \\le t \\le T)
     """
     check_positive_int("decay_steps", decay_steps)
+    for name, value in (("init_value", init_value), ("peak_value", peak_value), ("end_value", end_value)):
+        check_range(name, value, low=0.0)
     if not is_traced(warmup_steps) and np.any(np.asarray(warmup_steps) >= decay_steps):
         raise ValueError(f"warmup_steps ({warmup_steps!r}) must be less than decay_steps ({decay_steps!r}), the length of the whole schedule")
     decay = cosine_decay(peak_value, as_float32(decay_steps) - as_float32(warmup_steps), end_value)
@@ -251,7 +270,10 @@ def one_cycle(
     to ``max_value / div / final_div`` at ``N - 1`` (three phases: back to the start value at
     ``2·pct·N - 2`` first).  Steps past ``N - 1`` keep the last value."""
     check_positive_int("total_steps", total_steps, minimum=2)
+    check_range("max_value", max_value, low=0.0)
     check_range("pct_start", pct_start, low=0.0, high=1.0, low_inclusive=False)
+    _positive("div_factor", div_factor)
+    _positive("final_div_factor", final_div_factor)
     if anneal not in ("cos", "linear"):
         raise ValueError(f"anneal must be 'cos' or 'linear'; got {anneal!r}")
     peak = as_float32(max_value)
@@ -305,7 +327,9 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
 
 
 def from_function(function: Callable) -> Schedule:
-    """Any jnp-traceable function of the step, as a float32 schedule (torch's LambdaLR)."""
+    """Any jnp-traceable function of the step, as a float32 schedule (torch's LambdaLR).
+
+    The function's values are not checked (they are traced)."""
     _check_schedule("function", function)
     return lambda count: as_float32(function(_step(count)))
 

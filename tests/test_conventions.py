@@ -1,7 +1,7 @@
 """The keras, d2l and optax conventions against the frameworks' own numbers.
 
-The expected trajectories are the ones measured on Keras 3.15, d2l and optax 0.2.8 (NUMERICS.md
-Appendix A): p0 = [1, -2, 0.5] and the fixed gradients G1..G3.
+The expected trajectories are the ones measured on Keras 3.15, d2l and optax 0.2.8 (the fixture
+table of docs/conventions.md): p0 = [1, -2, 0.5] and the fixed gradients G1..G3.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def test_keras_amsgrad_matches_keras_fixture():
     chex.assert_trees_all_close(got, jnp.array(expected), rtol=0, atol=1e-6)
 
 
-# Keras configured like torch, against torch's measured rows (NUMERICS.md Appendix A); the
+# Keras configured like torch, against torch's measured rows (docs/conventions.md); the
 # tolerance is the measured torch-vs-Keras gap of the matched configuration (ε inside the root).
 TORCH_ROWS = {
     "Adagrad": [[0.89999998, -1.9, 0.40000001], [0.80298573, -1.9447213, 0.4857493], [0.86182058, -2.0113881, 0.47720572]],

@@ -19,15 +19,16 @@ NUM_STEPS = 500
 NOISE = (np.random.default_rng(0).standard_normal((NUM_STEPS, 4)) * np.array([1e-1, 1e-3, 10.0, 1.0])).astype(np.float32)
 
 # Every optimiser crossed with every combination of its options (torch's names); the learning
-# rates are the ones each optimiser is used with.  torch's own rule removes Nesterov with
-# dampening or without momentum.
+# rates are the ones each optimiser is used with.  eps = 1e-3 pins where ε sits (the second
+# coordinate's gradients are ~1e-3).  torch's own rule removes Nesterov with dampening or without
+# momentum.  Float options are traced (one compilation per combination of the boolean ones).
 OPTIONS = {
-    "SGD": ({"lr": 1e-2}, {"momentum": [0.0, 0.9], "dampening": [0.0, 0.3], "nesterov": [False, True], "weight_decay": [0.0, 0.1]}),
-    "Adagrad": ({"lr": 1e-1}, {"lr_decay": [0.0, 0.01], "initial_accumulator_value": [0.0, 0.1], "weight_decay": [0.0, 0.1], "eps": [1e-10, 1e-6]}),
-    "RMSprop": ({"lr": 1e-2}, {"alpha": [0.99, 0.9], "centered": [False, True], "momentum": [0.0, 0.5], "weight_decay": [0.0, 0.1]}),
-    "Adadelta": ({}, {"lr": [1.0, 0.5], "rho": [0.9, 0.95], "weight_decay": [0.0, 0.1]}),
-    "Adam": ({"lr": 1e-2}, {"betas": [(0.9, 0.999), (0.8, 0.99)], "weight_decay": [0.0, 0.1], "amsgrad": [False, True]}),
-    "AdamW": ({"lr": 1e-2}, {"betas": [(0.9, 0.999), (0.8, 0.99)], "weight_decay": [0.01, 0.1], "amsgrad": [False, True]}),
+    "SGD": ({"lr": 1e-2}, {"momentum": [0.0, 0.9], "dampening": [0.0, 0.3], "nesterov": [False, True], "weight_decay": [0.0, 0.1], "maximize": [False, True]}),
+    "Adagrad": ({"lr": 1e-1}, {"lr_decay": [0.0, 0.01], "initial_accumulator_value": [0.0, 0.1], "weight_decay": [0.0, 0.1], "eps": [1e-10, 1e-3], "maximize": [False, True]}),
+    "RMSprop": ({"lr": 1e-2}, {"alpha": [0.99, 0.9], "eps": [1e-8, 1e-3], "centered": [False, True], "momentum": [0.0, 0.5], "weight_decay": [0.0, 0.1], "maximize": [False, True]}),
+    "Adadelta": ({}, {"lr": [1.0, 0.5], "rho": [0.9, 0.95], "weight_decay": [0.0, 0.1], "maximize": [False, True]}),
+    "Adam": ({"lr": 1e-2}, {"betas": [(0.9, 0.999), (0.8, 0.99)], "eps": [1e-8, 1e-3], "weight_decay": [0.0, 0.1], "amsgrad": [False, True], "decoupled_weight_decay": [False, True]}),
+    "AdamW": ({"lr": 1e-2}, {"betas": [(0.9, 0.999), (0.8, 0.99)], "eps": [1e-8, 1e-3], "weight_decay": [0.01, 0.1], "amsgrad": [False, True]}),
 }
 
 
@@ -40,7 +41,7 @@ CASES = [
     for name, (fixed, axes) in OPTIONS.items()
     for values in itertools.product(*axes.values())
     if _valid(name, dict(zip(axes, values)))
-] + [("Adam", {"lr": 1e-3}), ("AdamW", {"lr": 1e-3}), ("Adadelta", {})]  # the defaults
+] + [("Adam", {"lr": 1e-3}), ("AdamW", {"lr": 1e-3}), ("Adadelta", {}), ("Adam", {"lr": 1e-2, "maximize": True}), ("AdamW", {"lr": 1e-2, "maximize": True})]
 
 
 def torch_trajectory(name, kwargs, p0=P0, noise=NOISE, curvature=CURVATURE):
@@ -59,18 +60,81 @@ def jax_trajectory(optimizer, p0=P0, noise=NOISE, curvature=CURVATURE):
     return trajectories.jax_trajectory(optimizer, p0, noise, curvature)
 
 
-def ours(name, kwargs):
-    return getattr(torch_convention, name.lower())(**kwargs)
+def ours_traced(name, kwargs, factory=None, p0=P0, noise=NOISE, curvature=CURVATURE):
+    """Our trajectory for torch's ``name(**kwargs)``, the floats traced; ``factory`` replaces
+    ``conventions.torch``'s (a wrong variant, to show the grid tells it apart)."""
+    factory = factory or getattr(torch_convention, name.lower())
+    structural = tuple(sorted((k, v) for k, v in kwargs.items() if isinstance(v, bool)))
+    floats = {k: v for k, v in kwargs.items() if not isinstance(v, bool)}
+    build = lambda hp: factory(**hp, **dict(structural))  # noqa: E731
+    return trajectories.traced_trajectory((name, factory, structural, tuple(sorted(floats))), build, floats, p0, noise, curvature)
+
+
+def worst_error(got, expected):
+    return float((np.abs(got - expected) / np.maximum(1.0, np.abs(expected))).max())
 
 
 @pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for n, kw in CASES])
 def test_matches_torch_over_500_steps(name, kwargs):
-    """Every optimiser and option: max |Δp| <= 1e-5 · max(1, |p|) over 500 steps under jit."""
-    expected = torch_trajectory(name, kwargs)
-    got = jax_trajectory(ours(name, kwargs))
-    error = np.abs(got - expected) / np.maximum(1.0, np.abs(expected))
+    """Every optimiser and option: max |Δp| <= 1e-5 · max(1, |p|) over 500 steps under jit.
+
+    With ``maximize`` the problem is the concave one (curvature -h), so that ascent converges."""
+    curvature = -CURVATURE if kwargs.get("maximize") else CURVATURE
+    expected = torch_trajectory(name, kwargs, curvature=curvature)
+    got = ours_traced(name, kwargs, curvature=curvature)
     assert np.all(np.isfinite(got))
-    assert error.max() <= 1e-5, f"worst relative error {error.max():.2e} at step {error.max(axis=1).argmax()}"
+    error = worst_error(got, expected)
+    assert error <= 1e-5, f"worst relative error {error:.2e}"
+
+
+def _torch_like(name, *, denominator=None, rounding=None, decay=None, eps_in_root=False):
+    """torch's rule rebuilt from the core blocks, with one piece swappable."""
+    from jaxopt_course.learning_rate import scale_by_learning_rate
+    from jaxopt_course.optimizers.adagrad import scale_by_adagrad
+    from jaxopt_course.optimizers.adam import ACCURATE, scale_by_adam
+    from jaxopt_course.optimizers.rmsprop import scale_by_rms
+
+    def build(lr, eps=1e-8, betas=(0.9, 0.999), weight_decay=0.0):
+        if name in ("Adam", "AdamW"):
+            eps_kw = {"eps": 0.0, "eps_root": eps} if eps_in_root else {"eps": eps}
+            direction = scale_by_adam(betas[0], betas[1], rounding=rounding or ACCURATE, **eps_kw)
+            return optax.chain(direction, scale_by_learning_rate(lr), *([decay(weight_decay, lr)] if decay else []))
+        block = scale_by_rms if name == "RMSprop" else scale_by_adagrad
+        first = 0.99 if name == "RMSprop" else 0.0  # alpha, or the initial accumulator
+        return optax.chain(block(first, eps, denominator=denominator), scale_by_learning_rate(lr))
+
+    return build
+
+
+@pytest.mark.parametrize(
+    "name,kwargs,variant",
+    [
+        ("Adam", {"lr": 1e-2, "eps": 1e-3}, "eps inside the root"),
+        ("RMSprop", {"lr": 1e-2, "eps": 1e-3}, "eps inside the root"),
+        ("Adagrad", {"lr": 1e-1, "eps": 1e-3}, "eps inside the root"),
+        ("Adam", {"lr": 0.1}, "float32 bias corrections"),
+        ("AdamW", {"lr": 1e-3, "weight_decay": 0.02}, "subtractive decoupled decay"),  # float32(1 - 2e-5) is 2.7e-8 off
+    ],
+)
+def test_grid_tells_the_wrong_variant_apart(name, kwargs, variant):
+    """The grid's tolerance passes torch's variant and fails the wrong one: ε inside the root
+    (eps = 1e-3), float32 bias corrections (torch's first steps at lr 0.1, tolerance 1e-6), the
+    subtractive AdamW decay instead of torch's multiplicative float32 factor."""
+    from jaxopt_course.conventions import variants
+    from jaxopt_course.regularizers import decoupled_weight_decay
+
+    right, wrong = {
+        "eps inside the root": ({"denominator": variants.eps_outside_root}, {"denominator": variants.eps_in_root, "eps_in_root": True}),
+        "float32 bias corrections": ({}, {"rounding": variants.float32_rounding}),
+        "subtractive decoupled decay": ({"decay": variants.torch_decoupled_decay}, {"decay": decoupled_weight_decay}),
+    }[variant]
+    args, tolerance = {}, 1e-5
+    if variant == "float32 bias corrections":
+        args, tolerance = {"p0": FIXTURE_P0, "noise": FIXTURE_GRADS, "curvature": np.zeros(3, np.float32)}, 1e-6
+    expected = torch_trajectory(name, kwargs, **args)
+    assert worst_error(ours_traced(name, kwargs, **args), expected) <= tolerance
+    assert worst_error(ours_traced(name, kwargs, factory=_torch_like(name, **right), **args), expected) <= tolerance
+    assert worst_error(ours_traced(name, kwargs, factory=_torch_like(name, **wrong), **args), expected) > tolerance
 
 
 FIXTURE_P0 = np.array([1.0, -2.0, 0.5], np.float32)

@@ -114,7 +114,7 @@ def test_optax_builtins_that_are_the_same_schedule():
 
 
 def test_long_runs_stay_accurate():
-    """exp(t log r) and the sin² cosine keep float32 accuracy where naive forms drift (NUMERICS §5.7)."""
+    """exp(t log r) and the sin² cosine keep float32 accuracy where naive forms drift (docs/conventions.md)."""
     t = np.array([100, 1000, 10000, 9990, 9999])
     np.testing.assert_allclose(schedules.exponential_decay(1.0, 1, 0.999)(jnp.asarray(t)), 0.999 ** t.astype(np.float64), rtol=5e-7)
     cosine = schedules.cosine_decay(1.0, 10000)(jnp.asarray(t[3:]))
@@ -182,6 +182,16 @@ def test_cosine_with_restarts_restarts():
         (lambda: schedules.per_epoch(schedules.constant(0.1), 0), "steps_per_epoch"),
         (lambda: schedules.linear_warmup(0.1, 10), "schedule must be a callable"),
         (lambda: torch_convention.linear_lr(0.1, total_iters=0), "total_iters"),
+        # a schedule whose concrete values would be negative or non-finite
+        (lambda: schedules.polynomial_decay(-0.1, 0.0, 10), "^init_value must be"),
+        (lambda: schedules.cosine_decay(0.1, 10, end_value=-0.5), "^end_value must be"),
+        (lambda: schedules.warmup_cosine_decay(-1.0, 0.1, 10, 100), "^init_value must be"),
+        (lambda: schedules.piecewise_constant([10], [0.1, float("nan")]), r"^values\[1\] must be"),
+        (lambda: schedules.piecewise_constant([10], [-0.1, 0.1]), r"^values\[0\] must be"),
+        (lambda: schedules.one_cycle(0.1, 100, div_factor=0.0), "^div_factor must be"),
+        (lambda: schedules.one_cycle(-0.1, 100), "^max_value must be"),
+        (lambda: torch_convention.one_cycle_lr(-0.1, 100), "^max_lr must be"),
+        (lambda: keras.polynomial_decay(0.1, 10, end_learning_rate=-1.0), "^end_learning_rate must be"),
     ],
 )
 def test_bad_static_arguments(build, match):
@@ -283,3 +293,41 @@ def test_every_optimiser_with_a_torch_scheduler_matches_torch(name, steps_per_ep
         got = jax_trajectory(build(schedule), p0, noise, h)
         error = np.abs(np.asarray(got) - expected) / np.maximum(1.0, np.abs(expected))
         assert error.max() <= 1e-5, (name, scheduler_name, steps_per_epoch, error.max())
+
+
+def test_keras_polynomial_decay_with_power_below_one_lands_on_the_end_value_under_jit():
+    """PolynomialDecay(power=0.5) at t = T under jit is exactly end_learning_rate: 1 - 77/77 would
+    leave 9.3e-10, whose square root is 3e-5 (a 0.9% error on the end value)."""
+    schedule = jax.jit(keras.polynomial_decay(0.1, 77, end_learning_rate=1e-3, power=0.5))
+    assert float(schedule(77)) == np.float32(1e-3)
+    assert float(schedule(500)) == np.float32(1e-3)
+    np.testing.assert_allclose(float(schedule(38)), (0.1 - 1e-3) * np.sqrt(1 - 38 / 77) + 1e-3, rtol=1e-6)
+
+
+def test_zero_step_schedules_top_level_strict_and_optax_convention_constant():
+    """A schedule of zero transition steps: refused by jaxopt_course.schedules, a constant schedule
+    in conventions.optax, as in optax itself."""
+    from jaxopt_course.conventions import optax as optax_convention
+
+    with pytest.raises(ValueError, match="decay_steps"):
+        schedules.polynomial_decay(0.1, 0.0, 0)
+    with pytest.raises(ValueError, match="decay_steps"):
+        schedules.exponential_decay(0.1, 0, decay_rate=0.5)
+    for ours, stock in [
+        (optax_convention.polynomial_schedule(0.1, 0.0, 1.0, 0), optax.polynomial_schedule(0.1, 0.0, 1.0, 0)),
+        (optax_convention.exponential_decay(0.1, 0, 0.5), optax.exponential_decay(0.1, 0, 0.5)),
+        (optax_convention.linear_schedule(0.1, 0.0, 0), optax.linear_schedule(0.1, 0.0, 0)),
+    ]:
+        np.testing.assert_allclose([ours(t) for t in (0, 5)], [stock(t) for t in (0, 5)])
+
+
+def test_optax_one_cycle_phase_ends_are_optax_s():
+    """conventions.optax's one-cycle peaks at int(pct·N) and ends at N, as optax's; the top-level
+    (torch's) peaks at pct·N - 1 and ends at N - 1."""
+    from jaxopt_course.conventions import optax as optax_convention
+
+    ours = optax_convention.cosine_onecycle_schedule(100, 1.0, pct_start=0.3)
+    stock = optax.cosine_onecycle_schedule(100, 1.0, pct_start=0.3)
+    steps = [0, 10, 29, 30, 31, 60, 99, 100, 104]
+    np.testing.assert_allclose([ours(t) for t in steps], [stock(t) for t in steps], rtol=1e-5, atol=1e-9)
+    assert float(schedules.one_cycle(1.0, 100, pct_start=0.3)(29)) == 1.0

@@ -19,8 +19,10 @@ from jaxopt_course.optimizers.adagrad import scale_by_adagrad
 from jaxopt_course.optimizers.adam import scale_by_adam
 from jaxopt_course.optimizers.rmsprop import scale_by_rms
 from jaxopt_course.optimizers.sgd import scale_by_momentum
+from jaxopt_course.hyperparams import hyperparameters
 
 
+@hyperparameters
 def sgd(lr: ScalarOrSchedule, momentum: ArrayLike | None = None) -> optax.GradientTransformation:
     """d2l ``sgd`` / ``sgd_momentum``: ``v = μ v + g`` (v_0 = 0); ``p -= lr v``."""
     check_learning_rate(lr, "lr")
@@ -30,6 +32,7 @@ def sgd(lr: ScalarOrSchedule, momentum: ArrayLike | None = None) -> optax.Gradie
     return optax.chain(scale_by_momentum(momentum), scale_by_learning_rate(lr))
 
 
+@hyperparameters
 def adagrad(lr: ScalarOrSchedule, eps: ArrayLike = 1e-6) -> optax.GradientTransformation:
     """d2l ``adagrad``: ``s += g²``; ``p -= lr g / sqrt(s + ε)`` with s_0 = 0."""
     check_learning_rate(lr, "lr")
@@ -37,6 +40,7 @@ def adagrad(lr: ScalarOrSchedule, eps: ArrayLike = 1e-6) -> optax.GradientTransf
     return optax.chain(scale_by_adagrad(0.0, eps), scale_by_learning_rate(lr))
 
 
+@hyperparameters
 def rmsprop(lr: ScalarOrSchedule, gamma: ArrayLike = 0.9, eps: ArrayLike = 1e-6) -> optax.GradientTransformation:
     """d2l ``rmsprop``: ``s = γ s + (1-γ) g²``; ``p -= lr g / sqrt(s + ε)``."""
     check_learning_rate(lr, "lr")
@@ -45,11 +49,13 @@ def rmsprop(lr: ScalarOrSchedule, gamma: ArrayLike = 0.9, eps: ArrayLike = 1e-6)
     return optax.chain(scale_by_rms(gamma, eps), scale_by_learning_rate(lr))
 
 
+@hyperparameters
 def adadelta(rho: ArrayLike = 0.9, eps: ArrayLike = 1e-5) -> optax.GradientTransformation:
     """d2l ``adadelta``: Zeiler's rule with no learning rate (a step of 1.0) and ε = 1e-5."""
     return optax.chain(scale_by_adadelta(rho, eps), scale_by_learning_rate(1.0))
 
 
+@hyperparameters
 def adam(
     lr: ScalarOrSchedule, b1: ArrayLike = 0.9, b2: ArrayLike = 0.999, eps: ArrayLike = 1e-6
 ) -> optax.GradientTransformation:

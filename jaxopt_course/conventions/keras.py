@@ -17,6 +17,7 @@ import optax
 from jaxopt_course.base import ArrayLike, ScalarOrSchedule
 from jaxopt_course.checks import check_decay, check_learning_rate, check_range
 from jaxopt_course.conventions import variants
+from jaxopt_course.hyperparams import hyperparameters
 from jaxopt_course.learning_rate import scale_by_learning_rate
 from jaxopt_course.optimizers.adadelta import scale_by_adadelta
 from jaxopt_course.optimizers.adagrad import scale_by_adagrad
@@ -39,6 +40,7 @@ def _with_decay(transforms, *, weight_decay, learning_rate):
     return optax.chain(*transforms, decoupled_weight_decay(weight_decay, learning_rate))
 
 
+@hyperparameters
 def sgd(
     learning_rate: ScalarOrSchedule = 0.01,
     momentum: ArrayLike = 0.0,
@@ -52,6 +54,7 @@ def sgd(
     return _with_decay([step], weight_decay=weight_decay, learning_rate=learning_rate)
 
 
+@hyperparameters
 def adagrad(
     learning_rate: ScalarOrSchedule = 1e-3,
     initial_accumulator_value: ArrayLike = 0.1,
@@ -65,6 +68,7 @@ def adagrad(
     return _with_decay(transforms, weight_decay=weight_decay, learning_rate=learning_rate)
 
 
+@hyperparameters
 def rmsprop(
     learning_rate: ScalarOrSchedule = 1e-3,
     rho: ArrayLike = 0.9,
@@ -82,6 +86,7 @@ def rmsprop(
     return _with_decay(transforms, weight_decay=weight_decay, learning_rate=learning_rate)
 
 
+@hyperparameters
 def adadelta(
     learning_rate: ScalarOrSchedule = 1e-3,
     rho: ArrayLike = 0.95,
@@ -95,6 +100,7 @@ def adadelta(
     return _with_decay(transforms, weight_decay=weight_decay, learning_rate=learning_rate)
 
 
+@hyperparameters
 def adam(
     learning_rate: ScalarOrSchedule = 1e-3,
     beta_1: ArrayLike = 0.9,
@@ -117,6 +123,7 @@ def adam(
     return _with_decay(transforms, weight_decay=weight_decay, learning_rate=learning_rate)
 
 
+@hyperparameters
 def adamw(
     learning_rate: ScalarOrSchedule = 1e-3,
     weight_decay: ArrayLike = 0.004,

@@ -13,15 +13,16 @@ optax's defaults):
 docs/conventions.md lists the formulas and docs/optax_compat.md the test counts.
 """
 
-from __future__ import annotations
-
+# no ``from __future__ import annotations``: optax's tests read the learning-rate annotation
+# (``optax.ScalarOrSchedule``) from the signature, so it must be the object, not a string
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax as _optax
+from optax import ScalarOrSchedule
 
-from jaxopt_course.base import ArrayLike, ScalarOrSchedule
+from jaxopt_course.base import ArrayLike
 from jaxopt_course.conventions import variants
 from jaxopt_course.learning_rate import scale_by_learning_rate as _scale_by_learning_rate
 from jaxopt_course.optimizers.adadelta import scale_by_adadelta as _scale_by_adadelta
@@ -83,7 +84,9 @@ def scale_by_rms(
 ) -> _optax.GradientTransformation:
     """``optax.scale_by_rms``: ``v = γ v + (1-γ)|g|²``; ``d = g / sqrt(v + ε)`` (or ``sqrt(v) + ε``)."""
     denominator = variants.eps_in_root if eps_in_sqrt else variants.eps_outside_root
-    return _scale_by_rms(decay, eps, initial_scale=initial_scale, denominator=denominator, bias_correction=bias_correction)
+    return _scale_by_rms(
+        decay, eps, initial_scale=initial_scale, denominator=denominator, bias_correction=bias_correction, rounding=variants.float32_rounding
+    )
 
 
 def scale_by_stddev(
@@ -96,7 +99,13 @@ def scale_by_stddev(
     """``optax.scale_by_stddev``: centered RMSProp's direction."""
     denominator = variants.eps_in_root if eps_in_sqrt else variants.eps_outside_root
     return _scale_by_rms(
-        decay, eps, initial_scale=initial_scale, centered=True, denominator=denominator, bias_correction=bias_correction
+        decay,
+        eps,
+        initial_scale=initial_scale,
+        centered=True,
+        denominator=denominator,
+        bias_correction=bias_correction,
+        rounding=variants.float32_rounding,
     )
 
 
@@ -218,8 +227,15 @@ def adamw(
 
 # --------------------------------------------------------------------------- regularisers
 def add_decayed_weights(weight_decay: ArrayLike = 0.0, mask=None) -> _optax.GradientTransformation:
-    """``optax.add_decayed_weights``: ``g ← g + λ p``; leaves that are None stay None."""
-    return _add_l2(weight_decay, mask=mask)
+    """``optax.add_decayed_weights``: ``g ← g + λ p``; ``updates=None`` passes through as None."""
+    decay = _add_l2(weight_decay, mask=mask)
+
+    def update_fn(updates, state, params=None):
+        if updates is None:
+            return None, state
+        return decay.update(updates, state, params)
+
+    return _optax.GradientTransformation(decay.init, update_fn)
 
 
 def clip(max_delta: ArrayLike) -> _optax.GradientTransformation:
@@ -232,7 +248,32 @@ def clip_by_global_norm(max_norm: ArrayLike) -> _optax.GradientTransformation:
     return _clip_by_global_norm(max_norm)
 
 
+from jaxopt_course.conventions.optax_schedules import (  # noqa: E402 - optax's schedules, same namespace
+    constant_schedule,
+    cosine_decay_schedule,
+    cosine_onecycle_schedule,
+    exponential_decay,
+    join_schedules,
+    linear_onecycle_schedule,
+    linear_schedule,
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+    polynomial_schedule,
+    warmup_cosine_decay_schedule,
+)
+
 __all__ = [
+    "constant_schedule",
+    "cosine_decay_schedule",
+    "cosine_onecycle_schedule",
+    "exponential_decay",
+    "join_schedules",
+    "linear_onecycle_schedule",
+    "linear_schedule",
+    "piecewise_constant_schedule",
+    "piecewise_interpolate_schedule",
+    "polynomial_schedule",
+    "warmup_cosine_decay_schedule",
     "adadelta",
     "adagrad",
     "adam",

@@ -25,6 +25,7 @@ import optax
 from jaxopt_course.base import ArrayLike, ScalarOrSchedule
 from jaxopt_course.checks import check_decay, check_learning_rate, check_range
 from jaxopt_course.conventions import variants
+from jaxopt_course.hyperparams import hyperparameters
 from jaxopt_course.learning_rate import scale_by_learning_rate
 from jaxopt_course.optimizers.adadelta import scale_by_adadelta
 from jaxopt_course.optimizers.adagrad import scale_by_adagrad
@@ -52,6 +53,7 @@ def _chain(transforms, *, maximize: bool) -> optax.GradientTransformation:
     return optax.chain(*([variants.negate()] if maximize else []), *transforms)
 
 
+@hyperparameters
 def sgd(
     lr: ScalarOrSchedule = 1e-3,
     momentum: ArrayLike = 0.0,
@@ -76,6 +78,7 @@ def sgd(
     return _chain([add_l2(weight_decay), step], maximize=maximize)
 
 
+@hyperparameters
 def adagrad(
     lr: ScalarOrSchedule = 1e-2,
     lr_decay: ArrayLike = 0.0,
@@ -94,6 +97,7 @@ def adagrad(
     return _chain([add_l2(weight_decay), direction, step], maximize=maximize)
 
 
+@hyperparameters
 def rmsprop(
     lr: ScalarOrSchedule = 1e-2,
     alpha: ArrayLike = 0.99,
@@ -114,6 +118,7 @@ def rmsprop(
     return _chain([add_l2(weight_decay), direction, step], maximize=maximize)
 
 
+@hyperparameters
 def adadelta(
     lr: ScalarOrSchedule = 1.0,
     rho: ArrayLike = 0.9,
@@ -134,6 +139,7 @@ def _adam_direction(b1, b2, *, eps, amsgrad):
     return scale_by_adam(b1, b2, eps=eps)
 
 
+@hyperparameters
 def adam(
     lr: ScalarOrSchedule = 1e-3,
     betas=(0.9, 0.999),
@@ -156,6 +162,7 @@ def adam(
     return _chain([add_l2(weight_decay), *step], maximize=maximize)
 
 
+@hyperparameters
 def adamw(
     lr: ScalarOrSchedule = 1e-3,
     betas=(0.9, 0.999),

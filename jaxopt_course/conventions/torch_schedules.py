@@ -12,36 +12,44 @@ from collections.abc import Callable, Sequence
 
 from jaxopt_course import schedules
 from jaxopt_course.base import ArrayLike, Schedule
-from jaxopt_course.checks import check_positive_int, check_range, renamed_arguments
+from jaxopt_course.checks import check_positive_int, check_range
 from jaxopt_course.numerics import as_float32
+
+
+def _check_lr_gamma(lr, gamma) -> None:
+    check_range("lr", lr, low=0.0)
+    check_range("gamma", gamma, low=0.0)
 
 
 def _stepped(schedule: Schedule, steps_per_epoch: int) -> Schedule:
     return schedules.per_epoch(schedule, steps_per_epoch) if steps_per_epoch != 1 else schedule
 
 
-@renamed_arguments(init_value="lr", decay_steps="step_size", decay_rate="gamma")
 def step_lr(lr: ArrayLike, step_size: int, gamma: ArrayLike = 0.1, *, steps_per_epoch: int = 1) -> Schedule:
     """``StepLR``: ``lr · γ^⌊e / step_size⌋``."""
-    return _stepped(schedules.step_decay(lr, step_size, gamma), steps_per_epoch)
+    _check_lr_gamma(lr, gamma)
+    check_range("step_size", step_size, low=0.0, low_inclusive=False)
+    return _stepped(schedules.step_decay(lr, step_size, gamma=gamma), steps_per_epoch)
 
 
-@renamed_arguments(init_value="lr")
 def multi_step_lr(lr: ArrayLike, milestones: Sequence[int], gamma: ArrayLike = 0.1, *, steps_per_epoch: int = 1) -> Schedule:
     """``MultiStepLR``: ``lr · γ^(milestones passed)``; a milestone listed twice applies γ twice."""
-    return _stepped(schedules.multi_step_decay(lr, sorted(milestones), gamma), steps_per_epoch)
+    _check_lr_gamma(lr, gamma)
+    return _stepped(schedules.multi_step_decay(lr, sorted(milestones), gamma=gamma), steps_per_epoch)
 
 
-@renamed_arguments(init_value="lr", decay_rate="gamma")
 def exponential_lr(lr: ArrayLike, gamma: ArrayLike, *, steps_per_epoch: int = 1) -> Schedule:
     """``ExponentialLR``: ``lr · γ^e``."""
-    return _stepped(schedules.exponential_decay(lr, 1, gamma), steps_per_epoch)
+    _check_lr_gamma(lr, gamma)
+    return _stepped(schedules.exponential_decay(lr, 1, decay_rate=gamma), steps_per_epoch)
 
 
-@renamed_arguments(init_value="lr", decay_steps="T_max", end_value="eta_min")
 def cosine_annealing_lr(lr: ArrayLike, T_max: int, eta_min: ArrayLike = 0.0, *, steps_per_epoch: int = 1) -> Schedule:  # noqa: N803
     """``CosineAnnealingLR``: not clamped at T_max: it rises again with period 2·T_max."""
-    return _stepped(schedules.cosine_decay(lr, T_max, eta_min, periodic=True), steps_per_epoch)
+    check_range("lr", lr, low=0.0)
+    check_range("T_max", T_max, low=0.0, low_inclusive=False)
+    check_range("eta_min", eta_min, low=0.0)
+    return _stepped(schedules.cosine_decay(lr, T_max, end_value=eta_min, periodic=True), steps_per_epoch)
 
 
 def lambda_lr(lr: ArrayLike, lr_lambda: Callable, *, steps_per_epoch: int = 1) -> Schedule:
@@ -54,11 +62,10 @@ def linear_lr(lr: ArrayLike, start_factor: float = 1.0 / 3.0, end_factor: float 
     check_positive_int("total_iters", total_iters)
     check_range("start_factor", start_factor, low=0.0, high=1.0, low_inclusive=False, high_inclusive=True)
     check_range("end_factor", end_factor, low=0.0, high=1.0, high_inclusive=True)
-    factor = schedules.polynomial_decay(start_factor, end_factor, total_iters)
+    factor = schedules.polynomial_decay(start_factor, end_factor, decay_steps=total_iters)
     return _stepped(lambda e: as_float32(lr) * factor(e), steps_per_epoch)
 
 
-@renamed_arguments(max_value="max_lr", anneal="anneal_strategy")
 def one_cycle_lr(
     max_lr: ArrayLike,
     total_steps: int,
@@ -76,8 +83,11 @@ def one_cycle_lr(
     ``total_steps``; here give ``total_steps`` (the number of scheduler steps) directly, and
     ``steps_per_epoch`` keeps its meaning in this module: optimiser steps per scheduler step.
     """
+    check_range("max_lr", max_lr, low=0.0)
+    if anneal_strategy not in ("cos", "linear"):
+        raise ValueError(f"anneal_strategy must be 'cos' or 'linear'; got {anneal_strategy!r}")
     schedule = schedules.one_cycle(
-        max_lr, total_steps, pct_start, anneal=anneal_strategy, div_factor=div_factor,
+        max_lr, total_steps, pct_start=pct_start, anneal=anneal_strategy, div_factor=div_factor,
         final_div_factor=final_div_factor, three_phase=three_phase,
     )
     return _stepped(schedule, steps_per_epoch)

@@ -23,6 +23,7 @@ from jaxopt_course.numerics import as_float32, safe_increment
 from jaxopt_course.optimizers.adam import Rounding
 from jaxopt_course.optimizers.adagrad import eps_in_root  # noqa: F401 - the default, named beside its variant
 from jaxopt_course.optimizers.sgd import scale_by_momentum
+from jaxopt_course.hyperparams import hyperparameters
 
 
 # --------------------------------------------------------------------------- where ε sits
@@ -72,6 +73,7 @@ class TorchMomentumState(NamedTuple):
     velocity: optax.Updates
 
 
+@hyperparameters
 def torch_momentum(
     momentum: ArrayLike, *, dampening: ArrayLike = 0.0, nesterov: bool = False
 ) -> optax.GradientTransformation:
@@ -100,6 +102,7 @@ def torch_momentum(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters
 def lr_inside_momentum(
     learning_rate: ScalarOrSchedule, *, momentum: ArrayLike, nesterov: bool = False
 ) -> optax.GradientTransformation:
@@ -108,6 +111,7 @@ def lr_inside_momentum(
     return optax.chain(scale_by_learning_rate(learning_rate), scale_by_momentum(momentum, nesterov=nesterov))
 
 
+@hyperparameters
 def lr_outside_momentum(
     learning_rate: ScalarOrSchedule, *, momentum: ArrayLike, dampening: ArrayLike = 0.0, nesterov: bool = False
 ) -> optax.GradientTransformation:
@@ -122,6 +126,7 @@ class TorchDecoupledDecayState(NamedTuple):
     count: jax.Array  # int32: updates taken, the step the learning-rate schedule sees
 
 
+@hyperparameters
 def torch_decoupled_decay(
     weight_decay: ArrayLike, learning_rate: ScalarOrSchedule, *, mask=None
 ) -> optax.GradientTransformation:
@@ -152,6 +157,7 @@ def torch_decoupled_decay(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters
 def negate() -> optax.GradientTransformation:
     """``g ← -g``: torch's ``maximize=True``, placed first so that the optimiser ascends."""
 

@@ -13,6 +13,7 @@ from jaxopt_course.base import ArrayLike, ScalarOrSchedule
 from jaxopt_course.checks import check_decay, check_range, check_same_structure
 from jaxopt_course.learning_rate import scale_by_learning_rate
 from jaxopt_course.numerics import abs_sq, as_float32, one_minus_and_log
+from jaxopt_course.hyperparams import hyperparameters
 
 
 class ScaleByAdadeltaState(NamedTuple):
@@ -22,6 +23,7 @@ class ScaleByAdadeltaState(NamedTuple):
     delta_nu: optax.Updates  # Δx_t, moving average of the squared (unscaled) steps
 
 
+@hyperparameters
 def scale_by_adadelta(rho: ArrayLike = 0.9, eps: ArrayLike = 1e-6) -> optax.GradientTransformation:
     """AdaDelta's direction.
 
@@ -68,6 +70,7 @@ def scale_by_adadelta(rho: ArrayLike = 0.9, eps: ArrayLike = 1e-6) -> optax.Grad
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters
 def adadelta(
     learning_rate: ScalarOrSchedule = 1.0, rho: ArrayLike = 0.9, eps: ArrayLike = 1e-6
 ) -> optax.GradientTransformation:

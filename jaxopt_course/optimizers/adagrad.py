@@ -14,6 +14,7 @@ from jaxopt_course.base import ArrayLike, ScalarOrSchedule
 from jaxopt_course.checks import check_range, check_same_structure
 from jaxopt_course.learning_rate import scale_by_learning_rate
 from jaxopt_course.numerics import abs_sq, as_float32
+from jaxopt_course.hyperparams import hyperparameters
 
 # (accumulated second moment, ε) -> denominator
 Denominator = Callable[[jax.Array, jax.Array], jax.Array]
@@ -36,6 +37,7 @@ class ScaleByAdagradState(NamedTuple):
     sum_of_squares: optax.Updates  # s_t = s_0 + Σ_{k<=t} |g_k|², one array per parameter
 
 
+@hyperparameters
 def scale_by_adagrad(
     initial_accumulator_value: ArrayLike = 0.1,
     eps: ArrayLike = 1e-7,
@@ -76,6 +78,7 @@ def scale_by_adagrad(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters
 def adagrad(
     learning_rate: ScalarOrSchedule, initial_accumulator_value: ArrayLike = 0.1, eps: ArrayLike = 1e-7
 ) -> optax.GradientTransformation:

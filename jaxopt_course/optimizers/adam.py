@@ -21,6 +21,7 @@ from jaxopt_course.checks import check_decay, check_range, check_same_structure
 from jaxopt_course.learning_rate import scale_by_learning_rate
 from jaxopt_course.numerics import abs_sq, as_float32, bias_correction, one_minus_and_log, safe_increment
 from jaxopt_course.regularizers import decoupled_weight_decay
+from jaxopt_course.hyperparams import hyperparameters
 
 
 # (v̂, ε, ε_root, 1 - β2^t) -> the denominator of the step
@@ -82,6 +83,7 @@ def _moments(updates, state, b1, b2, rounding):
     return mu, nu
 
 
+@hyperparameters
 def scale_by_adam(
     b1: ArrayLike = 0.9,
     b2: ArrayLike = 0.999,
@@ -155,6 +157,7 @@ def corrected_maximum(nu_max, nu, correction2):
     return new_max, new_max
 
 
+@hyperparameters
 def scale_by_amsgrad(
     b1: ArrayLike = 0.9,
     b2: ArrayLike = 0.999,
@@ -202,6 +205,7 @@ def scale_by_amsgrad(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters
 def adam(
     learning_rate: ScalarOrSchedule,
     b1: ArrayLike = 0.9,
@@ -246,6 +250,7 @@ def adam(
     return optax.chain(direction, scale_by_learning_rate(learning_rate))
 
 
+@hyperparameters
 def amsgrad(
     learning_rate: ScalarOrSchedule,
     b1: ArrayLike = 0.9,
@@ -262,6 +267,7 @@ def amsgrad(
     return optax.chain(scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype), scale_by_learning_rate(learning_rate))
 
 
+@hyperparameters
 def adamw(
     learning_rate: ScalarOrSchedule,
     b1: ArrayLike = 0.9,

@@ -12,8 +12,8 @@ from optax import tree_utils as otu
 from jaxopt_course.base import ArrayLike, ScalarOrSchedule
 from jaxopt_course.checks import check_decay, check_range, check_same_structure
 from jaxopt_course.learning_rate import scale_by_learning_rate
-from jaxopt_course.numerics import abs_sq, as_float32, one_minus_and_log, safe_increment
-from jaxopt_course.optimizers.adam import accurate_correction
+from jaxopt_course.numerics import abs_sq, as_float32, safe_increment
+from jaxopt_course.optimizers.adam import ACCURATE, Rounding
 from jaxopt_course.optimizers.adagrad import Denominator, divide_or_zero, eps_in_root
 from jaxopt_course.optimizers.sgd import scale_by_momentum
 
@@ -34,6 +34,7 @@ def scale_by_rms(
     centered: bool = False,
     bias_correction: bool = False,
     denominator: Denominator = eps_in_root,
+    rounding: Rounding = ACCURATE,
 ) -> optax.GradientTransformation:
     """RMSProp's direction: the gradient over the root of a moving average of its square.
 
@@ -44,7 +45,8 @@ def scale_by_rms(
 
         d_t = g_t / \\sqrt{v_t - \\bar g_t^2 + ε}
 
-    With ``bias_correction`` (v_0 = 0) the moments are divided by ``1 - γ^t`` as in Adam.
+    With ``bias_correction`` (v_0 = 0) the moments are divided by ``1 - γ^t`` as in Adam;
+    ``rounding`` says how ``1 - γ`` and ``1 - γ^t`` are formed (see :func:`scale_by_adam`).
     ``denominator`` changes where ε sits (torch: ``conventions.variants.eps_outside_root``).
 
     Args:
@@ -71,11 +73,11 @@ def scale_by_rms(
     def update_fn(updates, state, params=None):
         del params
         check_same_structure(updates, state.nu, "RMSProp moving average built by init()")
-        c, _ = one_minus_and_log(decay)
+        c = rounding.one_minus(decay)
         nu = jax.tree.map(lambda g, v: (as_float32(decay) * v + c * abs_sq(g)).astype(v.dtype), updates, state.nu)
         mu = jax.tree.map(lambda g, m: (m + c * (g - m)).astype(m.dtype), updates, state.mu) if centered else state.mu
         count = safe_increment(state.count)
-        bc = accurate_correction(decay, count) if bias_correction else 1.0
+        bc = rounding.correction(decay, count) if bias_correction else 1.0
         variance = jax.tree.map(lambda v, m: v / bc - abs_sq(m / bc), nu, mu) if centered else jax.tree.map(lambda v: v / bc, nu)
         e = as_float32(eps)
         direction = jax.tree.map(lambda g, s: divide_or_zero(g, denominator(s, e)).astype(g.dtype), updates, variance)

@@ -22,7 +22,7 @@ from jaxopt_course.numerics import as_float32
 class ScaleByMomentumState(NamedTuple):
     """State of :func:`scale_by_momentum`."""
 
-    velocity: optax.Updates  # b_{t-1}, the momentum buffer, one array per parameter
+    trace: optax.Updates  # b_{t-1}, the momentum buffer (optax calls it the trace), one per parameter
 
 
 def scale_by_momentum(
@@ -48,18 +48,18 @@ def scale_by_momentum(
     check_range("momentum", momentum, low=0.0)
 
     def init_fn(params):
-        return ScaleByMomentumState(velocity=otu.tree_zeros_like(params, dtype=accumulator_dtype))
+        return ScaleByMomentumState(trace=otu.tree_zeros_like(params, dtype=accumulator_dtype))
 
     def update_fn(updates, state, params=None):
         del params
-        check_same_structure(updates, state.velocity, "momentum buffer built by init()")
+        check_same_structure(updates, state.trace, "momentum buffer built by init()")
         mu = as_float32(momentum)
-        velocity = jax.tree.map(lambda g, b: (mu * b + g).astype(b.dtype), updates, state.velocity)
+        velocity = jax.tree.map(lambda g, b: (mu * b + g).astype(b.dtype), updates, state.trace)
         if nesterov:
             direction = jax.tree.map(lambda g, b: (g + mu * b).astype(g.dtype), updates, velocity)
         else:
             direction = jax.tree.map(lambda g, b: b.astype(g.dtype), updates, velocity)
-        return direction, ScaleByMomentumState(velocity=velocity)
+        return direction, ScaleByMomentumState(trace=velocity)
 
     return optax.GradientTransformation(init_fn, update_fn)
 
