@@ -193,7 +193,7 @@
     ctx.restore();
     const left = full.length <= DATA.steps;
     $("path-view").dataset.points = JSON.stringify(pts);
-    $("path-caption").textContent = `${p.label} from (${p.start.map(fmt).join(", ")}) — ${pts.length ? `x at step ${pts.length - 1} = (${pts[pts.length - 1].map(fmt).join(", ")})` : ""}` +
+    $("path-caption").textContent = `${p.label} from (${p.start.map(fmt).join(", ")}) — ${pts.length ? `x at step ${pts.length - 1} ≈ (${pts[pts.length - 1].map(fmt).join(", ")})` : ""}` +
       (left ? `; the run leaves the view after step ${full.length - 1} (diverges or escapes)` : "");
   }
 
@@ -240,7 +240,7 @@
   }
 
   const METRIC_TEXT = {
-    "final loss": "log₁₀ of the final loss (dark: low; yellow: no lower than at the start; grey: not finite)",
+    "final loss": "log₁₀ of the final loss (dark: low, darkest: exactly 0; yellow: no lower than at the start; grey: not finite)",
     rate: "convergence rate ‖xₜ₊₁ − x*‖/‖xₜ − x*‖ per step (dark: fast; grey: ≥ 1 or diverged)",
     "escape step": "first step out of the region (dark: early; grey: never)",
   };
@@ -254,17 +254,20 @@
     const good = (v) => v !== null && (S.metric !== "rate" || v < 1);
     const all = values.flat().filter(good);
     // final loss: anything above the starting loss is as bad as the start (the top colour)
-    const lo = Math.min(...all), hi = S.metric === "final loss" ? Math.min(Math.max(...all), problem().start_loss) : Math.max(...all);
+    // an exact zero (the floor) is drawn darkest but does not stretch the scale
+    const scaled = S.metric === "final loss" ? all.filter((v) => v > DATA.loss_range[0]) : all;
+    const lo = scaled.length ? Math.min(...scaled) : DATA.loss_range[0];
+    const hi = S.metric === "final loss" ? Math.min(Math.max(...all), problem().start_loss) : Math.max(...all);
     for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) {
       const v = values[i][j];
-      ctx.fillStyle = good(v) ? rgb(colour(hi > lo ? Math.min(v - lo, hi - lo) / (hi - lo) : 0.5, false)) : "#c8c8c8";
+      ctx.fillStyle = good(v) ? rgb(colour(hi > lo ? (v - lo) / (hi - lo) : 0.5, false)) : "#c8c8c8";
       ctx.fillRect(g.left + i * cw, g.bottom - (j + 1) * ch, Math.ceil(cw), Math.ceil(ch));
     }
     const barTop = g.top + 14, barBottom = g.bottom - 14; // the colour bar: lo at the bottom, hi at the top
     for (let y = barTop; y < barBottom; y++) { ctx.fillStyle = rgb(colour((barBottom - y) / (barBottom - barTop), false)); ctx.fillRect(g.right + 8, y, 10, 1.5); }
-    ctx.fillStyle = "#333"; ctx.textAlign = "center"; ctx.font = "10px system-ui, sans-serif";
-    ctx.fillText(fmt(hi), g.right + 13 + 6, g.top + 8);
-    ctx.fillText(fmt(lo), g.right + 13 + 6, g.bottom - 2);
+    ctx.fillStyle = "#333"; ctx.textAlign = "right"; ctx.font = "10px system-ui, sans-serif";
+    ctx.fillText(fmt(hi), g.w - 2, g.top + 8);
+    ctx.fillText(fmt(lo), g.w - 2, g.bottom - 2);
     ctx.font = "11px system-ui, sans-serif";
     const lr = P.learning_rates, decades = [];
     for (let e = Math.ceil(Math.log10(lr[0]) - 1e-6); e <= Math.log10(lr[n - 1]) + 1e-6; e++) decades.push(e);
