@@ -1,7 +1,7 @@
 """The keras, d2l and optax conventions against the frameworks' own numbers.
 
-The expected trajectories are the ones measured on Keras 3.15, d2l and optax 0.2.8 (the fixture
-table of docs/conventions.md): p0 = [1, -2, 0.5] and the fixed gradients G1..G3.
+The expected trajectories are the ones measured on Keras 3.15, d2l and optax 0.2.8 (docs/conventions.md
+describes the fixture): p0 = [1, -2, 0.5] and the fixed gradients G1..G3.
 """
 
 from __future__ import annotations

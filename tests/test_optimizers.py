@@ -396,3 +396,58 @@ def test_complex_params_match_optax(row):
         u, s_ref = reference.update(grads_of(p_ref), s_ref, p_ref)
         p_ref = optax.apply_updates(p_ref, u)
     np.testing.assert_allclose(p_ours, p_ref, rtol=1e-5, atol=1e-6)
+
+
+def test_gradient_of_another_shape_is_an_error_naming_both_shapes():
+    """A (3,) gradient for a (1,) parameter is refused (it would broadcast and change the shape)."""
+    for optimizer in (jc.sgd(0.1), jc.adam(0.1), jc.rmsprop(0.1, momentum=0.5)):
+        params = {"w": jnp.ones(1)}
+        with pytest.raises(ValueError, match=r"shape \(3,\).*shape \(1,\)"):
+            optimizer.update({"w": jnp.ones(3)}, optimizer.init(params), params)
+
+
+def test_array_learning_rate_must_not_change_a_parameter_s_shape():
+    """An lr of shape (2,) would turn a scalar parameter into shape (2,): refused; one that
+    broadcasts onto the parameter is fine."""
+    with pytest.raises(ValueError, match=r"learning_rate has shape \(2,\)"):
+        jc.sgd(jnp.array([0.1, 0.2])).init(jnp.float32(1.0))
+    optimizer = jc.sgd(jnp.array([0.1, 0.2]))
+    updates, _ = optimizer.update(jnp.ones(2), optimizer.init(jnp.ones(2)))
+    np.testing.assert_allclose(updates, [-0.1, -0.2])
+
+
+def _traced_factories():
+    from jaxopt_course.conventions import d2l, keras, torch
+
+    def optax_schedule(name, **kw):
+        return lambda **hp: optax_convention.sgd(getattr(optax_convention, name)(**kw, **hp))
+
+    return {
+        **{row.name: (row.ours, row.hparams) for row in ROWS},
+        "torch.adam": (torch.adam, {"lr": 0.1, "betas": (0.9, 0.99), "eps": 1e-3, "weight_decay": 0.1}),
+        "torch.sgd": (torch.sgd, {"lr": 0.1, "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.1}),
+        "torch.adagrad": (torch.adagrad, {"lr": 0.1, "lr_decay": 0.1, "initial_accumulator_value": 0.1}),
+        "keras.adam": (keras.adam, {"learning_rate": 0.1, "beta_1": 0.9, "epsilon": 1e-7, "weight_decay": 0.01}),
+        "keras.rmsprop": (keras.rmsprop, {"learning_rate": 0.1, "rho": 0.9, "momentum": 0.5}),
+        "d2l.rmsprop": (d2l.rmsprop, {"lr": 0.1, "gamma": 0.9}),
+        "optax.adamw": (optax_convention.adamw, {"learning_rate": 0.1, "b1": 0.9, "weight_decay": 0.1}),
+        "optax.rmsprop": (optax_convention.rmsprop, {"learning_rate": 0.1, "decay": 0.9, "momentum": 0.5}),
+        "optax.exponential_decay": (optax_schedule("exponential_decay", transition_steps=10), {"init_value": 0.1, "decay_rate": 0.5, "end_value": 0.01}),
+        "optax.warmup_cosine": (optax_schedule("warmup_cosine_decay_schedule", warmup_steps=5, decay_steps=20), {"init_value": 0.0, "peak_value": 0.1, "end_value": 0.01}),
+        "optax.onecycle": (optax_schedule("cosine_onecycle_schedule", transition_steps=20), {"peak_value": 0.1, "div_factor": 25.0}),
+        "torch.one_cycle_lr": (lambda **hp: jc.sgd(torch.one_cycle_lr(total_steps=20, **hp)), {"max_lr": 0.1, "div_factor": 25.0}),
+        "keras.cosine_decay": (lambda **hp: jc.sgd(keras.cosine_decay(decay_steps=20, **hp)), {"initial_learning_rate": 0.1, "alpha": 0.1}),
+    }
+
+
+@pytest.mark.parametrize("name", list(_traced_factories()))
+def test_every_float_hyperparameter_may_be_traced(name):
+    """Each factory builds and steps with its float hyper-parameters as tracers (traced, not run)."""
+    factory, hparams = _traced_factories()[name]
+    params = jnp.ones(2)
+
+    def one_step(hp):
+        optimizer = factory(**hp)
+        return optimizer.update(params, optimizer.init(params), params)
+
+    jax.eval_shape(one_step, jax.tree.map(jnp.float32, hparams))
