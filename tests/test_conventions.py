@@ -173,3 +173,31 @@ def test_d2l_rmsprop_is_the_formula():
         p = p - 0.01 * g / np.sqrt(s + 1e-6)
         expected.append(p.copy())
     np.testing.assert_allclose(np.asarray(trajectory(d2l.rmsprop(0.01, 0.9))), expected, rtol=0, atol=1e-6)
+
+
+def test_conventions_pass_at_most_two_positional_arguments_to_the_package():
+    """Inside conventions/, every call of one of the package's factories names its arguments
+    after the first two (a long positional list hides which option is which)."""
+    import ast
+    from pathlib import Path
+
+    import jaxopt_course
+    from jaxopt_course import optimizers, regularizers, schedules
+    from jaxopt_course.conventions import variants
+
+    ours = set(optimizers.__all__) | set(schedules.__all__) | {n for n in dir(variants) if not n.startswith("__")}
+    ours |= {n for n in dir(regularizers) if not n.startswith("_")} | {"scale_by_learning_rate"}
+    ours |= {f"_{name}" for name in ours} | {"adam", "sgd", "rmsprop", "adagrad", "adadelta", "adamw", "amsgrad"}
+    ours -= {"jax", "jnp", "optax", "np", "otu", "annotations", "NamedTuple", "numbers"}
+    ours = {name for name in ours if "check" not in name}  # argument checks are not factories
+    folder = Path(jaxopt_course.__file__).parent / "conventions"
+    offenders = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+                owner = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else None
+                if name in ours and owner not in ("jnp", "jax", "np", "optax", "_optax", "math") and len(node.args) > 2:
+                    offenders.append(f"{path.name}:{node.lineno} {name}")
+    assert not offenders, offenders

@@ -13,7 +13,9 @@ import optax
 import pytest
 
 import jaxopt_course as jc
+from jaxopt_course.conventions import keras as keras_convention
 from jaxopt_course.conventions import optax as optax_convention
+from jaxopt_course.conventions import torch as torch_convention
 
 
 @dataclasses.dataclass(frozen=True)
@@ -346,13 +348,13 @@ def test_differentiable_through_updates(row):
 
 
 CONVENTION_ROWS = {
-    "torch.sgd": lambda: __import__("jaxopt_course.conventions.torch", fromlist=["x"]).sgd(0.1, momentum=0.9, weight_decay=0.01),
-    "torch.adam_amsgrad": lambda: __import__("jaxopt_course.conventions.torch", fromlist=["x"]).adam(0.1, amsgrad=True),
-    "torch.adamw": lambda: __import__("jaxopt_course.conventions.torch", fromlist=["x"]).adamw(0.1),
-    "torch.rmsprop": lambda: __import__("jaxopt_course.conventions.torch", fromlist=["x"]).rmsprop(0.1, momentum=0.5, centered=True),
-    "torch.adagrad": lambda: __import__("jaxopt_course.conventions.torch", fromlist=["x"]).adagrad(0.1, lr_decay=0.1),
-    "keras.adam": lambda: __import__("jaxopt_course.conventions.keras", fromlist=["x"]).adam(0.1, weight_decay=0.01),
-    "keras.sgd": lambda: __import__("jaxopt_course.conventions.keras", fromlist=["x"]).sgd(0.1, momentum=0.9),
+    "torch.sgd": lambda: torch_convention.sgd(0.1, momentum=0.9, weight_decay=0.01, maximize=True),
+    "torch.adam_amsgrad": lambda: torch_convention.adam(0.1, amsgrad=True),
+    "torch.adamw": lambda: torch_convention.adamw(0.1),
+    "torch.rmsprop": lambda: torch_convention.rmsprop(0.1, momentum=0.5, centered=True),
+    "torch.adagrad": lambda: torch_convention.adagrad(0.1, lr_decay=0.1),
+    "keras.adam": lambda: keras_convention.adam(0.1, weight_decay=0.01),
+    "keras.sgd": lambda: keras_convention.sgd(0.1, momentum=0.9),
     "optax.adam_mu_dtype": lambda: optax_convention.adam(0.1, mu_dtype=jnp.float32),
     "optax.sgd_accumulator_dtype": lambda: optax_convention.sgd(0.1, 0.9, accumulator_dtype=jnp.float32),
 }
