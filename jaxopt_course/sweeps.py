@@ -163,7 +163,7 @@ def sweep(
     if checkpoint_dir is not None:
         described = {"run_fn": _function_name(run_fn), "grid": {n: v.tolist() for n, v in configurations.items()}, "seeds": seeds,
                      "key": keys.describe(), "chunk_size": width, "devices": {"count": len(devices), "platform": devices[0].platform}}
-        store = _Checkpoints(Path(checkpoint_dir), described, program.out_tree)
+        store = _Checkpoints(Path(checkpoint_dir), described, program.out_tree, num_chunks)
     by_config, replicated = programs.shardings(devices)
     seed_keys = programs.global_array(keys.data, replicated)
     padded = {name: programs.pad_to(values, num_chunks * width) for name, values in configurations.items()}
@@ -189,7 +189,7 @@ def _function_name(function) -> str:
 class _Checkpoints:
     """A sweep's finished chunks in a folder: ``sweep.json`` (its arguments), ``chunk_00000.npz`` …"""
 
-    def __init__(self, folder: Path, described: dict, out_tree):
+    def __init__(self, folder: Path, described: dict, out_tree, num_chunks: int):
         self.folder, self.out_tree = folder, out_tree
         self.writer = jax.process_index() == 0  # one process writes; every process reads
         manifest = folder / "sweep.json"
@@ -205,6 +205,13 @@ class _Checkpoints:
         elif self.writer:
             folder.mkdir(parents=True, exist_ok=True)
             write_json(manifest, described)
+        self.finished = np.array([self._path(i).exists() for i in range(num_chunks)])
+        if jax.process_count() > 1:  # every process must skip the same chunks, or the collectives hang
+            from jax.experimental import multihost_utils
+
+            everyone = np.asarray(multihost_utils.process_allgather(self.finished.astype(np.int32)))
+            if not np.all(everyone == everyone[:1]):
+                raise ValueError(f"checkpoint_dir {str(folder)!r} holds different chunks on different processes: give a folder every process sees")
 
     def _path(self, index: int) -> Path:
         return self.folder / f"chunk_{index:05d}.npz"
@@ -212,7 +219,7 @@ class _Checkpoints:
     def load(self, index: int):
         """The chunk's metrics if it finished before, else None."""
         path = self._path(index)
-        if not path.exists():
+        if not self.finished[index]:
             return None
         with np.load(path, allow_pickle=False) as stored:
             leaves = [stored[f"leaf_{i}"] for i in range(len(stored.files))]

@@ -1,6 +1,7 @@
 """Two local processes (jax.distributed on 127.0.0.1, gloo CPU collectives, two forced CPU devices
-each) run an uneven grid, a chunked grid, a typed key and successive halving: every process gets
-the whole result, the same on both, equal to a one-process run to float32 rounding."""
+each) run an uneven grid, a chunked grid (also checkpointed to a shared folder, then resumed from
+it), a typed key and successive halving: every process gets the whole result, the same on both,
+equal to a one-process run to float32 rounding."""
 
 from __future__ import annotations
 
@@ -48,7 +49,11 @@ def run_all(prefix: str) -> None:
     uneven = sweep(run_fn, {"learning_rate": np.geomspace(0.01, 0.3, 7), "momentum": [0.5]}, seeds=2, key=jax.random.PRNGKey(0), progress=False)
     chunked = sweep(run_fn, {"learning_rate": np.geomspace(0.01, 0.3, 5), "momentum": [0.0, 0.9]}, key=jax.random.PRNGKey(1), chunk_size=3, progress=False)
     typed = sweep(typed_run_fn, {"learning_rate": [0.05, 0.1, 0.2], "momentum": [0.0, 0.5]}, key=jax.random.key(2), progress=False)
-    for name, result in (("uneven", uneven), ("chunked", chunked), ("typed", typed)):
+    shared = Path(prefix).parent / ("checkpoints" if jax.process_count() > 1 else f"{Path(prefix).name}_checkpoints")
+    grid = {"learning_rate": np.geomspace(0.01, 0.3, 5), "momentum": [0.0, 0.9]}
+    checkpointed = sweep(run_fn, grid, key=jax.random.PRNGKey(1), chunk_size=3, checkpoint_dir=shared, progress=False)
+    resumed = sweep(run_fn, grid, key=jax.random.PRNGKey(1), chunk_size=3, checkpoint_dir=shared, progress=False)  # loads every chunk
+    for name, result in (("uneven", uneven), ("chunked", chunked), ("typed", typed), ("checkpointed", checkpointed), ("resumed", resumed)):
         result.save(f"{prefix}_{name}.npz")
     from test_halving import GRID, regression_advance, regression_init
 
@@ -76,7 +81,7 @@ WORKER = textwrap.dedent(
     """
 )
 
-CASES = ["uneven", "chunked", "typed", "halving0", "halving1", "halving2"]
+CASES = ["uneven", "chunked", "typed", "checkpointed", "resumed", "halving0", "halving1", "halving2"]
 
 
 def free_port() -> int:
@@ -115,3 +120,6 @@ def test_two_processes_get_the_whole_result_equal_to_one_process(tmp_path):
             assert a.shape == c.shape and np.array_equal(a, b)
             np.testing.assert_allclose(a, c, rtol=2e-5, atol=1e-6)
     assert len({(tmp_path / f"{who}_halving.json").read_text() for who in ("process0", "process1", "single")}) == 1
+    resumed, checkpointed = (SweepResult.load(tmp_path / f"process1_{case}.npz") for case in ("resumed", "checkpointed"))
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(resumed.metrics), jax.tree.leaves(checkpointed.metrics), strict=True))
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["chunk_00000.npz", "chunk_00001.npz", "chunk_00002.npz", "sweep.json"]
