@@ -4,7 +4,8 @@ The computations behind ``model_selection``'s gradient figures, on a 10-layer ML
 fitting ``sin(3x)`` on 64 points of [−1, 1], trained by full-batch SGD (clipped or not).  Every
 network has the same parameter shapes, so all of them (the sigmoid MLP, its remedies, and the
 large-weight runs with and without clipping) are one vmapped program over their starting
-parameters, activation, residual switch, learning rate and clipping bound.  ``cfg`` is
+parameters, activation, residual switch, learning rate and clipping bound.  Batch normalisation,
+whose parameters and running statistics differ, is a second program.  ``cfg`` is
 ``model_selection.Config``.
 """
 
@@ -39,12 +40,10 @@ REMEDIES = {
     "ReLU, He initialisation": ("relu", False, "he"),
     "LeakyReLU, He initialisation": ("leaky_relu", False, "he"),
     "sigmoid + residual connections": ("sigmoid", True, "torch"),
-    # BATCH NORMALISATION goes here (the lead's part of issue 14): "sigmoid + batch normalisation"
-    # needs Flax's BatchNorm after each hidden dense layer and a training loop that carries its
-    # running statistics and evaluates with them. Its parameters differ in shape from these, so it
-    # runs as its own program; add its gradient norms and loss curve to `deep_networks()`'s
-    # "remedies" under this name and the figure, metrics and summary show it beside the others.
 }
+# Batch normalisation adds parameters (a scale and a shift per unit) and running statistics, so it
+# runs as its own program: models.batch_norm_mlp, trained with the running statistics carried.
+BATCH_NORM = "sigmoid + batch normalisation"
 
 
 def deep_apply(params, x, activation, residual, leaky_slope):
@@ -79,7 +78,8 @@ def deep_networks(cfg, key) -> dict:
 
     Returns ``gradients`` (the norms at torch's initialisation and with weights × scale; the
     large-weight loss curves with and without clipping, and the first non-finite step of each)
-    and ``remedies`` (norms and loss curve of the sigmoid MLP and of each remedy).
+    and ``remedies`` (norms and loss curve of the sigmoid MLP and of each remedy; for batch
+    normalisation also the final loss evaluated with the running statistics).
     """
     x, y = curve_data()
     torch_start = models.mlp(key, 1, [32] * cfg.depth + [1], activation="sigmoid")[0]
@@ -113,5 +113,29 @@ def deep_networks(cfg, key) -> dict:
             "curves": {name: runs[name]["loss"] for name in exploding},
             "exploded_at_step": {name: runs[name]["non_finite"] for name in exploding},
         },
-        "remedies": {name: {"norms": runs[name]["norms"], "loss": runs[name]["loss"]} for name in REMEDIES},
+        "remedies": {name: {"norms": runs[name]["norms"], "loss": runs[name]["loss"]} for name in REMEDIES} | {BATCH_NORM: batch_normalised(cfg, key)},
     }
+
+
+def batch_normalised(cfg, key) -> dict:
+    """The sigmoid MLP with batch normalisation before every hidden activation (torch's BatchNorm1d).
+
+    Same dense initialisation as the others (the same key); the gradient at the start is taken in
+    training mode (the batch's own statistics), the training carries the running statistics, and
+    the final model is evaluated with them.
+    """
+    x, y = curve_data()
+    params, model_state, apply = models.batch_norm_mlp(key, 1, [32] * cfg.depth + [1], activation="sigmoid")
+    loss_fn = models.supervised_loss(apply, stateful=True)
+    plan = training.make_plan(x.shape[0], x.shape[0], num_epochs=cfg.gradient_epochs)
+
+    @jax.jit
+    def run(params, model_state):
+        gradient = jax.grad(lambda p: loss_fn(p, (x, y), jax.random.PRNGKey(0), model_state)[0])(params)
+        norms = jnp.stack([jnp.linalg.norm(gradient[f"dense_{i}"]["kernel"]) for i in range(cfg.depth + 1)])
+        history = training.train(loss_fn, params, jc.sgd(cfg.remedy_learning_rate), (x, y), jax.random.PRNGKey(0), plan, model_state=model_state)
+        evaluation, _ = loss_fn(history.params, (x, y), None, history.model_state)
+        return norms, history.step_loss, evaluation
+
+    norms, losses, evaluation = run(params, model_state)
+    return {"norms": np.asarray(norms), "loss": np.asarray(losses), "loss_with_running_statistics": float(evaluation)}

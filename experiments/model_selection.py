@@ -14,9 +14,9 @@ stopping, and vanishing / exploding gradients with clipping.
   NaN, while clipping the global gradient norm to 0.1 keeps training stable.
 * The remedies the course lists for vanishing gradients, each beside that sigmoid MLP, measured
   as the gradient norm per layer at initialisation and as the training loss under the same SGD:
-  ReLU and LeakyReLU (with torch's initialisation, and with He's, made for them) and residual
-  connections ``z ← z + W σ(z) + b``.  These networks and the large-weight runs share their
-  parameter shapes and train as one vmapped program (``_gradient_flow.py``).
+  ReLU and LeakyReLU (with torch's initialisation, and with He's, made for them), batch
+  normalisation (running statistics carried by the training loop, the final model evaluated with
+  them) and residual connections ``z ← z + W σ(z) + b`` (``_gradient_flow.py``).
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def plot(results: dict, cfg: Config) -> dict:
     figures["gradients"] = figure
 
     figure, axes = plotting.new_figure(1, 2, width=5.8, height=4.2)
-    for (name, r), color in zip(results["remedies"].items(), plotting.PALETTE):  # batch norm joins here as one more entry
+    for (name, r), color in zip(results["remedies"].items(), plotting.PALETTE):
         style = {"color": color, "label": name, "linestyle": "--" if name.startswith("ReLU, torch") else "-"}
         axes[0, 0].plot(np.arange(1, len(r["norms"]) + 1), r["norms"], "o", **style)
         axes[0, 1].plot(np.arange(1, len(r["loss"]) + 1), r["loss"], **style)
@@ -234,9 +234,11 @@ CAPTIONS = {
         "initialisation; right, the training loss under the same full-batch SGD. ReLU's derivative is 1 where it is active: with torch's "
         "default initialisation (weights of variance 1/(3·fan_in), dashed) the first layer's gradient is already orders of magnitude above "
         "the sigmoid's, yet the signal still shrinks layer by layer and SGD hardly moves; with He's initialisation (variance 2/fan_in, made "
-        "for ReLU) ReLU and LeakyReLU keep the gradient about the same size in every layer and train at once. Residual connections keep "
-        "the sigmoid and add identity paths from the output to every layer: the first layer's gradient is as large as the later ones' and "
-        "the network learns. The summary gives the measured first-layer ratios."
+        "for ReLU) ReLU and LeakyReLU keep the gradient about the same size in every layer and train at once. Batch normalisation keeps "
+        "the sigmoid but rescales each layer's pre-activations to mean 0 and variance 1, where the sigmoid's slope is near its largest: "
+        "the gradient reaches the first layer and the network trains (the final model is evaluated with the running statistics the "
+        "training carried). Residual connections keep the sigmoid and add identity paths from the output to every layer: the first "
+        "layer's gradient is as large as the later ones' and the network learns. The summary gives the measured first-layer ratios."
     ),
     "gradients": "Left: at torch's initialisation the sigmoid's derivative (≤ 1/4) shrinks the gradient about tenfold per layer on the way back to the input: the first layers barely learn. With large weights the gradient is large everywhere. Right: from those large weights plain SGD's loss explodes; clipping the global norm keeps every step bounded.",
 }
@@ -265,7 +267,10 @@ def main(argv=None) -> int:
             for name, v in r.items()
         },
         "gradient_norms": {k: v.tolist() for k, v in g["norms"].items()},
-        "remedies": {k: {"gradient_norms": v["norms"].tolist(), "first_loss": float(v["loss"][0]), "final_loss": float(v["loss"][-1])} for k, v in results["remedies"].items()},
+        "remedies": {
+            k: {"gradient_norms": v["norms"].tolist(), "first_loss": float(v["loss"][0]), "final_loss": float(v["loss"][-1])} | {m: v[m] for m in ("loss_with_running_statistics",) if m in v}
+            for k, v in results["remedies"].items()
+        },
         "clipping": {k: {"first_loss": float(v[0]), "final_loss": float(v[-1]), "non_finite_from_step": g["exploded_at_step"][k]} for k, v in g["curves"].items()},
     }
     names = list(r)

@@ -218,12 +218,14 @@ def test_e12_model_selection(tmp_path):
 
     remedies = metrics["remedies"]
     sigmoid = remedies.pop("sigmoid (the problem)")
-    assert set(remedies) == {"ReLU, torch's initialisation", "ReLU, He initialisation", "LeakyReLU, He initialisation", "sigmoid + residual connections"}
+    assert set(remedies) == {"ReLU, torch's initialisation", "ReLU, He initialisation", "LeakyReLU, He initialisation", "sigmoid + residual connections", "sigmoid + batch normalisation"}
     for name, remedy in remedies.items():
         assert remedy["gradient_norms"][0] > 1e3 * sigmoid["gradient_norms"][0], name
     assert sigmoid["final_loss"] > 0.5  # stuck at the mean: the variance of sin(3x) on [-1, 1] is about 0.5
-    for name in ("ReLU, He initialisation", "LeakyReLU, He initialisation", "sigmoid + residual connections"):
+    for name in ("ReLU, He initialisation", "LeakyReLU, He initialisation", "sigmoid + residual connections", "sigmoid + batch normalisation"):
         assert remedies[name]["final_loss"] < 0.4 * sigmoid["final_loss"], name
+    # batch norm's model, evaluated with the running statistics its training carried, has learnt too
+    assert remedies["sigmoid + batch normalisation"]["loss_with_running_statistics"] < 0.4 * sigmoid["final_loss"]
 
     plain, clipped = metrics["clipping"].values()
     assert plain["non_finite_from_step"] >= 0 and clipped["non_finite_from_step"] == -1
