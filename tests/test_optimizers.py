@@ -453,3 +453,13 @@ def test_every_float_hyperparameter_may_be_traced(name):
         return optimizer.update(params, optimizer.init(params), params)
 
     jax.eval_shape(one_step, jax.tree.map(jnp.float32, hparams))
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16, jnp.float32, np.float64], ids=lambda d: jnp.dtype(d).name)
+def test_checks_accept_every_floating_dtype(dtype):
+    """Hyper-parameters in any floating dtype (bfloat16 included) are checked, not rejected."""
+    optimizer = jc.adam(np.asarray(0.1, dtype), b1=np.asarray(0.9, dtype), eps=np.asarray(1e-3, dtype))
+    updates, _ = optimizer.update(jnp.ones(2), optimizer.init(jnp.ones(2)))
+    np.testing.assert_allclose(updates, -0.1 / (1 + 1e-3) * np.ones(2), rtol=1e-2)
+    with pytest.raises(ValueError, match="^b1 must be"):
+        jc.adam(0.1, b1=np.asarray(1.5, dtype))
