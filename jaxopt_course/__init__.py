@@ -2,9 +2,13 @@
 
 Every optimiser is a pure ``(init, update)`` ``optax.GradientTransformation``: use it alone, or
 inside ``optax.chain`` with optax's own transforms.  Framework-exact variants live in
-``jaxopt_course.conventions.{optax, torch, keras, d2l}``.
+``jaxopt_course.conventions.{optax, torch, keras, d2l}``.  Every optimiser, schedule and
+regulariser is also a pytree of its numeric hyper-parameters (``jaxopt_course.hyperparams``):
+chain them with :func:`chain` to keep that, so that a new optimiser with new numbers reuses every
+compiled program.
 """
 
+from jaxopt_course.hyperparams import chain
 from jaxopt_course.learning_rate import scale_by_learning_rate
 from jaxopt_course.sweep_results import SweepResult
 from jaxopt_course.sweeps import Zip, sweep
@@ -27,6 +31,7 @@ from jaxopt_course.optimizers import (
 )
 
 __all__ = [
+    "chain",
     "EarlyStopping",
     "History",
     "fit",

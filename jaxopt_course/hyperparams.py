@@ -208,6 +208,8 @@ def _split(value: Any, static: bool, children: list) -> Any:
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         names = tuple(sorted(value))
         return _Mapping(names, tuple(_split(value[k], static, children) for k in names))
+    if isinstance(value, dict):  # consumed when the factory runs, so compared by its items' values
+        return _Static(value, (dict, tuple(sorted(((static_key(k), static_key(v)) for k, v in value.items()), key=repr))))
     return _Static(value, static_key(value))
 
 
@@ -264,7 +266,7 @@ class Transform(optax.GradientTransformation):
 class Schedule:
     """A learning-rate schedule ``step -> η`` that is also a pytree of its numeric parameters."""
 
-    __slots__ = ("function", "recipe", "children")
+    __slots__ = ("function", "recipe", "children", "__weakref__")
 
     def __init__(self, function: Callable, recipe: Recipe, children: tuple):
         self.function, self.recipe, self.children = function, recipe, children

@@ -24,6 +24,7 @@ import numpy as np
 from jaxopt_course.base import ArrayLike, Schedule
 from jaxopt_course.checks import check_positive_int, check_range, is_traced
 from jaxopt_course.numerics import as_float32
+from jaxopt_course.hyperparams import hyperparameters
 
 __all__ = [
     "constant",
@@ -64,12 +65,14 @@ def _power(rate: ArrayLike, exponent: jnp.ndarray) -> jnp.ndarray:
     return jnp.where(exponent == 0, 1.0, jnp.exp(exponent * _log(rate)))
 
 
+@hyperparameters(kind="schedule")
 def constant(value: ArrayLike) -> Schedule:
     """``η_t = value``."""
     check_range("value", value, low=0.0)
     return lambda count: jnp.broadcast_to(as_float32(value), jnp.shape(count))
 
 
+@hyperparameters(kind="schedule")
 def exponential_decay(init_value: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike, *, staircase: bool = False) -> Schedule:
     """``η_t = η_0 · r^(t / k)``, with ``⌊t / k⌋`` when ``staircase`` (Keras ExponentialDecay).
 
@@ -86,6 +89,7 @@ def exponential_decay(init_value: ArrayLike, decay_steps: ArrayLike, decay_rate:
     return schedule
 
 
+@hyperparameters(kind="schedule")
 def step_decay(init_value: ArrayLike, step_size: ArrayLike, gamma: ArrayLike = 0.1) -> Schedule:
     """``η_t = η_0 · γ^⌊t / s⌋`` (torch StepLR)."""
     _positive("step_size", step_size)
@@ -93,6 +97,7 @@ def step_decay(init_value: ArrayLike, step_size: ArrayLike, gamma: ArrayLike = 0
     return exponential_decay(init_value, step_size, decay_rate=gamma, staircase=True)
 
 
+@hyperparameters(kind="schedule")
 def multi_step_decay(init_value: ArrayLike, milestones: Sequence[int], gamma: ArrayLike = 0.1) -> Schedule:
     """``η_t = η_0 · γ^(number of milestones <= t)`` (torch MultiStepLR; a repeated milestone counts twice)."""
     check_range("init_value", init_value, low=0.0)
@@ -106,6 +111,7 @@ def multi_step_decay(init_value: ArrayLike, milestones: Sequence[int], gamma: Ar
     return schedule
 
 
+@hyperparameters(kind="schedule")
 def inverse_time_decay(init_value: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike, *, staircase: bool = False) -> Schedule:
     """``η_t = η_0 / (1 + r · t / k)``, with ``⌊t / k⌋`` when ``staircase`` (Keras InverseTimeDecay)."""
     check_range("init_value", init_value, low=0.0)
@@ -119,6 +125,7 @@ def inverse_time_decay(init_value: ArrayLike, decay_steps: ArrayLike, decay_rate
     return schedule
 
 
+@hyperparameters(kind="schedule")
 def piecewise_constant(boundaries: Sequence[int], values: Sequence[float], *, boundary_in_left: bool = False) -> Schedule:
     """Absolute values per interval: ``values[i]`` between ``boundaries[i-1]`` and ``boundaries[i]``.
 
@@ -141,6 +148,7 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[float], *, bo
     return schedule
 
 
+@hyperparameters(kind="schedule")
 def polynomial_decay(init_value: ArrayLike, end_value: ArrayLike, decay_steps: ArrayLike, power: ArrayLike = 1.0, *, cycle: bool = False) -> Schedule:
     """``η_t = (η_0 - η_end)(1 - min(t, T)/T)^p + η_end``; with ``cycle`` T grows to the next multiple.
 
@@ -162,6 +170,7 @@ def polynomial_decay(init_value: ArrayLike, end_value: ArrayLike, decay_steps: A
     return schedule
 
 
+@hyperparameters(kind="schedule")
 def cosine_decay(init_value: ArrayLike, decay_steps: ArrayLike, end_value: ArrayLike = 0.0, *, periodic: bool = False) -> Schedule:
     """Cosine annealing to a floor: ``η_t = η_end + (η_0 - η_end) · ½(1 + cos(π t / T))``.
 
@@ -183,6 +192,7 @@ def cosine_decay(init_value: ArrayLike, decay_steps: ArrayLike, end_value: Array
     return schedule
 
 
+@hyperparameters(kind="schedule")
 def cosine_with_restarts(init_value: ArrayLike, first_period: ArrayLike, *, period_multiplier: int = 1, end_value: ArrayLike = 0.0) -> Schedule:
     """SGDR: cosine annealing from η_0 to η_end, restarted after T_0, T_0·m, T_0·m², … steps.
 
@@ -216,6 +226,7 @@ def cosine_with_restarts(init_value: ArrayLike, first_period: ArrayLike, *, peri
     return schedule
 
 
+@hyperparameters(kind="schedule")
 def linear_warmup(schedule: Schedule, warmup_steps: ArrayLike, *, start_value: ArrayLike = 0.0, total_steps: int | None = None) -> Schedule:
     """A linear ramp from ``start_value`` to ``schedule(0)`` over ``warmup_steps``, then ``schedule(t - w)``.
 
@@ -239,6 +250,7 @@ def linear_warmup(schedule: Schedule, warmup_steps: ArrayLike, *, start_value: A
     return warmed
 
 
+@hyperparameters(kind="schedule")
 def warmup_cosine_decay(init_value: ArrayLike, peak_value: ArrayLike, warmup_steps: ArrayLike, decay_steps: int, end_value: ArrayLike = 0.0) -> Schedule:
     """Linear warm-up from ``init_value`` to ``peak_value`` over ``warmup_steps``, then cosine decay
     to ``end_value`` at ``decay_steps`` (the total length, warm-up included, as optax counts it).
@@ -256,6 +268,7 @@ def warmup_cosine_decay(init_value: ArrayLike, peak_value: ArrayLike, warmup_ste
     return linear_warmup(decay, warmup_steps, start_value=init_value)
 
 
+@hyperparameters(kind="schedule")
 def one_cycle(
     max_value: ArrayLike,
     total_steps: int,
@@ -307,6 +320,7 @@ def one_cycle(
     return schedule
 
 
+@hyperparameters(kind="schedule")
 def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
     """``schedules[i]`` from ``boundaries[i-1]`` on, fed its local step ``t - boundaries[i-1]``."""
     points = _sorted_boundaries("boundaries", boundaries)
@@ -326,6 +340,7 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
     return joined
 
 
+@hyperparameters(kind="schedule")
 def from_function(function: Callable) -> Schedule:
     """Any jnp-traceable function of the step, as a float32 schedule (torch's LambdaLR).
 
@@ -334,6 +349,7 @@ def from_function(function: Callable) -> Schedule:
     return lambda count: as_float32(function(_step(count)))
 
 
+@hyperparameters(kind="schedule")
 def per_epoch(schedule: Schedule, steps_per_epoch: int) -> Schedule:
     """Holds ``schedule(e)`` for the whole of epoch ``e``: step t uses ``schedule(⌊t / B⌋)``.
 

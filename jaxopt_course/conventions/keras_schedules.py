@@ -11,26 +11,31 @@ from jaxopt_course import schedules
 from jaxopt_course.base import ArrayLike, Schedule
 from jaxopt_course.checks import check_range
 from jaxopt_course.numerics import as_float32
+from jaxopt_course.hyperparams import hyperparameters
 
 
+@hyperparameters(kind="schedule")
 def piecewise_constant_decay(boundaries: Sequence[int], values: Sequence[float]) -> Schedule:
     """``PiecewiseConstantDecay``: a boundary belongs to the interval on its left (the value
     changes at step b + 1)."""
     return schedules.piecewise_constant(boundaries, values, boundary_in_left=True)
 
 
+@hyperparameters(kind="schedule")
 def exponential_decay(initial_learning_rate: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike, staircase: bool = False) -> Schedule:
     """``ExponentialDecay``: ``η_0 · r^(t / k)`` (floored exponent when staircase)."""
     check_range("initial_learning_rate", initial_learning_rate, low=0.0)
     return schedules.exponential_decay(initial_learning_rate, decay_steps, decay_rate=decay_rate, staircase=staircase)
 
 
+@hyperparameters(kind="schedule")
 def inverse_time_decay(initial_learning_rate: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike, staircase: bool = False) -> Schedule:
     """``InverseTimeDecay``: ``η_0 / (1 + r · t / k)`` (floored ratio when staircase)."""
     check_range("initial_learning_rate", initial_learning_rate, low=0.0)
     return schedules.inverse_time_decay(initial_learning_rate, decay_steps, decay_rate=decay_rate, staircase=staircase)
 
 
+@hyperparameters(kind="schedule")
 def cosine_decay(
     initial_learning_rate: ArrayLike, decay_steps: int, alpha: ArrayLike = 0.0, warmup_target: ArrayLike | None = None, warmup_steps: int = 0
 ) -> Schedule:
@@ -46,6 +51,7 @@ def cosine_decay(
     return schedules.linear_warmup(cosine, warmup_steps, start_value=initial_learning_rate)
 
 
+@hyperparameters(kind="schedule")
 def polynomial_decay(
     initial_learning_rate: ArrayLike, decay_steps: ArrayLike, end_learning_rate: ArrayLike = 1e-4, power: ArrayLike = 1.0, cycle: bool = False
 ) -> Schedule:

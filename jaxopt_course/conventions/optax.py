@@ -34,6 +34,7 @@ from jaxopt_course.optimizers.sgd import scale_by_momentum as _scale_by_momentum
 from jaxopt_course.regularizers import add_l2 as _add_l2
 from jaxopt_course.regularizers import clip_by_global_norm as _clip_by_global_norm
 from jaxopt_course.regularizers import clip_by_value as _clip_by_value
+from jaxopt_course.hyperparams import hyperparameters
 
 
 def _identity() -> _optax.GradientTransformation:
@@ -41,16 +42,19 @@ def _identity() -> _optax.GradientTransformation:
 
 
 # --------------------------------------------------------------------------- blocks
+@hyperparameters
 def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *, flip_sign: bool = True) -> _optax.GradientTransformation:
     """``optax.scale_by_learning_rate``: ``u = -η_t d``."""
     return _scale_by_learning_rate(learning_rate, flip_sign=flip_sign)
 
 
+@hyperparameters
 def trace(decay: ArrayLike, nesterov: bool = False, accumulator_dtype: Any = None) -> _optax.GradientTransformation:
     """``optax.trace``: ``b = g + μ b``; the direction is ``b`` (or ``g + μ b`` with nesterov)."""
     return _scale_by_momentum(decay, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
 
 
+@hyperparameters
 def scale_by_adam(
     b1: ArrayLike = 0.9,
     b2: ArrayLike = 0.999,
@@ -64,6 +68,7 @@ def scale_by_adam(
     return _scale_by_adam(b1, b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov, rounding=variants.float32_rounding)
 
 
+@hyperparameters
 def scale_by_amsgrad(
     b1: ArrayLike = 0.9,
     b2: ArrayLike = 0.999,
@@ -75,6 +80,7 @@ def scale_by_amsgrad(
     return _scale_by_amsgrad(b1, b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, rounding=variants.float32_rounding)
 
 
+@hyperparameters
 def scale_by_rms(
     decay: ArrayLike = 0.9,
     eps: ArrayLike = 1e-8,
@@ -89,6 +95,7 @@ def scale_by_rms(
     )
 
 
+@hyperparameters
 def scale_by_stddev(
     decay: ArrayLike = 0.9,
     eps: ArrayLike = 1e-8,
@@ -109,12 +116,14 @@ def scale_by_stddev(
     )
 
 
+@hyperparameters
 def scale_by_adadelta(rho: ArrayLike = 0.9, eps: ArrayLike = 1e-6) -> _optax.GradientTransformation:
     """``optax.scale_by_adadelta``."""
     return _scale_by_adadelta(rho, eps)
 
 
 # --------------------------------------------------------------------------- optimisers
+@hyperparameters
 def sgd(
     learning_rate: ScalarOrSchedule, momentum: ArrayLike | None = None, nesterov: bool = False, accumulator_dtype: Any = None
 ) -> _optax.GradientTransformation:
@@ -123,6 +132,7 @@ def sgd(
     return _optax.chain(buffer, scale_by_learning_rate(learning_rate))
 
 
+@hyperparameters
 def adagrad(
     learning_rate: ScalarOrSchedule, initial_accumulator_value: ArrayLike = 0.1, eps: ArrayLike = 1e-7
 ) -> _optax.GradientTransformation:
@@ -130,6 +140,7 @@ def adagrad(
     return _optax.chain(_scale_by_adagrad(initial_accumulator_value, eps), scale_by_learning_rate(learning_rate))
 
 
+@hyperparameters
 def rmsprop(
     learning_rate: ScalarOrSchedule,
     decay: ArrayLike = 0.9,
@@ -148,6 +159,7 @@ def rmsprop(
     return _optax.chain(direction, scale_by_learning_rate(learning_rate), buffer)
 
 
+@hyperparameters
 def adadelta(
     learning_rate: ScalarOrSchedule | None = None,
     rho: ArrayLike = 0.9,
@@ -163,6 +175,7 @@ def adadelta(
     )
 
 
+@hyperparameters
 def adam(
     learning_rate: ScalarOrSchedule,
     b1: ArrayLike = 0.9,
@@ -178,6 +191,7 @@ def adam(
     return _optax.chain(direction, scale_by_learning_rate(learning_rate))
 
 
+@hyperparameters
 def nadam(
     learning_rate: ScalarOrSchedule,
     b1: ArrayLike = 0.9,
@@ -192,6 +206,7 @@ def nadam(
     return adam(learning_rate, b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov)
 
 
+@hyperparameters
 def amsgrad(
     learning_rate: ScalarOrSchedule,
     b1: ArrayLike = 0.9,
@@ -205,6 +220,7 @@ def amsgrad(
     return _optax.chain(direction, scale_by_learning_rate(learning_rate))
 
 
+@hyperparameters
 def adamw(
     learning_rate: ScalarOrSchedule,
     b1: ArrayLike = 0.9,
@@ -226,6 +242,7 @@ def adamw(
 
 
 # --------------------------------------------------------------------------- regularisers
+@hyperparameters
 def add_decayed_weights(weight_decay: ArrayLike = 0.0, mask=None) -> _optax.GradientTransformation:
     """``optax.add_decayed_weights``: ``g ← g + λ p``; ``updates=None`` passes through as None."""
     decay = _add_l2(weight_decay, mask=mask)
@@ -238,11 +255,13 @@ def add_decayed_weights(weight_decay: ArrayLike = 0.0, mask=None) -> _optax.Grad
     return _optax.GradientTransformation(decay.init, update_fn)
 
 
+@hyperparameters
 def clip(max_delta: ArrayLike) -> _optax.GradientTransformation:
     """``optax.clip``: element-wise ``clip(g, -c, c)``."""
     return _clip_by_value(max_delta)
 
 
+@hyperparameters
 def clip_by_global_norm(max_norm: ArrayLike) -> _optax.GradientTransformation:
     """``optax.clip_by_global_norm``: ``g · c / ‖g‖`` when ``‖g‖ > c``."""
     return _clip_by_global_norm(max_norm)

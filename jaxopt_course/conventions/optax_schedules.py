@@ -14,17 +14,20 @@ import jax.numpy as jnp
 
 from jaxopt_course.base import ArrayLike, Schedule
 from jaxopt_course.checks import is_traced
+from jaxopt_course.hyperparams import hyperparameters
 
 
 def _float(count):
     return jnp.asarray(count).astype(jnp.float32)
 
 
+@hyperparameters(kind="schedule")
 def constant_schedule(value: ArrayLike) -> Schedule:
     """``optax.constant_schedule``: ``η_t = value``."""
     return lambda count: value
 
 
+@hyperparameters(kind="schedule")
 def polynomial_schedule(
     init_value: ArrayLike, end_value: ArrayLike, power: ArrayLike, transition_steps: int, transition_begin: int = 0
 ) -> Schedule:
@@ -44,11 +47,13 @@ def polynomial_schedule(
     return schedule
 
 
+@hyperparameters(kind="schedule")
 def linear_schedule(init_value: ArrayLike, end_value: ArrayLike, transition_steps: int, transition_begin: int = 0) -> Schedule:
     """``optax.linear_schedule``: :func:`polynomial_schedule` with power 1."""
     return polynomial_schedule(init_value, end_value, power=1, transition_steps=transition_steps, transition_begin=transition_begin)
 
 
+@hyperparameters(kind="schedule")
 def exponential_decay(
     init_value: ArrayLike,
     transition_steps: int,
@@ -78,6 +83,7 @@ def exponential_decay(
     return schedule
 
 
+@hyperparameters(kind="schedule")
 def cosine_decay_schedule(init_value: ArrayLike, decay_steps: int, alpha: ArrayLike = 0.0, exponent: ArrayLike = 1.0) -> Schedule:
     """``optax.cosine_decay_schedule``: ``I (α + (1 - α) [½(1 + cos(π t / T))]^p)``, clamped at T."""
     if not decay_steps > 0:
@@ -93,6 +99,7 @@ def cosine_decay_schedule(init_value: ArrayLike, decay_steps: int, alpha: ArrayL
     return schedule
 
 
+@hyperparameters(kind="schedule")
 def join_schedules(schedules, boundaries) -> Schedule:
     """``optax.join_schedules``: ``schedules[i]`` from ``boundaries[i-1]`` on, at ``t - boundaries[i-1]``."""
 
@@ -105,6 +112,7 @@ def join_schedules(schedules, boundaries) -> Schedule:
     return schedule
 
 
+@hyperparameters(kind="schedule")
 def warmup_cosine_decay_schedule(
     init_value: ArrayLike,
     peak_value: ArrayLike,
@@ -123,6 +131,7 @@ def warmup_cosine_decay_schedule(
     return join_schedules([warmup, decay], [warmup_steps])
 
 
+@hyperparameters(kind="schedule", static=("boundaries_and_scales",))
 def piecewise_constant_schedule(init_value: ArrayLike, boundaries_and_scales: dict | None = None) -> Schedule:
     """``optax.piecewise_constant_schedule``: ``I`` times every scale whose boundary ``b <= t``."""
     items = sorted((boundaries_and_scales or {}).items())
@@ -139,6 +148,7 @@ def piecewise_constant_schedule(init_value: ArrayLike, boundaries_and_scales: di
     return schedule
 
 
+@hyperparameters(kind="schedule", static=("boundaries_and_scales",))
 def piecewise_interpolate_schedule(interpolate_type: str, init_value: ArrayLike, boundaries_and_scales: dict | None = None) -> Schedule:
     """``optax.piecewise_interpolate_schedule``: the value after boundary ``b_i`` is ``I · Π s_j``
     (j <= i), and between boundaries it moves linearly or along half a cosine."""
@@ -169,6 +179,7 @@ def piecewise_interpolate_schedule(interpolate_type: str, init_value: ArrayLike,
     return schedule
 
 
+@hyperparameters(kind="schedule", static=("pct_start", "pct_final"))
 def linear_onecycle_schedule(
     transition_steps: int,
     peak_value: ArrayLike,
@@ -191,6 +202,7 @@ def linear_onecycle_schedule(
     return piecewise_interpolate_schedule("linear", peak_value / div_factor, boundaries)
 
 
+@hyperparameters(kind="schedule", static=("pct_start", "pct_final"))
 def cosine_onecycle_schedule(
     transition_steps: int,
     peak_value: ArrayLike,

@@ -14,6 +14,7 @@ from jaxopt_course import schedules
 from jaxopt_course.base import ArrayLike, Schedule
 from jaxopt_course.checks import check_positive_int, check_range
 from jaxopt_course.numerics import as_float32
+from jaxopt_course.hyperparams import hyperparameters
 
 
 def _check_lr_gamma(lr, gamma) -> None:
@@ -25,6 +26,7 @@ def _stepped(schedule: Schedule, steps_per_epoch: int) -> Schedule:
     return schedules.per_epoch(schedule, steps_per_epoch) if steps_per_epoch != 1 else schedule
 
 
+@hyperparameters(kind="schedule")
 def step_lr(lr: ArrayLike, step_size: int, gamma: ArrayLike = 0.1, *, steps_per_epoch: int = 1) -> Schedule:
     """``StepLR``: ``lr · γ^⌊e / step_size⌋``."""
     _check_lr_gamma(lr, gamma)
@@ -32,18 +34,21 @@ def step_lr(lr: ArrayLike, step_size: int, gamma: ArrayLike = 0.1, *, steps_per_
     return _stepped(schedules.step_decay(lr, step_size, gamma=gamma), steps_per_epoch)
 
 
+@hyperparameters(kind="schedule")
 def multi_step_lr(lr: ArrayLike, milestones: Sequence[int], gamma: ArrayLike = 0.1, *, steps_per_epoch: int = 1) -> Schedule:
     """``MultiStepLR``: ``lr · γ^(milestones passed)``; a milestone listed twice applies γ twice."""
     _check_lr_gamma(lr, gamma)
     return _stepped(schedules.multi_step_decay(lr, sorted(milestones), gamma=gamma), steps_per_epoch)
 
 
+@hyperparameters(kind="schedule")
 def exponential_lr(lr: ArrayLike, gamma: ArrayLike, *, steps_per_epoch: int = 1) -> Schedule:
     """``ExponentialLR``: ``lr · γ^e``."""
     _check_lr_gamma(lr, gamma)
     return _stepped(schedules.exponential_decay(lr, 1, decay_rate=gamma), steps_per_epoch)
 
 
+@hyperparameters(kind="schedule")
 def cosine_annealing_lr(lr: ArrayLike, T_max: int, eta_min: ArrayLike = 0.0, *, steps_per_epoch: int = 1) -> Schedule:  # noqa: N803
     """``CosineAnnealingLR``: not clamped at T_max: it rises again with period 2·T_max."""
     check_range("lr", lr, low=0.0)
@@ -52,11 +57,13 @@ def cosine_annealing_lr(lr: ArrayLike, T_max: int, eta_min: ArrayLike = 0.0, *, 
     return _stepped(schedules.cosine_decay(lr, T_max, end_value=eta_min, periodic=True), steps_per_epoch)
 
 
+@hyperparameters(kind="schedule")
 def lambda_lr(lr: ArrayLike, lr_lambda: Callable, *, steps_per_epoch: int = 1) -> Schedule:
     """``LambdaLR``: ``lr · lr_lambda(e)`` (lr_lambda must be jnp-traceable)."""
     return _stepped(schedules.from_function(lambda e: as_float32(lr) * lr_lambda(e)), steps_per_epoch)
 
 
+@hyperparameters(kind="schedule")
 def linear_lr(lr: ArrayLike, start_factor: float = 1.0 / 3.0, end_factor: float = 1.0, total_iters: int = 5, *, steps_per_epoch: int = 1) -> Schedule:
     """``LinearLR``: ``lr · (s + (e_f - s) · min(e, T) / T)``."""
     check_positive_int("total_iters", total_iters)
@@ -66,6 +73,7 @@ def linear_lr(lr: ArrayLike, start_factor: float = 1.0 / 3.0, end_factor: float 
     return _stepped(lambda e: as_float32(lr) * factor(e), steps_per_epoch)
 
 
+@hyperparameters(kind="schedule")
 def one_cycle_lr(
     max_lr: ArrayLike,
     total_steps: int,

@@ -16,6 +16,7 @@ from jaxopt_course.numerics import abs_sq, as_float32, safe_increment
 from jaxopt_course.optimizers.adam import ACCURATE, Rounding
 from jaxopt_course.optimizers.adagrad import Denominator, divide_or_zero, eps_in_root
 from jaxopt_course.optimizers.sgd import scale_by_momentum
+from jaxopt_course.hyperparams import hyperparameters
 
 
 class ScaleByRmsState(NamedTuple):
@@ -26,6 +27,7 @@ class ScaleByRmsState(NamedTuple):
     mu: optax.Updates  # ḡ_t, the moving average of g (stays 0 unless centered)
 
 
+@hyperparameters
 def scale_by_rms(
     decay: ArrayLike = 0.9,
     eps: ArrayLike = 1e-8,
@@ -86,6 +88,7 @@ def scale_by_rms(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters
 def rmsprop(
     learning_rate: ScalarOrSchedule,
     decay: ArrayLike = 0.9,

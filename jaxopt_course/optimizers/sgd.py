@@ -17,6 +17,7 @@ from jaxopt_course.base import ArrayLike, ScalarOrSchedule
 from jaxopt_course.checks import check_range, check_same_structure
 from jaxopt_course.learning_rate import scale_by_learning_rate
 from jaxopt_course.numerics import as_float32
+from jaxopt_course.hyperparams import hyperparameters
 
 
 class ScaleByMomentumState(NamedTuple):
@@ -25,6 +26,7 @@ class ScaleByMomentumState(NamedTuple):
     trace: optax.Updates  # b_{t-1}, the momentum buffer (optax calls it the trace), one per parameter
 
 
+@hyperparameters
 def scale_by_momentum(
     momentum: ArrayLike = 0.9, *, nesterov: bool = False, accumulator_dtype: Any = None
 ) -> optax.GradientTransformation:
@@ -64,6 +66,7 @@ def scale_by_momentum(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+@hyperparameters
 def sgd(
     learning_rate: ScalarOrSchedule,
     momentum: ArrayLike | None = None,
