@@ -192,6 +192,10 @@ class _Checkpoints:
     def __init__(self, folder: Path, described: dict, out_tree, num_chunks: int):
         self.folder, self.out_tree = folder, out_tree
         self.writer = jax.process_index() == 0  # one process writes; every process reads
+        if jax.process_count() > 1:  # the writer has finished the files of any earlier sweep
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(f"checkpoints in {folder}")
         manifest = folder / "sweep.json"
         if manifest.exists():
             stored = json.loads(manifest.read_text())
