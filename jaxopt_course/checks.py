@@ -91,9 +91,14 @@ def check_learning_rate(learning_rate: Any, name: str = "learning_rate") -> None
     check_range(name, learning_rate, low=0.0)
 
 
+def is_count(value: Any) -> bool:
+    """Whether ``value`` is a Python or numpy integer (a bool is not a count)."""
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> None:
     """A static count (steps, periods, epochs) is a Python or numpy integer >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value < minimum:
+    if not is_count(value) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
 
 

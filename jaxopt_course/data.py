@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxopt_course.checks import is_count
+
 Data = tuple[jax.Array, jax.Array]
 
 
@@ -98,7 +100,7 @@ def kfold(data: Data, k: int, key: jax.Array | None = None) -> tuple[Data, Data]
     that every fold has the same shape.
     """
     n = num_samples_of(data)
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 2 or k > n:
+    if not is_count(k) or k < 2 or k > n:
         raise ValueError(f"k must be an integer in [2, {n}] (the number of samples); got {k!r}")
     order = np.asarray(jax.random.permutation(key, n)) if key is not None else np.arange(n)
     fold_size = n // k
@@ -116,7 +118,7 @@ def _noise(key, num_samples, numpy_seed):
 
 
 def _check_count(name: str, value: int) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+    if not is_count(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}")
 
 

@@ -317,11 +317,8 @@ def _unflatten(recipe: Recipe, children) -> Transform | Schedule:
     children = tuple(children)
     if _real(children):
         return recipe.build(children)
-    if recipe.factory_key[1] == "schedule":
-        return Schedule(_placeholder, recipe, children)
-    made = Transform(_placeholder, _placeholder)
-    made.__dict__.update(recipe=recipe, children=children)
-    return made
+    shell = _placeholder if recipe.factory_key[1] == "schedule" else optax.GradientTransformation(_placeholder, _placeholder)
+    return _make(shell, recipe, children)
 
 
 jax.tree_util.register_pytree_node(Transform, _flatten, _unflatten)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import numbers
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
+
+from jaxopt_course.checks import is_count
 
 ACTIVATIONS: dict[str, Callable] = {
     "relu": nn.relu,
@@ -154,7 +153,7 @@ def _check_sizes(in_features, widths) -> None:
 
 
 def _is_positive_int(value) -> bool:
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_)) and value >= 1
+    return is_count(value) and value >= 1
 
 
 def linear(key: jax.Array | None, in_features: int, out_features: int = 1, *, scale: float = 0.01) -> tuple[dict, Callable]:

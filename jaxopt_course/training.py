@@ -51,6 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxopt_course.checks import is_count
 from jaxopt_course.data import num_samples_of
 from jaxopt_course.hyperparams import is_hyperparametric, static_key
 from jaxopt_course.learning_rate import latest_learning_rate
@@ -62,10 +63,6 @@ MIN_STEPS_PER_REPORT = 2000  # fit's progress reports come at least this many st
 
 
 # --------------------------------------------------------------------------- the run's shape
-def _is_count(value: Any) -> bool:
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 @dataclasses.dataclass(frozen=True)
 class Plan:
     """The static shape of a run: how many epochs, steps and samples per step."""
@@ -103,16 +100,16 @@ def make_plan(
     drop_last: bool = False,
 ) -> Plan:
     """Checks the run's static arguments and returns its :class:`Plan`."""
-    if not _is_count(num_samples) or num_samples < 1:
+    if not is_count(num_samples) or num_samples < 1:
         raise ValueError(f"num_samples must be a positive integer (the number of training samples); got {num_samples!r}")
     if sampling not in SAMPLING:
         raise ValueError(f"sampling must be one of {SAMPLING}; got {sampling!r}")
-    if not _is_count(batch_size) or not 1 <= batch_size <= num_samples:
+    if not is_count(batch_size) or not 1 <= batch_size <= num_samples:
         raise ValueError(f"batch_size must be an integer in [1, {num_samples}] (the number of samples); got {batch_size!r}")
     if (num_epochs is None) == (num_steps is None):
         raise ValueError(f"give exactly one of num_epochs and num_steps; got num_epochs={num_epochs!r}, num_steps={num_steps!r}")
     for name, value in (("num_epochs", num_epochs), ("num_steps", num_steps)):
-        if value is not None and (not _is_count(value) or value < 1):
+        if value is not None and (not is_count(value) or value < 1):
             raise ValueError(f"{name} must be a positive integer; got {value!r}")
     if not isinstance(drop_last, (bool, np.bool_)):
         raise ValueError(f"drop_last must be True or False; got {drop_last!r}")
@@ -138,7 +135,7 @@ class EarlyStopping:
     restore_best: bool = True
 
     def __post_init__(self):
-        if not _is_count(self.patience) or self.patience < 1:
+        if not is_count(self.patience) or self.patience < 1:
             raise ValueError(f"patience must be a positive integer; got {self.patience!r}")
         if isinstance(self.min_delta, bool) or not isinstance(self.min_delta, (numbers.Real, np.floating)) or not self.min_delta >= 0:
             raise ValueError(f"min_delta must be a number >= 0; got {self.min_delta!r}")
@@ -282,7 +279,7 @@ def make_train(
         raise ValueError("early_stopping needs eval_data: the evaluation loss decides when to stop")
     if eval_data is not None:
         check_data(eval_data, "eval_data")
-    if not _is_count(progress_every) or progress_every < 0:
+    if not is_count(progress_every) or progress_every < 0:
         raise ValueError(f"progress_every must be an integer >= 0; got {progress_every!r}")
     return Trainer(loss_fn, plan, eval_data, early_stopping, int(progress_every), takes_key(loss_fn))
 
@@ -331,7 +328,7 @@ class Trainer:
 
     def advance(self, carry: TrainCarry, optimizer: optax.GradientTransformation, data: tuple, num_epochs: int) -> tuple[TrainCarry, History]:
         """``num_epochs`` (a static count) more whole epochs from ``carry``; their history."""
-        if not _is_count(num_epochs) or num_epochs < 1:
+        if not is_count(num_epochs) or num_epochs < 1:
             raise ValueError(f"num_epochs must be a positive integer; got {num_epochs!r}")
         carry, log = self._epochs(carry, optimizer, self._check_data(data), int(num_epochs))
         return carry, self._history(carry, log)

@@ -14,30 +14,13 @@ import textwrap
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import jaxopt_course as jc
-from jaxopt_course import training
 from jaxopt_course.halving import successive_halving
 from jaxopt_course.sweep_results import SweepResult
 from jaxopt_course.sweeps import sweep
-
-X = jnp.linspace(-1.0, 1.0, 16).reshape(-1, 1)
-Y = 1.5 * X + 0.25
-PARAMS = {"w": jnp.zeros((1, 1)), "b": jnp.zeros((1,))}
-PLAN = training.make_plan(16, 4, num_epochs=2)
-
-
-def loss_fn(params, batch):
-    x, y = batch
-    return jnp.mean((x @ params["w"] + params["b"] - y) ** 2)
-
-
-def run_fn(hparams, key):
-    history = training.train(loss_fn, PARAMS, jc.sgd(hparams["learning_rate"], hparams["momentum"]), (X, Y), key, PLAN)
-    return {"epoch_loss": history.epoch_loss, "w": history.params["w"][0, 0]}
+from test_sweeps import run_fn  # the single-process tests' run: a small linear regression
 
 
 def typed_run_fn(hparams, key):

@@ -89,10 +89,7 @@ def scale_by_rms(
     bias_correction: bool = False,
 ) -> _optax.GradientTransformation:
     """``optax.scale_by_rms``: ``v = γ v + (1-γ)|g|²``; ``d = g / sqrt(v + ε)`` (or ``sqrt(v) + ε``)."""
-    denominator = variants.eps_in_root if eps_in_sqrt else variants.eps_outside_root
-    return _scale_by_rms(
-        decay, eps, initial_scale=initial_scale, denominator=denominator, bias_correction=bias_correction, rounding=variants.float32_rounding
-    )
+    return _optax_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction, centered=False)
 
 
 @hyperparameters
@@ -104,12 +101,17 @@ def scale_by_stddev(
     bias_correction: bool = False,
 ) -> _optax.GradientTransformation:
     """``optax.scale_by_stddev``: centered RMSProp's direction."""
+    return _optax_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction, centered=True)
+
+
+def _optax_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction, *, centered):
+    """The core RMS direction with optax's arithmetic: float32 roundings, ε where optax puts it."""
     denominator = variants.eps_in_root if eps_in_sqrt else variants.eps_outside_root
     return _scale_by_rms(
         decay,
         eps,
         initial_scale=initial_scale,
-        centered=True,
+        centered=centered,
         denominator=denominator,
         bias_correction=bias_correction,
         rounding=variants.float32_rounding,
