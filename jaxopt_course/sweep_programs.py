@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import numbers
+import os
+import threading
 from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
@@ -156,6 +158,7 @@ class Program:
     def __init__(self, lowered):
         self.lowered = lowered
         self._compiled = None
+        self._lock = threading.Lock()  # lanes call one program from several threads: compile it once
 
     @property
     def out_tree(self):
@@ -163,7 +166,9 @@ class Program:
 
     def __call__(self, *args):
         if self._compiled is None:
-            self._compiled = self.lowered.compile()
+            with self._lock:
+                if self._compiled is None:
+                    self._compiled = self.lowered.compile()
         return self._compiled(*args)
 
 
@@ -179,6 +184,23 @@ def group_size_for(devices: tuple, group_size: int | None) -> int | None:
     if group_size is not None:
         return group_size
     return CPU_GROUP_SIZE if devices[0].platform == "cpu" else None
+
+
+def lanes_for(devices: tuple, width: int, group: int | None) -> int:
+    """How many calls of a chunk's program run side by side, each from its own thread.
+
+    On CPU, XLA runs a small program's operations on the thread that called it, helped by its
+    thread pool only where one operation is large: one wide call keeps about 1.5 of 2 cores busy
+    and pays to share each small matrix product between them, while one call per core, each over
+    its own configurations, keeps every core busy with operations that stay on one core (about
+    twice the rate on 2 cores).  So a chunk is split into one lane per core that its devices
+    leave free, each lane holding at least one group per device.  GPU and TPU programs, and
+    programs of several processes (whose results are gathered together), run as one call.
+    """
+    if devices[0].platform != "cpu" or jax.process_count() > 1 or group is None:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores // len(devices), -(-width // (group * len(devices)))))
 
 
 def in_groups(function: Callable, group: int | None) -> Callable:

@@ -94,6 +94,28 @@ def test_chunks_give_the_same_numbers_and_reuse_one_program():
     assert len(traces) == 2  # the whole-grid shape and the chunk shape, four chunks
 
 
+def test_lanes_split_a_chunk_over_the_cores_and_give_the_same_numbers(monkeypatch):
+    """On CPU a chunk runs as one lane per core (uneven lanes padded): the numbers of one lane."""
+    from jaxopt_course import sweep_programs
+
+    cpu = jax.devices("cpu")[:1]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert sweep_programs.lanes_for(tuple(cpu), 7, 1) == 4 and sweep_programs.lanes_for(tuple(cpu), 7, 2) == 4
+    assert sweep_programs.lanes_for(tuple(cpu), 7, 4) == 2 and sweep_programs.lanes_for(tuple(cpu), 64, 32) == 2
+    assert sweep_programs.lanes_for(tuple(cpu), 7, None) == 1
+    grid = {"learning_rate": np.geomspace(0.01, 0.3, 7), "momentum": [0.5]}
+    called = []
+    original = sweep_programs.Program.__call__
+    monkeypatch.setattr(sweep_programs.Program, "__call__", lambda self, *args: called.append(1) or original(self, *args))
+    lanes = sweep(run_fn, grid, seeds=2, key=jax.random.PRNGKey(0), devices=cpu, group_size=1, progress=False)
+    assert len(called) == 4  # four lanes of two configurations, the last padded
+    called.clear()
+    one = sweep(run_fn, grid, seeds=2, key=jax.random.PRNGKey(0), devices=cpu, group_size=7, progress=False)
+    assert len(called) == 1
+    chex.assert_trees_all_close(lanes.metrics, one.metrics, rtol=1e-6, atol=1e-7)
+    assert lanes.metrics["epoch_loss"].shape == (7, 2, 4)
+
+
 def test_typed_keys_give_the_same_numbers_as_raw_keys():
     """jax.random.key(0) works; run_fn gets typed keys, and the numbers equal those of PRNGKey(0)."""
     seen = []
