@@ -32,6 +32,7 @@ import jax
 import numpy as np
 
 from jaxopt_course import sweep_programs as programs
+from jaxopt_course.fingerprints import fingerprint
 from jaxopt_course.progress import ProgressBar
 from jaxopt_course.result_files import atomic_write, write_json
 from jaxopt_course.sweep_results import SweepResult
@@ -147,8 +148,10 @@ def sweep(
       checkpoint_dir: a folder where each finished chunk is written (atomically) as it ends.  A
         later call with the same arguments loads the finished chunks instead of running them and
         gives the same result as an uninterrupted run; a call with other arguments is refused.
-        run_fn is recognised by its qualified name: a changed body under the same name is not
-        detected.  On a cluster, the folder must be one that every process sees.
+        run_fn is recognised by its name and its :func:`~jaxopt_course.fingerprints.fingerprint`
+        (its code, closure, defaults and the globals it reads, arrays by their contents): the same
+        function resumes in a new process, an edited one is refused.  On a cluster, the folder
+        must be one that every process sees.
       progress: a progress bar over chunks.
 
     Returns:
@@ -166,7 +169,7 @@ def sweep(
     program = programs.run_program(run_fn, names, devices, lane_width, seeds, keys.impl, keys.data.shape[1], group)
     store = None
     if checkpoint_dir is not None:
-        described = {"run_fn": _function_name(run_fn), "grid": {n: v.tolist() for n, v in configurations.items()}, "seeds": seeds,
+        described = {"run_fn": {"name": _function_name(run_fn), "fingerprint": fingerprint(run_fn)}, "grid": {n: v.tolist() for n, v in configurations.items()}, "seeds": seeds,
                      "key": keys.describe(), "chunk_size": width, "devices": {"count": len(devices), "platform": devices[0].platform}}
         store = _Checkpoints(Path(checkpoint_dir), described, program.out_tree, num_chunks)
     by_config, replicated = programs.shardings(devices)
@@ -212,6 +215,11 @@ class _Checkpoints:
             stored = json.loads(manifest.read_text())
             for argument, value in described.items():
                 if stored.get(argument) != value:
+                    if argument == "run_fn":
+                        raise ValueError(
+                            f"checkpoint_dir {str(folder)!r} holds a sweep with a different run_fn ({_what_changed(stored.get(argument), value)}): "
+                            "call sweep with the same run_fn to resume it, or give a new checkpoint_dir"
+                        )
                     raise ValueError(
                         f"checkpoint_dir {str(folder)!r} holds a sweep with a different {argument} "
                         f"({_short(stored.get(argument))} there, {_short(value)} now): call sweep with the same "
@@ -251,6 +259,13 @@ class _Checkpoints:
                 np.savez(stream, **{f"leaf_{i}": leaf for i, leaf in enumerate(jax.tree.leaves(chunk))})
 
         atomic_write(self._path(index), write)
+
+
+def _what_changed(stored, now: dict) -> str:
+    if not isinstance(stored, dict) or stored.get("name") != now["name"]:
+        return f"{_short(stored.get('name') if isinstance(stored, dict) else stored)} there, {now['name']!r} now"
+    return (f"{now['name']} has changed since: its code, or a value it closes over or reads as a global; "
+            f"fingerprint {str(stored.get('fingerprint'))[:12]} there, {now['fingerprint'][:12]} now")
 
 
 def _short(value, limit: int = 120) -> str:

@@ -82,6 +82,65 @@ def test_other_arguments_are_refused_naming_the_one_that_changed(tmp_path, chang
         sweep(arguments.pop("run_fn"), arguments.pop("grid"), checkpoint_dir=tmp_path, progress=False, **arguments)
 
 
+USER_MODULE = """
+import jax.numpy as jnp
+SCALE = {scale}
+
+def run_fn(hparams, key):
+    w = jnp.zeros(())
+    for _ in range(3):
+        w = w - hparams["learning_rate"] * {gradient}
+    return {{"w": w}}
+"""
+
+
+def _load_user_module(folder: Path, scale: float, gradient: str):
+    """Writes (or rewrites) the user's module and imports it afresh, as a new session would."""
+    import importlib.util
+
+    path = folder / "user_sweep.py"
+    path.write_text(USER_MODULE.format(scale=scale, gradient=gradient))
+    spec = importlib.util.spec_from_file_location("user_sweep", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_an_edited_run_fn_under_the_same_name_is_refused_and_the_same_code_resumes(tmp_path):
+    """run_fn is known by its fingerprint: a changed body or a changed global it reads is refused
+    (naming run_fn); the same source imported again resumes without running a chunk."""
+    grid, folder = {"learning_rate": [0.1, 0.2, 0.3]}, tmp_path / "checkpoints"
+    arguments = dict(key=jax.random.PRNGKey(0), chunk_size=2, checkpoint_dir=folder, progress=False)
+    first = sweep(_load_user_module(tmp_path, 1.0, "(w - SCALE)").run_fn, grid, **arguments)
+    stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    for scale, gradient in ((1.0, "(w - 2.0 * SCALE)"), (2.0, "(w - SCALE)")):
+        edited = _load_user_module(tmp_path, scale, gradient).run_fn
+        assert edited.__qualname__ == "run_fn" and edited.__module__ == "user_sweep"
+        with pytest.raises(ValueError, match=r"holds a sweep with a different run_fn \(user_sweep.run_fn has changed since"):
+            sweep(edited, grid, **arguments)
+    again = sweep(_load_user_module(tmp_path, 1.0, "(w - SCALE)").run_fn, grid, **arguments)
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == stamps and same_bits(first.metrics, again.metrics)
+    np.testing.assert_allclose(again.metrics["w"][:, 0], 1 - (1 - np.array(grid["learning_rate"])) ** 3, rtol=1e-6)
+
+
+def test_fingerprints_follow_contents_not_identity():
+    """Equal closures over equal arrays share a fingerprint; a changed array entry or code does not."""
+    from jaxopt_course.fingerprints import fingerprint
+
+    def make(weights, offset):
+        return lambda hparams, key: {"loss": jnp.sum(weights * hparams["learning_rate"]) + offset}
+
+    weights = np.arange(2000, dtype=np.float32)
+    changed = weights.copy()
+    changed[1000] += 1  # in the middle, where a printed array shows "..."
+    assert fingerprint(make(weights, 1.0)) == fingerprint(make(weights.copy(), 1.0))
+    assert fingerprint(make(jnp.asarray(weights), 1.0)) == fingerprint(make(jnp.asarray(weights), 1.0))
+    assert fingerprint(make(weights, 1.0)) != fingerprint(make(changed, 1.0))
+    assert fingerprint(make(weights, 1.0)) != fingerprint(make(weights, 2.0))
+    assert fingerprint(make(weights, 1.0)) != fingerprint(lambda hparams, key: {"loss": jnp.sum(weights * hparams["learning_rate"]) - 1.0})
+    assert fingerprint(make(weights.astype(np.float64), 1.0)) != fingerprint(make(weights, 1.0))
+
+
 class Pair(NamedTuple):
     loss: np.ndarray
     steps: np.ndarray
