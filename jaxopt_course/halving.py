@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -31,9 +32,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_course import sweep_programs as programs
+from jaxopt_course import sweep_results as results
 from jaxopt_course.progress import ProgressBar
 from jaxopt_course.sweep_results import SweepResult, check_metric, named_leaves
 from jaxopt_course.sweeps import Zip, expand_grid, prepare
+
+FORMAT = "jaxopt_course.HalvingResult/1"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +83,30 @@ class HalvingResult:
         computed = self.computed_config_rungs
         return {"config_advances": run, "full_grid_config_advances": full, "saved": 1 - run / full,
                 "computed_config_advances": computed, "saved_computed": 1 - computed / full}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes everything, every array bit for bit, to one ``.npz`` file (atomically), as
+        :meth:`SweepResult.save <jaxopt_course.sweep_results.SweepResult.save>` does."""
+        leaves: list[np.ndarray] = []
+        structures = [results.encode_tree(rung.metrics, leaves) for rung in self.rungs]
+        meta = {"format": FORMAT, "grid": list(self.grid), "rungs": structures, "metric": self.metric, "mode": self.mode, "seeds": self.seeds,
+                "chunk_size": self.chunk_size, "advances": list(self.advances), "config_rungs": self.config_rungs,
+                "computed_config_rungs": self.computed_config_rungs}
+        arrays = {**results.grid_arrays(self.grid), **results.leaf_arrays(leaves), "stopped_rung": self.stopped_rung, "scores": self.scores}
+        arrays.update({f"indices_{r}": np.asarray(where) for r, where in enumerate(self.indices)})
+        results.write_npz(path, meta, arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> HalvingResult:
+        """The :class:`HalvingResult` that :meth:`save` wrote to ``path``."""
+        meta, stored = results.read_npz(path, FORMAT, "HalvingResult.save")
+        grid, leaves = results.stored_grid(meta, stored), results.stored_leaves(stored)
+        indices = [stored[f"indices_{r}"] for r in range(len(meta["rungs"]))]
+        rungs = [SweepResult(grid={n: v[where] for n, v in grid.items()}, metrics=results.decode_tree(structure, leaves), seeds=meta["seeds"])
+                 for structure, where in zip(meta["rungs"], indices)]
+        return cls(grid=grid, rungs=rungs, indices=indices, stopped_rung=stored["stopped_rung"], scores=stored["scores"], metric=meta["metric"],
+                   mode=meta["mode"], seeds=meta["seeds"], chunk_size=meta["chunk_size"], advances=tuple(meta["advances"]),
+                   config_rungs=meta["config_rungs"], computed_config_rungs=meta["computed_config_rungs"])
 
     def history(self, index: int) -> list:
         """Configuration ``index``'s metrics (one seed axis) at every rung it reached."""

@@ -100,29 +100,51 @@ class SweepResult:
 
     def save(self, path: str | os.PathLike) -> None:
         """Writes grid, seeds and every metric array, bit for bit, to one ``.npz`` file (atomically)."""
-        _check_folder(path)
         leaves: list[np.ndarray] = []
-        structure = _encode(self.metrics, leaves)
-        meta = {"format": FORMAT, "seeds": self.seeds, "grid": list(self.grid), "metrics": structure}
-        arrays = {f"grid_{i}": np.asarray(v) for i, v in enumerate(self.grid.values())}
-        arrays.update({f"leaf_{i}": leaf for i, leaf in enumerate(leaves)})
-
-        def write(temporary):
-            with open(temporary, "wb") as stream:
-                np.savez(stream, meta=np.array(json.dumps(meta)), **arrays)
-
-        atomic_write(path, write)
+        structure = encode_tree(self.metrics, leaves)
+        write_npz(path, {"format": FORMAT, "seeds": self.seeds, "grid": list(self.grid), "metrics": structure}, {**grid_arrays(self.grid), **leaf_arrays(leaves)})
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SweepResult:
         """The :class:`SweepResult` that :meth:`save` wrote to ``path``."""
-        with np.load(path, allow_pickle=False) as stored:
-            if "meta" not in stored.files or json.loads(str(stored["meta"])).get("format") != FORMAT:
-                raise ValueError(f"{str(path)!r} is not a file written by SweepResult.save")
-            meta = json.loads(str(stored["meta"]))
-            grid = {name: stored[f"grid_{i}"] for i, name in enumerate(meta["grid"])}
-            leaves = [stored[f"leaf_{i}"] for i in range(sum(name.startswith("leaf_") for name in stored.files))]
-        return cls(grid=grid, metrics=_decode(meta["metrics"], leaves), seeds=meta["seeds"])
+        meta, stored = read_npz(path, FORMAT, "SweepResult.save")
+        return cls(grid=stored_grid(meta, stored), metrics=decode_tree(meta["metrics"], stored_leaves(stored)), seeds=meta["seeds"])
+
+
+# --------------------------------------------------------------------------- result files
+def write_npz(path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    """``arrays`` and the JSON ``meta`` beside them in one ``.npz`` file, written atomically."""
+    _check_folder(path)
+
+    def write(temporary):
+        with open(temporary, "wb") as stream:
+            np.savez(stream, meta=np.array(json.dumps(meta)), **arrays)
+
+    atomic_write(path, write)
+
+
+def read_npz(path, format_name: str, writer: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """(meta, every array) of a file that ``writer`` wrote in ``format_name``; never unpickles."""
+    with np.load(path, allow_pickle=False) as stored:
+        if "meta" not in stored.files or json.loads(str(stored["meta"])).get("format") != format_name:
+            raise ValueError(f"{str(path)!r} is not a file written by {writer}")
+        return json.loads(str(stored["meta"])), {name: stored[name] for name in stored.files if name != "meta"}
+
+
+def grid_arrays(grid: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {f"grid_{i}": np.asarray(v) for i, v in enumerate(grid.values())}
+
+
+def stored_grid(meta: dict, stored: dict) -> dict[str, np.ndarray]:
+    return {name: stored[f"grid_{i}"] for i, name in enumerate(meta["grid"])}
+
+
+def leaf_arrays(leaves: list[np.ndarray]) -> dict[str, np.ndarray]:
+    return {f"leaf_{i}": leaf for i, leaf in enumerate(leaves)}
+
+
+def stored_leaves(stored: dict) -> list[np.ndarray]:
+    return [stored[f"leaf_{i}"] for i in range(sum(name.startswith("leaf_") for name in stored))]
 
 
 def _key_name(key) -> str:
@@ -160,24 +182,24 @@ def _is_namedtuple(node) -> bool:
     return isinstance(node, tuple) and hasattr(type(node), "_fields")
 
 
-def _encode(node, leaves: list) -> Any:
+def encode_tree(node, leaves: list) -> Any:
     """The pytree structure of ``node`` as JSON, its arrays appended to ``leaves`` in order."""
     if node is None:
         return {"none": None}
     if isinstance(node, dict):
-        return {"dict": [[key, _encode(value, leaves)] for key, value in node.items()]}
+        return {"dict": [[key, encode_tree(value, leaves)] for key, value in node.items()]}
     if _is_namedtuple(node):
         kind = type(node)
-        return {"namedtuple": [kind.__module__, kind.__qualname__, list(kind._fields)], "children": [_encode(v, leaves) for v in node]}
+        return {"namedtuple": [kind.__module__, kind.__qualname__, list(kind._fields)], "children": [encode_tree(v, leaves) for v in node]}
     if isinstance(node, (list, tuple)):
-        return {type(node).__name__: [_encode(v, leaves) for v in node]}
+        return {type(node).__name__: [encode_tree(v, leaves) for v in node]}
     if isinstance(node, (jax.Array, np.ndarray, np.generic, int, float, bool)):
         leaves.append(np.asarray(node))
         return {"leaf": len(leaves) - 1}
     raise TypeError(f"SweepResult.save keeps dicts, lists, tuples, NamedTuples and arrays; metrics hold a {type(node).__name__}")
 
 
-def _decode(structure, leaves: list) -> Any:
+def decode_tree(structure, leaves: list) -> Any:
     kind = next(name for name in structure if name != "children")
     value = structure[kind]
     if kind == "none":
@@ -185,10 +207,10 @@ def _decode(structure, leaves: list) -> Any:
     if kind == "leaf":
         return leaves[value]
     if kind == "dict":
-        return {key: _decode(child, leaves) for key, child in value}
+        return {key: decode_tree(child, leaves) for key, child in value}
     if kind == "namedtuple":
-        return _namedtuple_class(*value)(*[_decode(child, leaves) for child in structure["children"]])
-    children = [_decode(child, leaves) for child in value]
+        return _namedtuple_class(*value)(*[decode_tree(child, leaves) for child in structure["children"]])
+    children = [decode_tree(child, leaves) for child in value]
     return children if kind == "list" else tuple(children)
 
 

@@ -3,6 +3,8 @@ through the same rung program, equal to a plain sweep, no retrace for a same-sha
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -144,6 +146,45 @@ def test_rungs_as_advance_counts_and_diverging_configurations_rank_last():
     closed = 0.5 * CURVATURE * (1 - rates[:3].astype(np.float64) * CURVATURE) ** (2 * STEPS_PER_RUNG * 3)
     np.testing.assert_allclose(result.scores[1, :3], closed, rtol=1e-4)
     assert result.best()["index"] == 1 and result.cost()["full_grid_config_advances"] == 15
+
+
+class Curves(NamedTuple):
+    loss: jax.Array
+    steps: jax.Array
+
+
+def test_save_and_load_round_trip_every_field_exactly(tmp_path):
+    """HalvingResult.save/load: grid, every rung's metrics (NaN from diverged runs, NamedTuple
+    structure), indices, stopped rungs, scores and counts come back with the same dtypes and bits."""
+    def advance(state, hparams):
+        state, metrics = quadratic_advance(state, hparams)
+        return state, {"curves": Curves(metrics["loss"], jnp.int32(STEPS_PER_RUNG)), "loss": metrics["loss"]}
+
+    rates = np.array([0.1, 0.3, 1.2, 1e8, 9.0, 0.4], np.float32)  # 1e8 overflows to inf
+    result = successive_halving(quadratic_init, advance, {"learning_rate": rates}, metric="loss", rungs=(1, 2), keep=0.5, seeds=2,
+                                key=jax.random.PRNGKey(0), chunk_size=2, progress=False)
+    assert np.isnan(result.scores).any() and np.isinf(result.rungs[0].metrics["loss"]).any()  # the diverged runs are in the file
+    result.save(tmp_path / "halving.npz")
+    loaded = halving.HalvingResult.load(tmp_path / "halving.npz")
+
+    def same_bits(a, b):
+        leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
+        return len(leaves_a) == len(leaves_b) and all(np.asarray(x).dtype == np.asarray(y).dtype and np.array_equal(x, y, equal_nan=True) for x, y in zip(leaves_a, leaves_b))
+
+    assert list(loaded.grid) == list(result.grid) and same_bits(loaded.grid, result.grid)
+    assert len(loaded.rungs) == 2 and all(same_bits(ours.metrics, theirs.metrics) and same_bits(ours.grid, theirs.grid) and ours.seeds == 2
+                                          for ours, theirs in zip(loaded.rungs, result.rungs))
+    assert type(loaded.rungs[1].metrics["curves"]) is Curves
+    assert jax.tree.structure(loaded.rungs[0].metrics) == jax.tree.structure(result.rungs[0].metrics)
+    assert same_bits(loaded.indices, result.indices) and same_bits(loaded.stopped_rung, result.stopped_rung) and same_bits(loaded.scores, result.scores)
+    fields = ("metric", "mode", "seeds", "chunk_size", "advances", "config_rungs", "computed_config_rungs")
+    assert {f: getattr(loaded, f) for f in fields} == {f: getattr(result, f) for f in fields} and loaded.advances == (1, 2)
+    assert loaded.best() == result.best() and loaded.cost() == result.cost() and same_bits(loaded.history(1), result.history(1))
+    with pytest.raises(ValueError, match="not a file written by HalvingResult.save"):
+        loaded.rungs[0].save(tmp_path / "rung.npz")
+        halving.HalvingResult.load(tmp_path / "rung.npz")
+    with pytest.raises(ValueError, match="not a file written by SweepResult.save"):
+        jc.SweepResult.load(tmp_path / "halving.npz")
 
 
 @pytest.mark.parametrize(
