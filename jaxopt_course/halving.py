@@ -165,8 +165,8 @@ def _programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, key_w
         programs.check_outputs("advance_fn", metrics)
         return new_state, metrics
 
-    init = programs.sharded(lambda h, key_data: jax.vmap(init_one, in_axes=(None, 0))(h, programs.wrap_keys(key_data, key_impl)), devices, 1, group)
-    advance = programs.sharded(lambda pair: jax.vmap(advance_one, in_axes=(0, None))(*pair), devices, 0, group)
+    init = programs.sharded(lambda h, key_data: programs.over_seeds(init_one, seeds, (None, 0))(h, programs.wrap_keys(key_data, key_impl)), devices, 1, group)
+    advance = programs.sharded(lambda pair: programs.over_seeds(advance_one, seeds, (0, None))(*pair), devices, 0, group)
     hparams = programs.hparam_structs(names, width, by_config)
     init_program = jax.jit(init, in_shardings=(by_config, replicated), out_shardings=by_config)
     with programs.traced_call("init_fn", names):

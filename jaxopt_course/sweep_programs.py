@@ -205,19 +205,41 @@ def lanes_for(devices: tuple, width: int, group: int | None) -> int:
 
 def in_groups(function: Callable, group: int | None) -> Callable:
     """``function(mapped, *shared)`` vmapped over ``mapped``'s leading (configuration) axis,
-    ``group`` configurations at a time.
+    at most ``group`` configurations at a time.
 
-    ``lax.map`` with ``batch_size`` runs the groups one after another inside the program; each is
-    the same vmapped computation, so only the working set changes, not the arithmetic.
+    ``lax.map`` runs the groups one after another inside the program; each is the same vmapped
+    computation, so only the working set changes, not the arithmetic.  The groups are made equal
+    (the last rows repeated, their results dropped): a remainder group of another size would be a
+    second copy of the whole computation, tracing and compiling it twice.
     """
 
     def run(mapped, *shared):
         width = jax.tree.leaves(mapped)[0].shape[0]
         if group is None or group >= width:
             return jax.vmap(function, in_axes=(0,) + (None,) * len(shared))(mapped, *shared)
-        return jax.lax.map(lambda one: function(one, *shared), mapped, batch_size=group)
+        count = -(-width // group)
+        size = -(-width // count)  # count equal groups of at most ``group``
+        padded = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], count * size - width, axis=0)]), mapped)
+        outputs = jax.lax.map(lambda one: function(one, *shared), padded, batch_size=size)
+        return jax.tree.map(lambda a: a[:width], outputs)
 
     return run
+
+
+def over_seeds(function: Callable, seeds: int, in_axes: tuple) -> Callable:
+    """``function`` vmapped over the seed axis (``in_axes`` as for ``jax.vmap``, each 0 or None).
+
+    With one seed it is called once on that seed and its outputs get the seed axis back: the
+    same numbers with one batching level less to trace and compile.
+    """
+    if seeds > 1:
+        return jax.vmap(function, in_axes=in_axes)
+
+    def single(*args):
+        args = [arg if axis is None else jax.tree.map(lambda a: a[0], arg) for arg, axis in zip(args, in_axes)]
+        return jax.tree.map(lambda a: jnp.expand_dims(a, 0), function(*args))
+
+    return single
 
 
 def sharded(function: Callable, devices: tuple, num_shared: int, group: int | None) -> Callable:
@@ -242,7 +264,7 @@ def run_program(run_fn: Callable, names: tuple[str, ...], devices: tuple, width:
         return metrics
 
     def per_configuration(hparams, key_data):
-        return jax.vmap(one, in_axes=(None, 0))(hparams, wrap_keys(key_data, key_impl))
+        return over_seeds(one, seeds, (None, 0))(hparams, wrap_keys(key_data, key_impl))
 
     program = jax.jit(sharded(per_configuration, devices, 1, group), in_shardings=(by_config, replicated), out_shardings=by_config)
     with traced_call("run_fn", names):

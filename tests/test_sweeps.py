@@ -116,6 +116,20 @@ def test_lanes_split_a_chunk_over_the_cores_and_give_the_same_numbers(monkeypatc
     assert lanes.metrics["epoch_loss"].shape == (7, 2, 4)
 
 
+def test_groups_that_do_not_divide_the_width_trace_once_and_one_seed_equals_run_fn_alone(monkeypatch):
+    """7 configurations in groups of at most 3 run as 3 equal groups (one trace, not a second copy
+    for a remainder); with one seed every configuration equals run_fn alone on split(key, 1)[0]."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)  # one lane
+    fresh_run, traces = counting_run_fn()
+    grid = {"learning_rate": np.geomspace(0.01, 0.3, 7), "momentum": [0.5]}
+    result = sweep(fresh_run, grid, key=jax.random.PRNGKey(0), devices=jax.devices("cpu")[:1], group_size=3, progress=False)
+    assert len(traces) == 1 and result.metrics["epoch_loss"].shape == (7, 1, 4)
+    alone, seed_key = jax.jit(run_fn), jax.random.split(jax.random.PRNGKey(0), 1)[0]
+    for i in range(7):
+        hparams = {name: jnp.float32(values[i]) for name, values in result.grid.items()}
+        chex.assert_trees_all_close(jax.tree.map(lambda a: a[i, 0], result.metrics), alone(hparams, seed_key), rtol=1e-5, atol=1e-7)
+
+
 def test_typed_keys_give_the_same_numbers_as_raw_keys():
     """jax.random.key(0) works; run_fn gets typed keys, and the numbers equal those of PRNGKey(0)."""
     seen = []
