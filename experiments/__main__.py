@@ -1,7 +1,9 @@
 """``python -m experiments {list | all | explorer | NAME} [--out DIR] [--quick] [--seed N]``.
 
-Every command's options are checked here before anything runs; a bad one ends in ONE line on
-stderr and exit status 2 (``--seed`` outside [0, 2³²), an empty ``--out``, an unknown option).
+``all`` also takes ``--jobs N``: the number of worker processes (default: one per CPU core, at
+most 4).  Every command's options are checked here before anything runs; a bad one ends in ONE
+line on stderr and exit status 2 (``--seed`` outside [0, 2³²), an empty ``--out``, ``--jobs 0``,
+an unknown option).
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ import argparse
 import importlib
 import sys
 
-from experiments._common import enable_compilation_cache
+from experiments._common import configure_jax
 from experiments.report import everything
 
-USAGE = "usage: python -m experiments {list | all | explorer | NAME} [--out DIR] [--quick] [--seed N]"
+USAGE = "usage: python -m experiments {list | all | explorer | NAME} [--out DIR] [--quick] [--seed N]  (all: [--jobs N])"
 SEED_LIMIT = 2**32  # without jax_enable_x64 a PRNG key keeps 32 bits: 2**32 would be seed 0 again
 
 
@@ -36,6 +38,17 @@ def seed_value(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**32); got {text!r}") from None
     if not 0 <= value < SEED_LIMIT:
         raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**32) (a PRNG key holds 32 bits); got {text}")
+    return value
+
+
+def jobs_value(text: str) -> int:
+    """``--jobs``: a positive number of worker processes."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (worker processes); got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (worker processes); got {value}")
     return value
 
 
@@ -84,7 +97,7 @@ def _dispatch(argv: list[str]) -> int:
     if name not in table:
         raise CommandLineError(f"unknown experiment {name!r}; choose one of: list, all, {', '.join(table)}")
     options_parser(name, table[name][1], f"results/{name}").parse_args(rest)  # refuses bad options before any work
-    enable_compilation_cache()
+    configure_jax()
     module = importlib.import_module(table[name][0])
     try:
         return module.main(rest) or 0
@@ -95,12 +108,14 @@ def _dispatch(argv: list[str]) -> int:
 
 def run_all_command(argv: list[str]) -> int:
     """``all [--out DIR] [--quick] [--seed N]``: every experiment and page, then ``DIR/index.html``."""
-    from experiments.report import run_all
+    from experiments.report import default_jobs, run_all
 
-    args = options_parser("all", "run every experiment and write index.html", "results").parse_args(argv)
-    enable_compilation_cache()
+    parser = options_parser("all", "run every experiment and write index.html", "results")
+    parser.add_argument("--jobs", type=jobs_value, default=default_jobs(), help="worker processes, longest experiments first (default: one per CPU core, at most 4: %(default)s here)")
+    args = parser.parse_args(argv)
+    configure_jax()
     try:
-        outcomes = run_all(args.out, quick=args.quick, seed=args.seed)
+        outcomes = run_all(args.out, quick=args.quick, seed=args.seed, jobs=args.jobs)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

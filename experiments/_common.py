@@ -12,13 +12,23 @@ from typing import Any
 from jaxopt_course.result_files import write_json, write_text
 
 
-def enable_compilation_cache() -> str | None:
-    """Keeps compiled programs on disk, so a second run of an experiment skips XLA compilation.
+def configure_jax() -> str | None:
+    """How the experiments' processes compile: quickly, and kept on disk.
 
-    The folder is ``$JAXOPT_COURSE_CACHE`` or ``~/.cache/jaxopt_course/xla``; setting
-    ``JAXOPT_COURSE_CACHE=off`` disables it.  Returns the folder, or None when disabled.
+    * On a CPU, every compile of the process (the library's programs and the small operations
+      outside them) uses :data:`jaxopt_course.compilation.CPU_OPTIONS`, which halve XLA's compile
+      time for these short runs (``compilation.use_in_process``).  It must run before JAX starts.
+    * Compiled programs are kept on disk, so a second run of an experiment skips XLA
+      compilation.  The folder is ``$JAXOPT_COURSE_CACHE`` or ``~/.cache/jaxopt_course/xla``;
+      setting ``JAXOPT_COURSE_CACHE=off`` disables it.
+
+    Returns the cache folder, or None when disabled.
     """
     import jax
+
+    from jaxopt_course import compilation
+
+    compilation.use_in_process()
 
     folder = os.environ.get("JAXOPT_COURSE_CACHE", str(Path.home() / ".cache" / "jaxopt_course" / "xla"))
     if folder.lower() in {"off", "0", "none", ""}:

@@ -9,9 +9,15 @@ result folder holding an ``index.html`` is linked from the page.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import html
 import importlib
+import io
 import json
+import multiprocessing
+import os
+import textwrap
 import time
 import traceback
 from pathlib import Path
@@ -45,28 +51,77 @@ nav a { margin-right: 0.8em; } .time { color: #777; font-size: 0.85em; }
 """
 
 
-def run_all(out_root: str | Path, *, quick: bool = False, seed: int = 0, names: list[str] | None = None) -> list[dict]:
+# the longest experiments start first, so that with several workers none is left running alone at the end
+LONGEST_FIRST = ("model_selection", "optimizer_comparison", "lr_momentum_sweep", "batch_modes", "lr_scheduler", "explorer")
+
+
+def default_jobs() -> int:
+    """Workers for ``all``: one per CPU core, at most 4 (each holds its own JAX and compiled programs)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def run_one(name: str, module_name: str, argv: list[str]) -> dict:
+    """Runs one experiment's ``main(argv)``; its outcome (seconds, error or None, what it printed)."""
+    began = time.perf_counter()
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            status = importlib.import_module(module_name).main(argv) or 0
+        error = None if status == 0 else f"exited with status {status}"
+    except Exception:  # noqa: BLE001 - one experiment's failure must not stop the others
+        error = traceback.format_exc()
+    return {"name": name, "seconds": time.perf_counter() - began, "error": error, "printed": printed.getvalue()}
+
+
+def _start_worker() -> None:
+    from experiments._common import configure_jax
+
+    configure_jax()
+
+
+def run_all(out_root: str | Path, *, quick: bool = False, seed: int = 0, names: list[str] | None = None, jobs: int = 1) -> list[dict]:
     """Runs each experiment, then each of ``PAGES``, into ``out_root/<name>``; a failure is
-    recorded, the others still run."""
+    recorded, the others still run.
+
+    ``jobs`` > 1 runs them in that many worker processes (started fresh, so each has its own
+    JAX), longest first: on a CPU most of an experiment's time is XLA compiling its programs, one
+    core per compile, so two workers on two cores take about half the time.  The outcomes and the
+    page keep the experiments' order; each one's output is printed when it finishes.
+    """
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer (worker processes); got {jobs!r}")
     root = prepare_out_dir(out_root)
     table = everything()
     names = list(table) if names is None else names
-    outcomes = []
-    for number, name in enumerate(names, start=1):
+    arguments = {name: (name, table[name][0], ["--out", str(root / name), "--seed", str(seed)] + (["--quick"] if quick else [])) for name in names}
+
+    def report(number: int, name: str, outcome: dict) -> None:
         print(f"[{number}/{len(names)}] {name}: {table[name][1]}", flush=True)
-        began = time.perf_counter()
-        argv = ["--out", str(root / name), "--seed", str(seed)] + (["--quick"] if quick else [])
-        try:
-            module = importlib.import_module(table[name][0])
-            status = module.main(argv) or 0
-            error = None if status == 0 else f"exited with status {status}"
-        except Exception:  # noqa: BLE001 - one experiment's failure must not stop the others
-            error = traceback.format_exc()
-        seconds = time.perf_counter() - began
-        print(f"    {'ok' if error is None else 'FAILED'} in {seconds:.1f} s", flush=True)
-        outcomes.append({"name": name, "seconds": seconds, "error": error})
-    write_index(root, outcomes)
-    return outcomes
+        if outcome["printed"]:
+            print(textwrap.indent(outcome["printed"].rstrip(), "    "), flush=True)
+        print(f"    {'ok' if outcome['error'] is None else 'FAILED'} in {outcome['seconds']:.1f} s", flush=True)
+
+    outcomes: dict[str, dict] = {}
+    if jobs == 1 or len(names) == 1:
+        for name in names:
+            outcomes[name] = run_one(*arguments[name])
+            report(len(outcomes), name, outcomes[name])
+    else:
+        order = sorted(names, key=lambda n: LONGEST_FIRST.index(n) if n in LONGEST_FIRST else len(LONGEST_FIRST))
+        context = multiprocessing.get_context("spawn")  # a forked JAX is unsafe
+        print(f"running {len(names)} experiments in {min(jobs, len(names))} worker processes", flush=True)
+        with concurrent.futures.ProcessPoolExecutor(min(jobs, len(names)), mp_context=context, initializer=_start_worker) as pool:
+            futures = {pool.submit(run_one, *arguments[name]): name for name in order}
+            for future in concurrent.futures.as_completed(futures):
+                name = futures[future]
+                try:
+                    outcomes[name] = future.result()
+                except Exception:  # noqa: BLE001 - a worker that died (killed, out of memory)
+                    outcomes[name] = {"name": name, "seconds": 0.0, "error": traceback.format_exc(), "printed": ""}
+                report(len(outcomes), name, outcomes[name])
+    ordered = [outcomes[name] for name in names]
+    write_index(root, ordered)
+    return ordered
 
 
 def _section(root: Path, outcome: dict) -> str:

@@ -13,6 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxopt_course import compilation
 from jaxopt_course.checks import is_count
 
 ACTIVATIONS: dict[str, Callable] = {
@@ -106,7 +107,7 @@ def mlp(
         raise ValueError(f"dropout_rate must be in [0, 1); got {dropout_rate!r}")
     _check_sizes(in_features, widths)
     module = MLP(tuple(int(w) for w in widths), activation, float(dropout_rate), residual=bool(residual))
-    params = jax.jit(module.init)(key, jnp.zeros((1, int(in_features)), jnp.float32))["params"]
+    params = compilation.jit(module.init)(key, jnp.zeros((1, int(in_features)), jnp.float32))["params"]
 
     def apply(params, x, key=None):
         return module.apply({"params": params}, x, key)
@@ -134,7 +135,7 @@ def batch_norm_mlp(
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}")
     _check_sizes(in_features, widths)
     module = MLP(tuple(int(w) for w in widths), activation, 0.0, batch_norm=True, residual=bool(residual))
-    variables = jax.jit(module.init)(key, jnp.zeros((2, int(in_features)), jnp.float32))
+    variables = compilation.jit(module.init)(key, jnp.zeros((2, int(in_features)), jnp.float32))
 
     def apply(params, x, key=None, model_state=None):
         if key is None:

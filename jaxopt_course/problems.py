@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_course import compilation
 
 @dataclasses.dataclass(frozen=True)
 class Problem:
@@ -46,7 +47,7 @@ PLATEAU = Problem(
 PROBLEMS = {p.name: p for p in (PARABOLA, BOWL, ILL_CONDITIONED, ROSENBROCK, SADDLE, PLATEAU)}
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 3))
+@compilation.jit(static_argnums=(0, 1, 3))
 def _path(f, optimizer, x0, num_steps):
     def step(carry, _):
         x, state = carry

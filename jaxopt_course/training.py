@@ -51,6 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxopt_course import compilation
 from jaxopt_course.checks import is_count
 from jaxopt_course.data import num_samples_of
 from jaxopt_course.hyperparams import is_hyperparametric, static_key
@@ -611,7 +612,7 @@ def _program(loss_fn, optimizer, plan, early_stopping, progress_every, with_eval
         trainer = make_train(loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping, progress_every=progress_every)
         return trainer(params, opaque if opaque is not None else optimizer, data, key, model_state)
 
-    _PROGRAMS[key] = program = jax.jit(train_program)
+    _PROGRAMS[key] = program = compilation.jit(train_program)
     if len(_PROGRAMS) > _MAX_PROGRAMS:
         _PROGRAMS.popitem(last=False)
     return program

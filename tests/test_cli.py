@@ -36,6 +36,9 @@ def never_runs(monkeypatch):
         (["explorer", "--bogus"], ["unrecognized arguments: --bogus"]),
         (["gd_1d", "--seed"], ["--seed", "expected one argument"]),
         (["no_such_experiment"], ["unknown experiment 'no_such_experiment'", "explorer"]),
+        (["all", "--jobs", "0"], ["--jobs", "positive integer"]),
+        (["all", "--jobs", "two"], ["--jobs", "'two'"]),
+        (["gd_1d", "--jobs", "2"], ["unrecognized arguments: --jobs"]),
     ],
 )
 def test_bad_command_lines_are_one_line_and_status_2(argv, words, never_runs, capsys):

@@ -32,6 +32,21 @@ def test_all_writes_an_offline_page_with_every_figure_and_caption(tmp_path, monk
     assert "The course printed" in page and "http" not in page.split("<body>")[1]
 
 
+def test_workers_give_the_same_results_and_page_order_as_one_process(tmp_path, monkeypatch):
+    """``jobs=2``: each experiment runs in a fresh worker process (longest first), yet every result
+    file equals the one-process run's and the outcomes keep the experiments' order."""
+    names = ["tiny_linear", "gd_1d", "keras_steps"]
+    monkeypatch.setenv("JAXOPT_COURSE_CACHE", "off")
+    alone = report.run_all(tmp_path / "one", quick=True, names=names, jobs=1)
+    workers = report.run_all(tmp_path / "two", quick=True, names=names, jobs=2)
+    assert [o["name"] for o in workers] == names and all(o["error"] is None for o in alone + workers)
+    for name in names:
+        assert json.loads((tmp_path / "one" / name / "metrics.json").read_text()) == json.loads((tmp_path / "two" / name / "metrics.json").read_text())
+    assert all(o["printed"] == p["printed"] for o, p in zip(alone, workers))
+    with pytest.raises(ValueError, match="jobs must be a positive integer"):
+        report.run_all(tmp_path / "three", names=names, jobs=0)
+
+
 def test_a_failing_experiment_is_reported_and_the_others_still_run(tmp_path, monkeypatch):
     """One experiment raising: the page says so, the exit code is non-zero, the next one ran."""
     broken = types.ModuleType("broken_experiment")
@@ -42,7 +57,7 @@ def test_a_failing_experiment_is_reported_and_the_others_still_run(tmp_path, mon
     monkeypatch.setattr(report, "REGISTRY", registry)
     monkeypatch.setattr(report, "PAGES", {})
     monkeypatch.setenv("JAXOPT_COURSE_CACHE", "off")
-    assert command.main(["all", "--quick", "--out", str(tmp_path)]) == 1
+    assert command.main(["all", "--quick", "--jobs", "1", "--out", str(tmp_path)]) == 1  # a stand-in module lives in this process only
     page = (tmp_path / "index.html").read_text()
     assert "This experiment failed" in page and "ZeroDivisionError" in page
     assert (tmp_path / "gd_1d" / "metrics.json").exists()

@@ -1,0 +1,95 @@
+"""How this package compiles its programs: ``jit``, ``jax.jit`` with CPU options for short runs.
+
+The programs of this package (a training loop over a small model, a sweep, an optimiser's path
+on a test function) run for milliseconds to seconds, so on a CPU most of a first call is XLA
+compiling it.  Two of XLA's CPU options halve that compile time (measured on the package's
+training loops: 1.8 → 0.9 CPU-seconds for E3's mini-batch program) without slowing the program
+(8.8 against 8.9 ms per run):
+
+* ``xla_cpu_use_fusion_emitters=False``: the older loop emitters for fused element-wise code,
+  which are quicker to build than the MLIR fusion pipeline;
+* ``xla_backend_optimization_level=1``: LLVM's lighter optimisation pipeline (level 0 compiles
+  faster still but runs these loops 3× slower).
+
+They change neither the operations nor their order, so results are the same numbers.  On other
+platforms (GPU, TPU) nothing is changed.  Set :data:`CPU_OPTIONS` to ``{}`` to compile with XLA's
+defaults, or edit it, before the first call of a program.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import os
+from typing import Any, Callable
+
+import jax
+
+CPU_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 1}
+
+
+def options() -> dict[str, Any] | None:
+    """The compiler options for this process's default backend: :data:`CPU_OPTIONS` on a CPU."""
+    if jax.default_backend() != "cpu" or not CPU_OPTIONS:
+        return None
+    return dict(CPU_OPTIONS)
+
+
+def _accelerator_installed() -> bool:
+    """Whether JAX may pick a GPU or TPU here: ``JAX_PLATFORMS`` names one, or a plugin for one is installed."""
+    platforms = os.environ.get("JAX_PLATFORMS", "")
+    if platforms:
+        return platforms.split(",")[0].strip().lower() != "cpu"
+    names = {(d.metadata["Name"] or "").lower().replace("_", "-") for d in importlib.metadata.distributions()}
+    return any(n.startswith(("jax-cuda", "jax-rocm", "libtpu", "jaxlib-cuda")) for n in names)
+
+
+def use_in_process() -> None:
+    """Applies :data:`CPU_OPTIONS` to every compile of this process, through ``XLA_FLAGS``.
+
+    :func:`jit` covers this package's programs; an application that also runs many small
+    operations outside them (each of which JAX compiles on first use) can call this first, before
+    JAX starts its backend.  Flags the user already set in ``XLA_FLAGS`` win; nothing is changed
+    where a GPU or TPU may be used.
+    """
+    if _accelerator_installed():
+        return
+    present = os.environ.get("XLA_FLAGS", "")
+    named = {flag.split("=")[0].lstrip("-") for flag in present.split()}
+    added = [f"--{name}={str(value).lower()}" for name, value in CPU_OPTIONS.items() if name not in named]
+    os.environ["XLA_FLAGS"] = " ".join(present.split() + added)
+
+
+class _LazyJit:
+    """``jax.jit(fun, **kwargs)`` built on its first use, once the backend is known.
+
+    Building it lazily keeps an import from starting JAX's backend (which must not start before
+    ``jax.distributed.initialize`` in a multi-process run).  Called inside another trace (with
+    traced arguments), it is a plain nested ``jax.jit``: the outer program's options apply.
+    """
+
+    def __init__(self, fun: Callable, kwargs: dict):
+        self._fun, self._kwargs, self._jitted, self._nested = fun, kwargs, None, None
+        functools.update_wrapper(self, fun)
+
+    def _program(self):
+        if self._jitted is None:
+            self._jitted = jax.jit(self._fun, compiler_options=options(), **self._kwargs)
+        return self._jitted
+
+    def __call__(self, *args, **kwargs):
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kwargs))):
+            if self._nested is None:
+                self._nested = jax.jit(self._fun, **self._kwargs)
+            return self._nested(*args, **kwargs)
+        return self._program()(*args, **kwargs)
+
+    def lower(self, *args, **kwargs):
+        return self._program().lower(*args, **kwargs)
+
+
+def jit(fun: Callable | None = None, **kwargs) -> Callable:
+    """``jax.jit`` with this package's compiler options; usable as ``@jit`` or ``@jit(static_argnums=...)``."""
+    if fun is None:
+        return functools.partial(jit, **kwargs)
+    return _LazyJit(fun, kwargs)

@@ -1,0 +1,68 @@
+"""``jaxopt_course.compilation``: the package's programs compile with its CPU options, give the
+same numbers as XLA's defaults to float32 rounding, and leave a user's own XLA flags alone."""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+import pytest
+
+import jaxopt_course as jc
+from jaxopt_course import compilation, data, models, training
+from jaxopt_course.conventions import keras, torch
+
+
+@pytest.fixture(scope="module")
+def task():
+    x, y = data.parabola(num_samples=96, numpy_seed=0)
+    params, apply = models.mlp(jax.random.PRNGKey(0), 1, (16, 16, 1))
+    return params, models.supervised_loss(apply), (x, y)
+
+
+@pytest.mark.parametrize("optimizer", [torch.sgd(1e-3, momentum=0.9, nesterov=True), jc.adam(1e-3), torch.rmsprop(1e-3, centered=True), keras.adam(1e-3, amsgrad=True)], ids=["nesterov", "adam", "centered_rmsprop", "keras_amsgrad"])
+def test_fit_with_the_options_equals_xla_defaults_to_float32_rounding(task, optimizer):
+    """fit (compiled with CPU_OPTIONS) against the same run compiled by a plain ``jax.jit``."""
+    params, loss_fn, batch = task
+    plan = training.make_plan(96, 8, num_epochs=3)
+    ours = training.fit(loss_fn, params, optimizer, batch, batch_size=8, num_epochs=3, key=jax.random.PRNGKey(1), progress=False)
+    trainer = training.make_train(loss_fn, plan)
+    default = jax.jit(lambda p, o, d, k: trainer(p, o, d, k))(params, optimizer, batch, jax.random.PRNGKey(1))
+    np.testing.assert_allclose(ours.step_loss, default.step_loss, rtol=2e-5, atol=1e-7)
+    for a, b in zip(jax.tree.leaves(ours.params), jax.tree.leaves(default.params)):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-7)
+
+
+def test_options_apply_on_cpu_and_can_be_switched_off(monkeypatch):
+    assert jax.default_backend() == "cpu"
+    assert compilation.options() == compilation.CPU_OPTIONS != {}
+    monkeypatch.setattr(compilation, "CPU_OPTIONS", {})
+    assert compilation.options() is None
+
+
+def test_a_package_program_inside_a_users_jit_is_a_plain_nested_jit():
+    """jax refuses compiler options on a nested jit; ours drops them there (the outer program's apply)."""
+    params = jax.jit(lambda key: models.mlp(key, 1, (4, 1))[0])(jax.random.PRNGKey(0))
+    direct = models.mlp(jax.random.PRNGKey(0), 1, (4, 1))[0]
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(direct)))
+
+
+def test_use_in_process_adds_only_the_flags_the_user_did_not_set(monkeypatch):
+    monkeypatch.delenv("JAX_PLATFORMS", raising=False)
+    monkeypatch.setattr(compilation, "_accelerator_installed", lambda: False)
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=3 --xla_dump_to=/tmp/somewhere")
+    compilation.use_in_process()
+    flags = os.environ["XLA_FLAGS"].split()
+    assert "--xla_backend_optimization_level=3" in flags and "--xla_dump_to=/tmp/somewhere" in flags
+    assert "--xla_cpu_use_fusion_emitters=false" in flags and len(flags) == 3
+
+
+def test_use_in_process_changes_nothing_where_an_accelerator_may_be_used(monkeypatch):
+    monkeypatch.setenv("JAX_PLATFORMS", "cuda,cpu")
+    monkeypatch.setenv("XLA_FLAGS", "")
+    compilation.use_in_process()
+    assert os.environ["XLA_FLAGS"] == ""
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    compilation.use_in_process()
+    assert "--xla_backend_optimization_level=1" in os.environ["XLA_FLAGS"]
