@@ -9,7 +9,10 @@
   running each device's share in cache-sized groups buys;
 * a naive ``jax.jit(jax.vmap(train))`` written with plain optax and flax, the key shared by every
   configuration (common random numbers, as ``sweep`` does);
-* one large matmul (2048²), and the batched [K, 128, 32] × [K, 32, 32] matmul that bounds this MLP;
+* the sweep's own program over the whole grid as one call (no lanes), to show what running one
+  lane per core buys;
+* one large matmul (2048²), the batched [K, 128, 32] × [K, 32, 32] matmul, and the bound of this
+  MLP: the step's three products of that size over groups of 32, run in lanes as the sweep runs;
 * the cost of checkpoints: a chunked sweep with and without ``checkpoint_dir``, and a re-call that
   loads every finished chunk;
 * a 64-configuration sweep against ``fit`` called once per configuration, and peak memory of
@@ -29,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import flax.linen as nn
@@ -38,7 +42,8 @@ import numpy as np
 import optax
 
 import jaxopt_course as jc
-from jaxopt_course import data, models, training
+from jaxopt_course import data, models, sweep_programs, training
+from jaxopt_course.sweep_programs import CPU_GROUP_SIZE
 from jaxopt_course.sweeps import sweep
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -116,8 +121,9 @@ def best_of(function, repeats: int = 3) -> tuple[float, float]:
     return min(runs)
 
 
-def matmul_rates(sizes) -> dict:
-    """GFLOP/s of one 2048² matmul and of the batched [K,128,32]×[K,32,32] matmul for each K."""
+def matmul_rates(sizes, lanes: int) -> dict:
+    """GFLOP/s of one 2048² matmul, of the batched [K,128,32]×[K,32,32] matmul for each K, and of
+    ``lanes`` batched K=32 matmuls at once, one per thread, as the sweep's lanes run (its bound)."""
     large = jnp.ones((2048, 2048), jnp.float32)
     square = jax.jit(lambda a: a @ a)
     wall, _ = best_of(lambda: square(large), 5)
@@ -127,7 +133,47 @@ def matmul_rates(sizes) -> dict:
         a, b = jnp.ones((size, BATCH, 32), jnp.float32), jnp.ones((size, 32, 32), jnp.float32)
         wall, _ = best_of(lambda: batched(a, b), 20)
         rates[f"batched_matmul_{size}_gflops"] = 2 * size * BATCH * 32 * 32 / wall / 1e9
+    rates["lanes"] = lanes
+    for form in PRODUCTS:
+        rates[f"batched_{form}_in_lanes_gflops"] = in_lanes(form, lanes)
     return rates
+
+
+# the step's three products of [K,128,32] size: forward h·W, input gradient δ·Wᵀ, weight gradient hᵀ·δ
+PRODUCTS = ("forward", "input_gradient", "weight_gradient")
+
+
+def in_lanes(form: str, lanes: int, repeats: int = 50) -> float:
+    """GFLOP/s of one product form over a group of 32 configurations, ``lanes`` calls at once (one
+    per thread), as the sweep runs them.  Each call chains ``repeats`` products, each on the last
+    one's result, so the operands stay in cache as a step's do; the weight gradient is chained
+    through a forward product whose time is then taken off."""
+    k = CPU_GROUP_SIZE
+    h, weights = jnp.full((k, BATCH, 32), 1 / 64, jnp.float32), jnp.full((k, 32, 32), 1 / 32, jnp.float32)
+    bodies = {
+        "forward": lambda x: jnp.einsum("kbi,kij->kbj", x, weights),
+        "input_gradient": lambda x: jnp.einsum("kbj,kij->kbi", x, weights),
+        "weight_gradient": lambda x: jnp.einsum("kbi,kij->kbj", h, jnp.einsum("kbi,kbj->kij", h, x)),
+    }
+
+    def seconds(body):
+        chain = jax.jit(lambda x: jax.lax.fori_loop(0, repeats, lambda _, y: body(y), x))
+        with ThreadPoolExecutor(lanes) as pool:
+            wall, _ = best_of(lambda: list(pool.map(lambda _: jax.block_until_ready(chain(h)), range(lanes))), 5)
+        return wall
+
+    taken = seconds(bodies[form]) - (seconds(bodies["forward"]) if form == "weight_gradient" else 0.0)
+    return lanes * repeats * 2 * k * BATCH * 32 * 32 / taken / 1e9
+
+
+def one_call(run_fn, rates, key):
+    """The sweep's program over the whole grid as one call (groups of 32, no lanes)."""
+    devices = tuple(jax.devices()[:1])
+    by_config, replicated = sweep_programs.shardings(devices)
+    program = sweep_programs.run_program(run_fn, ("learning_rate",), devices, len(rates), 1, None, 2, CPU_GROUP_SIZE)
+    hparams = sweep_programs.hparam_arrays({"learning_rate": rates}, by_config)
+    seed_keys = sweep_programs.global_array(np.asarray(jax.random.split(key, 1)), replicated)
+    return lambda: program(hparams, seed_keys)
 
 
 def throughput(sizes, num_epochs: int) -> list[dict]:
@@ -140,13 +186,17 @@ def throughput(sizes, num_epochs: int) -> list[dict]:
         key = jax.random.PRNGKey(0)
         config_steps = size * plan.num_steps
         ours = best_of(lambda: sweep(run_fn, {"learning_rate": rates}, key=key, progress=False).metrics)
+        single = best_of(one_call(run_fn, rates, key))
         whole = best_of(lambda: sweep(run_fn, {"learning_rate": rates}, key=key, group_size=size, progress=False).metrics)
         plain = best_of(lambda: naive(rates, key))
         row = {
             "configurations": size,
+            "lanes": sweep_programs.lanes_for(tuple(jax.devices()), size, CPU_GROUP_SIZE),
             "sweep_config_steps_per_s": config_steps / ours[0],
             "sweep_gflops": config_steps * flops / ours[0] / 1e9,
             "sweep_config_steps_per_cpu_s": config_steps / ours[1],
+            "one_call_config_steps_per_s": config_steps / single[0],
+            "one_call_config_steps_per_cpu_s": config_steps / single[1],
             "whole_vmap_sweep_config_steps_per_s": config_steps / whole[0],
             "naive_config_steps_per_s": config_steps / plain[0],
             "naive_config_steps_per_cpu_s": config_steps / plain[1],
@@ -183,14 +233,19 @@ def against_fit(num_configs: int, num_epochs: int) -> dict:
     run_fn, (x, y), plan, params, loss_fn = task(num_epochs)
     rates = np.geomspace(1e-4, 3e-2, num_configs)
     key = jax.random.PRNGKey(0)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     jax.block_until_ready(sweep(run_fn, {"learning_rate": rates}, key=key, progress=False).metrics)
-    first = time.perf_counter() - began
-    swept, _ = best_of(lambda: sweep(run_fn, {"learning_rate": rates * 1.01}, key=key, progress=False).metrics)
+    first, first_cpu = time.perf_counter() - began, time.process_time() - cpu
+    swept, swept_cpu = best_of(lambda: sweep(run_fn, {"learning_rate": rates * 1.01}, key=key, progress=False).metrics)
     began = time.perf_counter()
     for rate in rates:
         training.fit(loss_fn, params, jc.sgd(float(rate), momentum=0.9), (x, y), batch_size=BATCH, num_epochs=num_epochs, key=key, progress=False)
     one_by_one = time.perf_counter() - began
+    plain = jax.jit(jax.vmap(lambda rate, key: run_fn({"learning_rate": rate}, key), in_axes=(0, None)))
+    wall, cpu = time.perf_counter(), time.process_time()
+    jax.block_until_ready(plain(jnp.asarray(rates, jnp.float32), key))
+    plain_first = (time.perf_counter() - wall, time.process_time() - cpu)
+    plain_run = best_of(lambda: plain(jnp.asarray(rates * 1.01, jnp.float32), key))
     single = jax.jit(lambda rate, key: run_fn({"learning_rate": rate}, key))
     jax.block_until_ready(single(np.float32(rates[0]), key))
     began = time.perf_counter()
@@ -198,6 +253,8 @@ def against_fit(num_configs: int, num_epochs: int) -> dict:
         jax.block_until_ready(single(np.float32(rate), key))
     compiled_loop = time.perf_counter() - began
     return {"configurations": num_configs, "steps_per_configuration": plan.num_steps, "sweep_seconds": swept, "sweep_compile_seconds": first - swept,
+            "sweep_compile_cpu_seconds": first_cpu - swept_cpu, "plain_vmap_compile_seconds": plain_first[0] - plain_run[0],
+            "plain_vmap_compile_cpu_seconds": plain_first[1] - plain_run[1],
             "fit_one_by_one_seconds": one_by_one, "compiled_loop_seconds": compiled_loop, "speedup_vs_fit_one_by_one": one_by_one / swept,
             "speedup_vs_fit_one_by_one_compile_included": one_by_one / first, "speedup_vs_compiled_loop": compiled_loop / swept}
 
@@ -230,7 +287,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     sizes = (64, 256) if args.quick else (64, 256, 1024, 4096)
     num_epochs = 2 if args.quick else 3
-    bounds = matmul_rates(sorted({32, *sizes}))
+    bounds = matmul_rates(sorted({32, *sizes}), sweep_programs.lanes_for(tuple(jax.devices()), max(sizes), CPU_GROUP_SIZE))
     print(json.dumps(bounds), flush=True)
     rows = throughput(sizes, num_epochs)
     checkpoints = checkpoint_cost(256 if args.quick else 1024, 64 if args.quick else 256, num_epochs)
@@ -252,21 +309,36 @@ def main(argv=None) -> int:
         f"one 2048² matmul {bounds['large_matmul_gflops']:.0f} GFLOP/s; batched [K,128,32]×[K,32,32]: "
         + ", ".join(f"K={k} {bounds[f'batched_matmul_{k}_gflops']:.0f}" for k in sorted({32, *sizes})) + " GFLOP/s",
         "",
-        "| configurations | sweep config-steps/s (wall / per CPU s) | GFLOP/s per CPU s | of the batched-matmul bound (K=32) | whole-width vmap (wall) | naive jit(vmap), optax+flax (wall / per CPU s) | speed-up vs naive (wall / CPU s) |",
-        "|---|---|---|---|---|---|---|",
+        "| configurations | lanes | sweep config-steps/s (wall / per CPU s) | GFLOP/s (wall) | of the batched-matmul bound | one call, no lanes (wall / per CPU s) "
+        "| whole-width vmap (wall) | naive jit(vmap), optax+flax (wall / per CPU s) | speed-up vs naive (wall / CPU s) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    products_seconds = sum(BATCH * 32 * 32 * 2 / (bounds[f"batched_{form}_in_lanes_gflops"] * 1e9) for form in PRODUCTS)  # per config-step
     for r in rows:
-        per_cpu_gflops = r["sweep_config_steps_per_cpu_s"] * flops_per_config_step() / 1e9
         lines.append(
-            f"| {r['configurations']} | {r['sweep_config_steps_per_s']:.0f} / {r['sweep_config_steps_per_cpu_s']:.0f} | {per_cpu_gflops:.1f} | "
-            f"{per_cpu_gflops / bounds['batched_matmul_32_gflops']:.0%} | {r['whole_vmap_sweep_config_steps_per_s']:.0f} | "
+            f"| {r['configurations']} | {r['lanes']} | {r['sweep_config_steps_per_s']:.0f} / {r['sweep_config_steps_per_cpu_s']:.0f} | {r['sweep_gflops']:.1f} | "
+            f"{products_seconds * r['sweep_config_steps_per_s']:.0%} | {r['one_call_config_steps_per_s']:.0f} / {r['one_call_config_steps_per_cpu_s']:.0f} | {r['whole_vmap_sweep_config_steps_per_s']:.0f} | "
             f"{r['naive_config_steps_per_s']:.0f} / {r['naive_config_steps_per_cpu_s']:.0f} | {r['speedup_vs_naive']:.2f}× / {r['speedup_vs_naive_cpu_s']:.2f}× |"
         )
+    largest = rows[-1]
+    step_seconds = 1 / largest["sweep_config_steps_per_s"]
+    lines += [
+        "",
+        f"The bound: batched [32,128,32]×[32,32,32] products in {bounds['lanes']} lanes, as the sweep runs them, "
+        + ", ".join(f"{form.replace('_', ' ')} {bounds[f'batched_{form}_in_lanes_gflops']:.0f}" for form in PRODUCTS)
+        + f" GFLOP/s: {1 / products_seconds:.0f} config-steps/s if a step were its three products and nothing else (the table's bound). "
+        f"At {largest['configurations']} configurations the three products alone would take {products_seconds * 1e6:.1f} µs "
+        f"of a config-step's {step_seconds * 1e6:.1f} µs ({products_seconds / step_seconds:.0%}); the rest is work that is not a large product: "
+        "the elementwise passes over [32,128,32] activations (bias, ReLU and its mask, the loss), the 1→32 and 32→1 layers and their "
+        "gradients (memory-bound), a transposed copy of the first layer's gradient for its folded weight product, the optimiser update "
+        "and the loop's per-operation overhead.",
+    ]
     c = checkpoints
     lines += ["", f"checkpoints, {c['configurations']} configurations in chunks of {c['chunk_size']}: {c['plain_seconds']:.2f} s plain, "
               f"{c['checkpointed_seconds']:.2f} s writing every chunk ({c['write_overhead']:+.1%}), {c['resume_all_done_seconds']:.2f} s to resume a finished sweep"]
     v = versus_fit
-    lines += ["", f"{v['configurations']} configurations, {v['steps_per_configuration']} steps each: sweep {v['sweep_seconds']:.2f} s (compile {v['sweep_compile_seconds']:.2f} s); "
+    lines += ["", f"{v['configurations']} configurations, {v['steps_per_configuration']} steps each: sweep {v['sweep_seconds']:.2f} s (compile {v['sweep_compile_seconds']:.2f} s, "
+              f"{v['sweep_compile_cpu_seconds']:.2f} CPU s, against {v['plain_vmap_compile_seconds']:.2f} s, {v['plain_vmap_compile_cpu_seconds']:.2f} CPU s for a plain jit(vmap(run_fn))); "
               f"fit one after another {v['fit_one_by_one_seconds']:.2f} s ({v['speedup_vs_fit_one_by_one']:.0f}× slower, {v['speedup_vs_fit_one_by_one_compile_included']:.1f}× counting the sweep's compilation); "
               f"one compiled run per configuration {v['compiled_loop_seconds']:.2f} s ({v['speedup_vs_compiled_loop']:.1f}×)"]
     if memory:
