@@ -21,8 +21,10 @@ from jaxopt_course import training
 from jaxopt_course.sweep_results import SweepResult
 from jaxopt_course.sweeps import sweep
 
-X = jnp.linspace(-1.0, 1.0, 16).reshape(-1, 1)
-Y = 3.0 * X - 1.0
+# numpy data: the same bits in every process, whatever XLA options a process compiles with
+# (run_fn's fingerprint, which resuming checks, covers the arrays it reads)
+X = np.linspace(-1.0, 1.0, 16, dtype=np.float32).reshape(-1, 1)
+Y = 3.0 * X - np.float32(1.0)
 PARAMS = {"w": jnp.zeros((1, 1)), "b": jnp.zeros((1,))}
 PLAN = training.make_plan(16, 4, num_epochs=2)
 GRID = {"learning_rate": [0.01, 0.03, 0.1, 0.2, 0.3], "momentum": [0.0, 0.9]}  # 10 configurations
