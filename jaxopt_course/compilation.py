@@ -2,18 +2,23 @@
 
 The programs of this package (a training loop over a small model, a sweep, an optimiser's path
 on a test function) run for milliseconds to seconds, so on a CPU most of a first call is XLA
-compiling it.  Two of XLA's CPU options halve that compile time (measured on the package's
-training loops: 1.8 → 0.9 CPU-seconds for E3's mini-batch program) without slowing the program
-(8.8 against 8.9 ms per run):
+compiling it.  Three of XLA's CPU options roughly halve that compile time without slowing these
+programs (measured on E3's mini-batch training loop: 1.8 → 0.9 CPU-seconds to compile, 8.8
+against 8.9 ms per run; the whole ``python -m experiments all`` spends about a third less CPU):
 
 * ``xla_cpu_use_fusion_emitters=False``: the older loop emitters for fused element-wise code,
-  which are quicker to build than the MLIR fusion pipeline;
-* ``xla_backend_optimization_level=1``: LLVM's lighter optimisation pipeline (level 0 compiles
-  faster still but runs these loops 3× slower).
+  quicker to build than the MLIR fusion pipeline (not for every program: a ten-layer batch-norm
+  network compiles 3× slower with them, so ``experiments/_gradient_flow.py`` turns them back on
+  for its one);
+* ``xla_backend_optimization_level=1``: LLVM's lighter pipeline (level 0 compiles faster still
+  but runs these loops 3× slower);
+* ``xla_cpu_parallel_codegen_split_count=1``: one LLVM module per program rather than pieces
+  built on several threads, which costs more CPU in all than it saves on two cores.
 
-They change neither the operations nor their order, so results are the same numbers.  On other
-platforms (GPU, TPU) nothing is changed.  Set :data:`CPU_OPTIONS` to ``{}`` to compile with XLA's
-defaults, or edit it, before the first call of a program.
+Results agree with XLA's defaults to float32 rounding (the lighter LLVM pipeline can order a
+sum differently), which ``tests/test_compilation.py`` checks.  On other platforms (GPU, TPU)
+nothing is changed.  Set :data:`CPU_OPTIONS` to ``{}`` to compile with XLA's defaults, or edit
+it, before the first call of a program.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any, Callable
 
 import jax
 
-CPU_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 1}
+CPU_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 1, "xla_cpu_parallel_codegen_split_count": 1}
 
 
 def options() -> dict[str, Any] | None:
@@ -44,16 +49,25 @@ def _accelerator_installed() -> bool:
     return any(n.startswith(("jax-cuda", "jax-rocm", "libtpu", "jaxlib-cuda")) for n in names)
 
 
+def _backend_started() -> bool:
+    try:
+        from jax._src import xla_bridge
+    except ImportError:  # a JAX without this module: assume it has not started
+        return False
+    started = getattr(xla_bridge, "backends_are_initialized", None)
+    return bool(started()) if callable(started) else False
+
+
 def use_in_process() -> None:
     """Applies :data:`CPU_OPTIONS` to every compile of this process, through ``XLA_FLAGS``.
 
     :func:`jit` covers this package's programs; an application that also runs many small
     operations outside them (each of which JAX compiles on first use) can call this first, before
     JAX starts its backend.  Flags the user already set in ``XLA_FLAGS`` win; nothing is changed
-    where a GPU or TPU may be used.
+    where a GPU or TPU may be used, or once the backend has started (too late to matter).
     """
-    if _accelerator_installed():
-        return
+    if _accelerator_installed() or _backend_started():
+        return  # once JAX's backend has started, XLA_FLAGS is read no more: changing it would only leak to subprocesses
     present = os.environ.get("XLA_FLAGS", "")
     named = {flag.split("=")[0].lstrip("-") for flag in present.split()}
     added = [f"--{name}={str(value).lower()}" for name, value in CPU_OPTIONS.items() if name not in named]

@@ -7,11 +7,15 @@ into the ``loss_fn(params, batch, key)`` that ``training.fit`` trains.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Callable, Sequence
 
+import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxopt_course import compilation
 from jaxopt_course.checks import is_count
@@ -97,7 +101,7 @@ def mlp(
 
     ``apply(params, x, key=None)`` runs dropout only when given a key (training).  Weights and
     biases start as torch.nn.Linear's do, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, so the course's
-    PyTorch curves and ours start from the same scale.  ``residual`` adds each hidden layer's
+    PyTorch curves and ours start from the same scale (drawn as :func:`initial_variables` says).  ``residual`` adds each hidden layer's
     input to its output where the widths match.  For batch normalisation see
     :func:`batch_norm_mlp`.
     """
@@ -107,7 +111,7 @@ def mlp(
         raise ValueError(f"dropout_rate must be in [0, 1); got {dropout_rate!r}")
     _check_sizes(in_features, widths)
     module = MLP(tuple(int(w) for w in widths), activation, float(dropout_rate), residual=bool(residual))
-    params = compilation.jit(module.init)(key, jnp.zeros((1, int(in_features)), jnp.float32))["params"]
+    params = initial_variables(module, key, int(in_features))["params"]
 
     def apply(params, x, key=None):
         return module.apply({"params": params}, x, key)
@@ -135,7 +139,7 @@ def batch_norm_mlp(
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}")
     _check_sizes(in_features, widths)
     module = MLP(tuple(int(w) for w in widths), activation, 0.0, batch_norm=True, residual=bool(residual))
-    variables = compilation.jit(module.init)(key, jnp.zeros((2, int(in_features)), jnp.float32))
+    variables = initial_variables(module, key, int(in_features))
 
     def apply(params, x, key=None, model_state=None):
         if key is None:
@@ -144,6 +148,77 @@ def batch_norm_mlp(
         return y, updated["batch_stats"]
 
     return variables["params"], variables["batch_stats"], apply
+
+
+def initial_variables(module: MLP, key: jax.Array, in_features: int) -> dict:
+    """``module.init(key, x)``'s variables (``params``, and ``batch_stats`` with batch norm), drawn faster.
+
+    The numbers are Flax's, bit for bit: each dense parameter is ``U(-1/sqrt(fan_in),
+    1/sqrt(fan_in))`` (``torch.nn.Linear``'s start) drawn from Flax's key for it,
+    ``fold_in(key, h)`` with ``h`` the hash Flax derives from the layer's name and the
+    parameter's place (:func:`_flax_fold_in_data`); batch norm starts at scale 1, shift 0,
+    running mean 0 and variance 1.  But where ``module.init`` compiles one random draw per
+    parameter (about 1.9 s for ten layers on a CPU), this draws all the keys in one vectorised
+    ``fold_in`` and the layers of one shape in one vectorised call: a tenth of a second, and the
+    program is kept per layout, so building the same architecture again compiles nothing.
+    """
+    layout = jax.eval_shape(module.init, key, jax.ShapeDtypeStruct((2, in_features), jnp.float32))  # traced only
+    paths = tuple((tuple(str(k.key) for k in path), leaf.shape, leaf.dtype.name) for path, leaf in jax.tree_util.tree_flatten_with_path(layout)[0])
+    leaves = _draw_program(paths)(key)
+    return jax.tree.unflatten(jax.tree.structure(layout), leaves)
+
+
+def _flax_fold_in_data(*suffix) -> int:
+    """The integer Flax folds into the root key for a parameter (``flax.core.scope``'s rule).
+
+    A parameter made by submodule ``name``'s ``n``-th ``make_rng("params")`` gets
+    ``fold_in(key, h)``, ``h`` the first four bytes (big-endian) of SHA-1 over the suffix
+    ``(name, n)``, each element preceded by a zero byte (Flax's ``flax_fix_rng_separator``
+    option) and ints written as minimal big-endian bytes.  ``tests/test_models.py`` checks the
+    result against ``module.init`` itself.
+    """
+    digest = hashlib.sha1()
+    for part in suffix:
+        if flax.config.flax_fix_rng_separator:
+            digest.update(b"\x00")
+        digest.update(part.encode() if isinstance(part, str) else part.to_bytes((part.bit_length() + 7) // 8, "big"))
+    return int.from_bytes(digest.digest()[:4], "big")
+
+
+def _uniforms(keys: jax.Array, shape: tuple, bound) -> jax.Array:
+    """``U(-bound, bound)`` of ``shape`` for each key: one vectorised draw (a plain one for a single key, cheaper to compile)."""
+    def one(key):
+        return jax.random.uniform(key, shape, jnp.float32, -bound, bound)
+
+    return one(keys[0])[None] if keys.shape[0] == 1 else jax.vmap(one)(keys)
+
+
+@functools.lru_cache(maxsize=64)
+def _draw_program(paths: tuple) -> Callable:
+    """The compiled draw of :func:`initial_variables` for one layout ``((path, shape, dtype), ...)``."""
+    layers = sorted({int(path[1].removeprefix("dense_")) for path, _, _ in paths if path[1].startswith("dense_")})
+    kernel_shape = {int(path[1].removeprefix("dense_")): shape for path, shape, _ in paths if path[-1] == "kernel"}
+    # Dense creates its kernel, then its bias: the 1st and 2nd make_rng of its scope
+    hashes = np.array([_flax_fold_in_data(f"dense_{i}", n) for i in layers for n in (1, 2)], np.uint32)
+    by_shape: dict[tuple, list[int]] = {}
+    for position, layer in enumerate(layers):
+        by_shape.setdefault(kernel_shape[layer], []).append(position)
+
+    def draw(key):
+        keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.asarray(hashes))
+        drawn = {}
+        for (fan_in, width), positions in by_shape.items():
+            bound = 1.0 / jnp.sqrt(fan_in)
+            rows = np.array(positions)
+            kernels = _uniforms(keys[2 * rows], (fan_in, width), bound)
+            biases = _uniforms(keys[2 * rows + 1], (width,), bound)
+            for j, position in enumerate(positions):
+                name = f"dense_{layers[position]}"
+                drawn[name, "kernel"], drawn[name, "bias"] = kernels[j], biases[j]
+        starts = {"scale": jnp.ones, "var": jnp.ones, "bias": jnp.zeros, "mean": jnp.zeros}  # batch norm's
+        return [drawn[path[1], path[-1]] if path[1].startswith("dense_") else starts[path[-1]](shape, dtype) for path, shape, dtype in paths]
+
+    return compilation.jit(draw)
 
 
 def _check_sizes(in_features, widths) -> None:

@@ -51,14 +51,16 @@ def test_a_package_program_inside_a_users_jit_is_a_plain_nested_jit():
 def test_use_in_process_adds_only_the_flags_the_user_did_not_set(monkeypatch):
     monkeypatch.delenv("JAX_PLATFORMS", raising=False)
     monkeypatch.setattr(compilation, "_accelerator_installed", lambda: False)
+    monkeypatch.setattr(compilation, "_backend_started", lambda: False)
     monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=3 --xla_dump_to=/tmp/somewhere")
     compilation.use_in_process()
     flags = os.environ["XLA_FLAGS"].split()
     assert "--xla_backend_optimization_level=3" in flags and "--xla_dump_to=/tmp/somewhere" in flags
-    assert "--xla_cpu_use_fusion_emitters=false" in flags and len(flags) == 3
+    assert "--xla_cpu_use_fusion_emitters=false" in flags and len(flags) == 2 + len(compilation.CPU_OPTIONS) - 1
 
 
 def test_use_in_process_changes_nothing_where_an_accelerator_may_be_used(monkeypatch):
+    monkeypatch.setattr(compilation, "_backend_started", lambda: False)
     monkeypatch.setenv("JAX_PLATFORMS", "cuda,cpu")
     monkeypatch.setenv("XLA_FLAGS", "")
     compilation.use_in_process()
@@ -66,3 +68,12 @@ def test_use_in_process_changes_nothing_where_an_accelerator_may_be_used(monkeyp
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
     compilation.use_in_process()
     assert "--xla_backend_optimization_level=1" in os.environ["XLA_FLAGS"]
+
+
+def test_use_in_process_changes_nothing_once_the_backend_has_started(monkeypatch):
+    """Too late to matter, and the changed variable would leak into every subprocess started later."""
+    jax.numpy.zeros(1).block_until_ready()
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    monkeypatch.setenv("XLA_FLAGS", "")
+    compilation.use_in_process()
+    assert os.environ["XLA_FLAGS"] == ""
