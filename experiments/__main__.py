@@ -113,7 +113,8 @@ def run_all_command(argv: list[str]) -> int:
     parser = options_parser("all", "run every experiment and write index.html", "results")
     parser.add_argument("--jobs", type=jobs_value, default=default_jobs(), help="worker processes, longest experiments first (default: one per CPU core, at most 4: %(default)s here)")
     args = parser.parse_args(argv)
-    configure_jax()
+    if args.jobs == 1:
+        configure_jax()  # several workers each configure their own process
     try:
         outcomes = run_all(args.out, quick=args.quick, seed=args.seed, jobs=args.jobs)
     except ValueError as error:

@@ -9,8 +9,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from jaxopt_course.result_files import write_json, write_text
-
 
 def configure_jax() -> str | None:
     """How the experiments' processes compile: quickly, and kept on disk.
@@ -81,6 +79,8 @@ def write_results(out: str | os.PathLike, *, config: Any, metrics: dict, figures
     previous results untouched, and no file is ever half-written.  The figures are closed.
     """
     import matplotlib.pyplot as plt
+
+    from jaxopt_course.result_files import write_json, write_text
 
     folder = prepare_out_dir(out)
     staging = Path(tempfile.mkdtemp(dir=folder, prefix=".staging-"))

@@ -24,7 +24,6 @@ from pathlib import Path
 
 from experiments import REGISTRY
 from experiments._common import prepare_out_dir
-from jaxopt_course.result_files import write_text
 
 PAGES: dict[str, tuple[str, str]] = {
     # name: (module, what it shows); run after the experiments by ``all``, and on their own by name
@@ -61,16 +60,20 @@ def default_jobs() -> int:
 
 
 def run_one(name: str, module_name: str, argv: list[str]) -> dict:
-    """Runs one experiment's ``main(argv)``; its outcome (seconds, error or None, what it printed)."""
+    """Runs one experiment's ``main(argv)``; its outcome (seconds, error or None, what it printed,
+    and what the page shows of its module: ``CAPTIONS``, ``PUBLISHED``, ``BUGS``)."""
     began = time.perf_counter()
     printed = io.StringIO()
+    shown = {}
     try:
+        module = importlib.import_module(module_name)
+        shown = {attribute: getattr(module, attribute, None) for attribute in ("CAPTIONS", "PUBLISHED", "BUGS")}
         with contextlib.redirect_stdout(printed):
-            status = importlib.import_module(module_name).main(argv) or 0
+            status = module.main(argv) or 0
         error = None if status == 0 else f"exited with status {status}"
     except Exception:  # noqa: BLE001 - one experiment's failure must not stop the others
         error = traceback.format_exc()
-    return {"name": name, "seconds": time.perf_counter() - began, "error": error, "printed": printed.getvalue()}
+    return {"name": name, "seconds": time.perf_counter() - began, "error": error, "printed": printed.getvalue(), "shown": shown}
 
 
 def _start_worker() -> None:
@@ -126,26 +129,26 @@ def run_all(out_root: str | Path, *, quick: bool = False, seed: int = 0, names: 
 
 def _section(root: Path, outcome: dict) -> str:
     name = outcome["name"]
-    module_path, description = everything()[name]
+    description = everything()[name][1]
     parts = [f'<h2 id="{name}">{html.escape(description)}</h2>', f'<p class="time"><code>python -m experiments {name}</code> · {outcome["seconds"]:.1f} s</p>']
     if outcome["error"]:
         parts.append(f'<div class="failed"><b>This experiment failed.</b><pre>{html.escape(outcome["error"][-2000:])}</pre></div>')
         return "\n".join(parts)
-    module = importlib.import_module(module_path)
+    shown = outcome.get("shown") or {}
     folder = root / name
     if (folder / "index.html").exists():
         parts.append(f'<p class="page-link"><a href="{name}/index.html">Open the page: {html.escape(description)}</a></p>')
     summary = folder / "summary.txt"
     if summary.exists():
         parts.append(f"<p>{html.escape(summary.read_text().strip())}</p>")
-    published = getattr(module, "PUBLISHED", None)
+    published = shown.get("PUBLISHED")
     if published:
         items = ", ".join(f"{html.escape(str(k))}: {html.escape(str(v))}" for k, v in published.items())
         parts.append(f'<p class="published"><b>The course printed:</b> {items}</p>')
-    bugs = getattr(module, "BUGS", None)
+    bugs = shown.get("BUGS")
     if bugs:
         parts.append(f'<div class="bug"><b>Bug in the published code:</b> {html.escape(bugs)}</div>')
-    captions = getattr(module, "CAPTIONS", {})
+    captions = shown.get("CAPTIONS") or {}
     manifest = folder / "manifest.json"
     figures = json.loads(manifest.read_text())["figures"] if manifest.exists() else []
     for image in figures:  # this run's figures only: a stale PNG of an older run is not shown
@@ -166,6 +169,8 @@ def write_index(root: Path, outcomes: list[dict]) -> Path:
         + f"</p><nav>{nav}</nav>"
         + "".join(f'<p class="page-link"><a href="{o["name"]}/index.html">{html.escape(everything()[o["name"]][1])}</a></p>' for o in outcomes if o["name"] in PAGES and not o["error"])
     )
+    from jaxopt_course.result_files import write_text
+
     body = "\n".join(_section(root, o) for o in outcomes)
     page = f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>jaxopt_course results</title><style>{STYLE}</style></head>\n<body>\n{header}\n{body}\n</body></html>\n'
     path = root / "index.html"
