@@ -14,8 +14,9 @@ def configure_jax() -> str | None:
     """How the experiments' processes compile: quickly, and kept on disk.
 
     * On a CPU, every compile of the process (the library's programs and the small operations
-      outside them) uses :data:`jaxopt_course.compilation.CPU_OPTIONS`, which halve XLA's compile
-      time for these short runs (``compilation.use_in_process``).  It must run before JAX starts.
+      outside them) uses ``jaxopt_course.compilation``'s ``CPU_OPTIONS`` and
+      ``SHORT_RUN_OPTIONS``, which halve XLA's compile time for these short runs
+      (``compilation.use_in_process``).  It must run before JAX starts.
     * Compiled programs are kept on disk, so a second run of an experiment skips XLA
       compilation.  The folder is ``$JAXOPT_COURSE_CACHE`` or ``~/.cache/jaxopt_course/xla``;
       setting ``JAXOPT_COURSE_CACHE=off`` disables it.

@@ -146,7 +146,7 @@ def batch_normalised(cfg, key) -> dict:
     plan = training.make_plan(x.shape[0], x.shape[0], num_epochs=cfg.gradient_epochs)
 
     # Batch norm's many reductions compile 3x slower with the older loop emitters that the
-    # experiments' processes otherwise choose (compilation.CPU_OPTIONS): 6.1 against 2.1 CPU-s.
+    # experiments' processes otherwise choose (compilation.SHORT_RUN_OPTIONS): 6.1 against 2.1 CPU-s.
     @functools.partial(jax.jit, compiler_options={"xla_cpu_use_fusion_emitters": True})
     def run(params, model_state):
         gradient = jax.grad(lambda p: loss_fn(p, (x, y), jax.random.PRNGKey(0), model_state)[0])(params)

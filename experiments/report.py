@@ -115,6 +115,7 @@ def run_all(out_root: str | Path, *, quick: bool = False, seed: int = 0, names: 
         print(f"running {len(names)} experiments in {min(jobs, len(names))} worker processes", flush=True)
         with concurrent.futures.ProcessPoolExecutor(min(jobs, len(names)), mp_context=context, initializer=_start_worker) as pool:
             futures = {pool.submit(run_one, *arguments[name]): name for name in order}
+            import jaxopt_course.result_files  # noqa: F401  (for write_index: its 0.6 s import overlaps the workers' runs)
             for future in concurrent.futures.as_completed(futures):
                 name = futures[future]
                 try:

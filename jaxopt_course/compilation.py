@@ -1,24 +1,31 @@
 """How this package compiles its programs: ``jit``, ``jax.jit`` with CPU options for short runs.
 
 The programs of this package (a training loop over a small model, a sweep, an optimiser's path
-on a test function) run for milliseconds to seconds, so on a CPU most of a first call is XLA
-compiling it.  Three of XLA's CPU options roughly halve that compile time without slowing these
-programs (measured on E3's mini-batch training loop: 1.8 → 0.9 CPU-seconds to compile, 8.8
-against 8.9 ms per run; the whole ``python -m experiments all`` spends about a third less CPU):
+on a test function) run for milliseconds to seconds, so on a CPU much of a first call is XLA
+compiling it.  Two sets of XLA's CPU options shorten that:
 
-* ``xla_cpu_use_fusion_emitters=False``: the older loop emitters for fused element-wise code,
-  quicker to build than the MLIR fusion pipeline (not for every program: a ten-layer batch-norm
-  network compiles 3× slower with them, so ``experiments/_gradient_flow.py`` turns them back on
-  for its one);
-* ``xla_backend_optimization_level=1``: LLVM's lighter pipeline (level 0 compiles faster still
-  but runs these loops 3× slower);
-* ``xla_cpu_parallel_codegen_split_count=1``: one LLVM module per program rather than pieces
-  built on several threads, which costs more CPU in all than it saves on two cores.
+* :data:`CPU_OPTIONS`, which every program of the package compiles with, cost nothing at run
+  time (E3's mini-batch loop: 14 800 steps/s with XLA's defaults, 15 000 with them):
+
+  - ``xla_backend_optimization_level=1``: LLVM's lighter pipeline (level 0 compiles faster
+    still but runs these loops 3× slower);
+  - ``xla_cpu_parallel_codegen_split_count=1``: one LLVM module per program rather than
+    pieces built on several threads, which costs more CPU in all than it saves on two cores.
+
+* :data:`SHORT_RUN_OPTIONS` trade run time for compile time, for a process whose programs run
+  for less time than they take to compile (``python -m experiments`` applies them to its whole
+  process with :func:`use_in_process`):
+
+  - ``xla_cpu_use_fusion_emitters=False``: the older loop emitters for fused element-wise
+    code, quicker to build than the MLIR fusion pipeline: E3's mini-batch program compiles in
+    0.9 instead of 1.3 CPU-s, but runs 7% slower (15% in stochastic mode).  Not for every
+    program: a ten-layer batch-norm network compiles 3× slower with them, so
+    ``experiments/_gradient_flow.py`` turns them back on for its one.
 
 Results agree with XLA's defaults to float32 rounding (the lighter LLVM pipeline can order a
-sum differently), which ``tests/test_compilation.py`` checks.  On other platforms (GPU, TPU)
-nothing is changed.  Set :data:`CPU_OPTIONS` to ``{}`` to compile with XLA's defaults, or edit
-it, before the first call of a program.
+sum differently; the older emitters give the same bits), which ``tests/test_compilation.py``
+checks.  On other platforms (GPU, TPU) nothing is changed.  Set :data:`CPU_OPTIONS` to ``{}``
+to compile with XLA's defaults, or edit it, before the first call of a program.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ from typing import Any, Callable
 
 import jax
 
-CPU_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 1, "xla_cpu_parallel_codegen_split_count": 1}
+CPU_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 1, "xla_cpu_parallel_codegen_split_count": 1}
+SHORT_RUN_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
 
 
 def options() -> dict[str, Any] | None:
@@ -59,18 +67,18 @@ def _backend_started() -> bool:
 
 
 def use_in_process() -> None:
-    """Applies :data:`CPU_OPTIONS` to every compile of this process, through ``XLA_FLAGS``.
+    """Applies :data:`CPU_OPTIONS` and :data:`SHORT_RUN_OPTIONS` to every compile of this process, through ``XLA_FLAGS``.
 
-    :func:`jit` covers this package's programs; an application that also runs many small
-    operations outside them (each of which JAX compiles on first use) can call this first, before
-    JAX starts its backend.  Flags the user already set in ``XLA_FLAGS`` win; nothing is changed
+    For an application of short runs, such as the course's experiments: its programs, the
+    package's and its own, and the small operations outside them (each of which JAX compiles on
+    first use), all compile with both.  Call it before JAX starts its backend.  Flags the user already set in ``XLA_FLAGS`` win; nothing is changed
     where a GPU or TPU may be used, or once the backend has started (too late to matter).
     """
     if _accelerator_installed() or _backend_started():
         return  # once JAX's backend has started, XLA_FLAGS is read no more: changing it would only leak to subprocesses
     present = os.environ.get("XLA_FLAGS", "")
     named = {flag.split("=")[0].lstrip("-") for flag in present.split()}
-    added = [f"--{name}={str(value).lower()}" for name, value in CPU_OPTIONS.items() if name not in named]
+    added = [f"--{name}={str(value).lower()}" for name, value in (CPU_OPTIONS | SHORT_RUN_OPTIONS).items() if name not in named]
     os.environ["XLA_FLAGS"] = " ".join(present.split() + added)
 
 

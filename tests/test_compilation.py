@@ -56,7 +56,7 @@ def test_use_in_process_adds_only_the_flags_the_user_did_not_set(monkeypatch):
     compilation.use_in_process()
     flags = os.environ["XLA_FLAGS"].split()
     assert "--xla_backend_optimization_level=3" in flags and "--xla_dump_to=/tmp/somewhere" in flags
-    assert "--xla_cpu_use_fusion_emitters=false" in flags and len(flags) == 2 + len(compilation.CPU_OPTIONS) - 1
+    assert "--xla_cpu_use_fusion_emitters=false" in flags and len(flags) == 2 + len(compilation.CPU_OPTIONS | compilation.SHORT_RUN_OPTIONS) - 1
 
 
 def test_use_in_process_changes_nothing_where_an_accelerator_may_be_used(monkeypatch):
