@@ -70,23 +70,18 @@ def he_initialisation(params, key):
     """He et al.'s initialisation for ReLU layers: kernels with variance 2 / fan_in, zero biases.
 
     Layer ``i`` (in sorted name order) draws from ``fold_in(key, i)``; layers of one shape draw in
-    one vectorised call (one compiled program, not one per layer).
+    one vectorised call (``models.vectorised_draws``: one compiled draw, not one per layer).
     """
     names = sorted(params)
-    shapes = [params[name]["kernel"].shape for name in names]
+    shapes = [(params[name]["kernel"].shape,) for name in names]
 
     @jax.jit
     def draw(key):
         keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(len(names), dtype=jnp.uint32))
-        kernels = {}
-        for shape in dict.fromkeys(shapes):
-            rows = [i for i, s in enumerate(shapes) if s == shape]
-            drawn = jax.vmap(lambda k: jax.nn.initializers.he_normal()(k, shape))(keys[jnp.array(rows)])
-            kernels |= {names[i]: drawn[j] for j, i in enumerate(rows)}
-        return kernels
+        return models.vectorised_draws(jax.nn.initializers.he_normal(), keys, shapes)
 
     kernels = draw(key)
-    return {name: {"kernel": kernels[name], "bias": jnp.zeros_like(params[name]["bias"])} for name in names}
+    return {name: {"kernel": kernel, "bias": jnp.zeros_like(params[name]["bias"])} for name, kernel in zip(names, kernels)}
 
 
 def deep_networks(cfg, key) -> dict:

@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 
 from experiments import REGISTRY
-from experiments._common import prepare_out_dir
+from experiments._common import configure_jax, prepare_out_dir
 
 PAGES: dict[str, tuple[str, str]] = {
     # name: (module, what it shows); run after the experiments by ``all``, and on their own by name
@@ -76,12 +76,6 @@ def run_one(name: str, module_name: str, argv: list[str]) -> dict:
     return {"name": name, "seconds": time.perf_counter() - began, "error": error, "printed": printed.getvalue(), "shown": shown}
 
 
-def _start_worker() -> None:
-    from experiments._common import configure_jax
-
-    configure_jax()
-
-
 def run_all(out_root: str | Path, *, quick: bool = False, seed: int = 0, names: list[str] | None = None, jobs: int = 1) -> list[dict]:
     """Runs each experiment, then each of ``PAGES``, into ``out_root/<name>``; a failure is
     recorded, the others still run.
@@ -111,9 +105,10 @@ def run_all(out_root: str | Path, *, quick: bool = False, seed: int = 0, names: 
             report(len(outcomes), name, outcomes[name])
     else:
         order = sorted(names, key=lambda n: LONGEST_FIRST.index(n) if n in LONGEST_FIRST else len(LONGEST_FIRST))
+        workers = min(jobs, len(names))
         context = multiprocessing.get_context("spawn")  # a forked JAX is unsafe
-        print(f"running {len(names)} experiments in {min(jobs, len(names))} worker processes", flush=True)
-        with concurrent.futures.ProcessPoolExecutor(min(jobs, len(names)), mp_context=context, initializer=_start_worker) as pool:
+        print(f"running {len(names)} experiments in {workers} worker processes", flush=True)
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=configure_jax) as pool:
             futures = {pool.submit(run_one, *arguments[name]): name for name in order}
             import jaxopt_course.result_files  # noqa: F401  (for write_index: its 0.6 s import overlaps the workers' runs)
             for future in concurrent.futures.as_completed(futures):

@@ -67,15 +67,17 @@ def _backend_started() -> bool:
 
 
 def use_in_process() -> None:
-    """Applies :data:`CPU_OPTIONS` and :data:`SHORT_RUN_OPTIONS` to every compile of this process, through ``XLA_FLAGS``.
+    """Applies :data:`CPU_OPTIONS` and :data:`SHORT_RUN_OPTIONS` to every compile of this process.
 
     For an application of short runs, such as the course's experiments: its programs, the
     package's and its own, and the small operations outside them (each of which JAX compiles on
-    first use), all compile with both.  Call it before JAX starts its backend.  Flags the user already set in ``XLA_FLAGS`` win; nothing is changed
-    where a GPU or TPU may be used, or once the backend has started (too late to matter).
+    first use), all compile with both, through ``XLA_FLAGS``.  Call it before JAX starts its
+    backend.  Flags the user already set in ``XLA_FLAGS`` win.  Nothing is changed where a GPU or
+    TPU may be used, or once the backend has started: XLA reads the variable no more then, and
+    the change would only leak into subprocesses.
     """
     if _accelerator_installed() or _backend_started():
-        return  # once JAX's backend has started, XLA_FLAGS is read no more: changing it would only leak to subprocesses
+        return
     present = os.environ.get("XLA_FLAGS", "")
     named = {flag.split("=")[0].lstrip("-") for flag in present.split()}
     added = [f"--{name}={str(value).lower()}" for name, value in (CPU_OPTIONS | SHORT_RUN_OPTIONS).items() if name not in named]
