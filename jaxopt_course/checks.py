@@ -121,3 +121,13 @@ def check_same_structure(updates: Any, reference: Any, what: str) -> None:
                 "their parameters' shapes"
             )
 
+
+def check_key(key: Any, name: str = "key") -> None:
+    """A PRNG key: ``jax.random.PRNGKey(seed)`` (uint32 [2]) or ``jax.random.key(seed)`` (typed)."""
+    if isinstance(key, jax.Array) or isinstance(key, jax.core.Tracer):
+        if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
+            return
+        if key.dtype == jnp.uint32 and key.shape == (2,):
+            return
+    shown = f"an array of shape {key.shape} and dtype {key.dtype}" if hasattr(key, "dtype") else repr(key)
+    raise TypeError(f"{name} must be a PRNG key, jax.random.PRNGKey(seed) or jax.random.key(seed); got {shown}")

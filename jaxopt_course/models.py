@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_course import compilation
-from jaxopt_course.checks import is_count
+from jaxopt_course.checks import check_key, is_count
 
 ACTIVATIONS: dict[str, Callable] = {
     "relu": nn.relu,
@@ -110,6 +110,7 @@ def mlp(
     if not 0.0 <= dropout_rate < 1.0:
         raise ValueError(f"dropout_rate must be in [0, 1); got {dropout_rate!r}")
     _check_sizes(in_features, widths)
+    check_key(key)
     module = MLP(tuple(int(w) for w in widths), activation, float(dropout_rate), residual=bool(residual))
     params = initial_variables(module, key, int(in_features))["params"]
 
@@ -138,6 +139,7 @@ def batch_norm_mlp(
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}")
     _check_sizes(in_features, widths)
+    check_key(key)
     module = MLP(tuple(int(w) for w in widths), activation, 0.0, batch_norm=True, residual=bool(residual))
     variables = initial_variables(module, key, int(in_features))
 
@@ -193,6 +195,8 @@ def vectorised_draws(draw: Callable, keys: jax.Array, specs: Sequence[tuple]) ->
     separate calls, but a program compiles one random draw per distinct spec, not one per key
     (a single key is drawn plainly, which is cheaper to compile than a vmap of one).
     """
+    if len(keys) != len(specs):  # indexing past the end would silently reuse the last key
+        raise ValueError(f"keys and specs must have one entry each per draw; got {len(keys)} keys and {len(specs)} specs")
     values: list = [None] * len(specs)
     for spec in dict.fromkeys(specs):
         rows = [i for i, s in enumerate(specs) if s == spec]

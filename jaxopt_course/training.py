@@ -52,7 +52,7 @@ import numpy as np
 import optax
 
 from jaxopt_course import compilation
-from jaxopt_course.checks import is_count
+from jaxopt_course.checks import check_key, is_count
 from jaxopt_course.data import num_samples_of
 from jaxopt_course.hyperparams import is_hyperparametric, static_key
 from jaxopt_course.learning_rate import latest_learning_rate
@@ -201,17 +201,6 @@ def takes_key(loss_fn: Callable) -> bool:
         return False
     positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
-
-
-def check_key(key: Any, name: str = "key") -> None:
-    """A PRNG key: ``jax.random.PRNGKey(seed)`` (uint32 [2]) or ``jax.random.key(seed)`` (typed)."""
-    if isinstance(key, jax.Array) or isinstance(key, jax.core.Tracer):
-        if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
-            return
-        if key.dtype == jnp.uint32 and key.shape == (2,):
-            return
-    shown = f"an array of shape {key.shape} and dtype {key.dtype}" if hasattr(key, "dtype") else repr(key)
-    raise TypeError(f"{name} must be a PRNG key, jax.random.PRNGKey(seed) or jax.random.key(seed); got {shown}")
 
 
 def check_optimizer(optimizer: Any) -> None:

@@ -42,3 +42,18 @@ def test_the_same_architecture_again_reuses_the_draw_program():
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
     assert compiles == []
+
+
+@pytest.mark.parametrize("key", [None, 0, jnp.zeros(3, jnp.uint32)], ids=["none", "int", "wrong_shape"])
+def test_a_bad_key_is_refused_by_name_before_any_work(key):
+    with pytest.raises(TypeError, match="key must be a PRNG key"):
+        models.mlp(key, 1, (4, 1))
+    with pytest.raises(TypeError, match="key must be a PRNG key"):
+        models.batch_norm_mlp(key, 1, (4, 1))
+
+
+def test_vectorised_draws_refuses_fewer_keys_than_draws():
+    """Indexing past the last key would silently draw twice from it."""
+    keys = jax.random.split(jax.random.PRNGKey(0), 1)
+    with pytest.raises(ValueError, match="1 keys and 2 specs"):
+        models.vectorised_draws(lambda k, shape: jax.random.uniform(k, shape), keys, [((2,),), ((2,),)])
