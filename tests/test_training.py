@@ -73,9 +73,10 @@ def test_epoch_mode_visits_every_sample_exactly_once(batch_size, drop_last):
         np.testing.assert_array_equal(counts, num_epochs)
 
 
-@pytest.mark.parametrize("sampling", ["single_batch", "replacement"])
-def test_per_step_modes_draw_batches_of_the_right_kind(sampling):
-    """single_batch draws B distinct samples per step; replacement may repeat; both are random."""
+@pytest.mark.parametrize("sampling, batch_size", [("single_batch", 4), ("single_batch", 6), ("replacement", 6)])
+def test_per_step_modes_draw_batches_of_the_right_kind(sampling, batch_size):
+    """single_batch draws B distinct samples per step (B ≤ N/2 by distinct draws, above by top_k);
+    replacement may repeat; both are random."""
     indices = jnp.arange(10, dtype=jnp.float32).reshape(-1, 1)
 
     def duplicates_loss(params, batch):
@@ -84,7 +85,7 @@ def test_per_step_modes_draw_batches_of_the_right_kind(sampling):
         return params["p"] * 0.0 + jnp.sum(sorted_x[1:] == sorted_x[:-1]).astype(jnp.float32)
 
     history = fit(
-        duplicates_loss, {"p": jnp.zeros(())}, optax.sgd(0.1), (indices, indices), batch_size=6, num_steps=200,
+        duplicates_loss, {"p": jnp.zeros(())}, optax.sgd(0.1), (indices, indices), batch_size=batch_size, num_steps=200,
         key=jax.random.PRNGKey(1), sampling=sampling, progress=False,
     )
     repeats = np.asarray(history.step_loss)
@@ -92,6 +93,33 @@ def test_per_step_modes_draw_batches_of_the_right_kind(sampling):
         assert repeats.max() == 0
     else:
         assert repeats.mean() > 0.5  # 6 draws from 10 with replacement repeat ~80% of the time
+
+
+@pytest.mark.parametrize("n", [3, 10, 1000, 65535, 65536, 65537, 60_000_007, 2**31 - 1])
+def test_uniform_below_is_the_exact_multiply_shift_with_lemire_rejection(n):
+    """High word of bits·n (by 16-bit halves) and the rejection of low words below 2³² mod n,
+    against numpy's 64-bit arithmetic."""
+    bits = np.random.default_rng(n).integers(0, 2**32, 50_000, dtype=np.uint64)
+    bits[:3] = [0, 2**32 - 1, 2**31]
+    values, kept = training._uniform_below(jnp.asarray(bits.astype(np.uint32)), n)
+    np.testing.assert_array_equal(np.asarray(values), (bits * n) >> 32)
+    np.testing.assert_array_equal(np.asarray(kept), (bits * n) % 2**32 >= 2**32 % n)
+
+
+@pytest.mark.parametrize("per_round", [None, 1, 3])
+def test_distinct_draws_are_a_uniform_ordered_sample_without_replacement(per_round):
+    """All 20 ordered pairs from 5 items are equally likely (chi-square over 20 000 keys, also with
+    rounds of 1 or 3 draws, which need many rounds), and a large draw never repeats."""
+    keys = jax.random.split(jax.random.key(0), 20_000)
+    pairs = np.asarray(jax.vmap(lambda k: training.distinct_draws(k, 5, 2, per_round=per_round))(keys))
+    assert (pairs[:, 0] != pairs[:, 1]).all() and pairs.min() >= 0 and pairs.max() <= 4
+    counts = np.bincount(pairs[:, 0] * 5 + pairs[:, 1], minlength=25).reshape(5, 5)
+    assert (np.diag(counts) == 0).all()
+    expected = len(keys) / 20
+    chi_square = ((counts[~np.eye(5, dtype=bool)] - expected) ** 2 / expected).sum()
+    assert chi_square < 50.0  # 19 degrees of freedom: P(χ² > 50) ≈ 1e-4
+    large = np.asarray(training.distinct_draws(jax.random.key(1), 1000, 500, per_round=per_round))
+    assert len(set(large.tolist())) == 500 and large.min() >= 0 and large.max() < 1000
 
 
 def test_same_key_gives_bit_identical_histories_and_other_keys_differ():
