@@ -560,7 +560,7 @@ def distinct_draws(key: jax.Array, n: int, count: int, *, per_round: int | None 
         return batch, jnp.minimum(kept + new.sum(), count), first, number + 1
 
     start = (jnp.zeros((count,), jnp.int32), jnp.int32(0), jnp.full((n,), never), jnp.int32(0))
-    return jax.lax.while_loop(lambda state: state[1] < count, one_round, one_round(start))[0]
+    return jax.lax.while_loop(lambda state: state[1] < count, one_round, start)[0]
 
 
 def _uniform_below(bits: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
