@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxopt_course import compilation
 from jaxopt_course.checks import is_count
 
 Data = tuple[jax.Array, jax.Array]
@@ -85,9 +86,9 @@ def train_test_split(data: Data, test_fraction: float, key: jax.Array) -> tuple[
     num_test = int(round(test_fraction * n))
     if num_test == 0 or num_test == n:
         raise ValueError(f"test_fraction={test_fraction} leaves an empty side of the split for {n} samples")
-    order = jax.random.permutation(key, n)
+    order = _permutation(key, n)
     test, train = order[:num_test], order[num_test:]
-    return tuple(a[train] for a in data), tuple(a[test] for a in data)
+    return tuple(_rows(a, train) for a in data), tuple(_rows(a, test) for a in data)
 
 
 def kfold(data: Data, k: int, key: jax.Array | None = None) -> tuple[Data, Data]:
@@ -102,11 +103,29 @@ def kfold(data: Data, k: int, key: jax.Array | None = None) -> tuple[Data, Data]
     n = num_samples_of(data)
     if not is_count(k) or k < 2 or k > n:
         raise ValueError(f"k must be an integer in [2, {n}] (the number of samples); got {k!r}")
-    order = np.asarray(jax.random.permutation(key, n)) if key is not None else np.arange(n)
+    order = _permutation(key, n) if key is not None else np.arange(n)
     fold_size = n // k
     validation_idx = order[: k * fold_size].reshape(k, fold_size)
     train_idx = np.stack([np.concatenate([order[: i * fold_size], order[(i + 1) * fold_size :]]) for i in range(k)])
-    return tuple(a[train_idx] for a in data), tuple(a[validation_idx] for a in data)
+    return tuple(_rows(a, train_idx) for a in data), tuple(_rows(a, validation_idx) for a in data)
+
+
+@compilation.jit(static_argnums=1)
+def _jitted_permutation(key: jax.Array, n: int) -> jax.Array:
+    return jax.random.permutation(key, n)
+
+
+def _permutation(key: jax.Array, n: int) -> np.ndarray:
+    """``jax.random.permutation(key, n)`` (the same numbers) as one compiled program, on the host."""
+    return np.asarray(_jitted_permutation(key, n))
+
+
+def _rows(array, indices: np.ndarray):
+    """``array[indices]``, gathered on the host.  A split is a one-off copy of a small data set, and
+    an eager gather on a JAX array compiles several small programs for every new shape (about
+    20 ms each on a CPU).  A JAX array comes back as one, a numpy array as numpy."""
+    taken = np.asarray(array)[indices]
+    return jnp.asarray(taken) if isinstance(array, jax.Array) else taken
 
 
 def _noise(key, num_samples, numpy_seed):

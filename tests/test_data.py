@@ -43,6 +43,19 @@ def test_train_test_split_partitions_the_samples():
     assert sorted(np.concatenate([train_x, test_x])[:, 0].tolist()) == list(range(100))
 
 
+def test_split_is_the_keys_permutation_and_keeps_the_array_kind():
+    """Test rows are the first round(f·N) of ``jax.random.permutation(key, N)``, the rest train;
+    JAX arrays come back as JAX arrays (float32), numpy arrays as numpy."""
+    key = jax.random.PRNGKey(5)
+    order = np.asarray(jax.random.permutation(key, 10))
+    x = jnp.arange(20.0).reshape(10, 2)
+    labels = np.arange(10) * 7
+    (train_x, train_labels), (test_x, test_labels) = data.train_test_split((x, labels), 0.3, key)
+    np.testing.assert_array_equal(test_x, np.asarray(x)[order[:3]])
+    np.testing.assert_array_equal(train_labels, labels[order[3:]])
+    assert isinstance(train_x, jax.Array) and train_x.dtype == jnp.float32 and isinstance(test_labels, np.ndarray)
+
+
 @pytest.mark.parametrize("n,k", [(10, 5), (11, 3)])
 def test_kfold_folds_are_disjoint_and_cover_the_data(n, k):
     """Validation folds are disjoint blocks of N//k; each training set is the rest."""
