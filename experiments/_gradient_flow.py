@@ -115,8 +115,8 @@ def deep_networks(cfg, key) -> dict:
         history = training.train(loss_fn, params, optimizer, (x, y), jax.random.PRNGKey(0), plan)
         return norms, history.step_loss, history.first_nonfinite_step
 
-    norms, losses, non_finite = jax.jit(jax.vmap(one))(params, activations, residuals, learning_rates, bounds)
-    runs = {name: {"norms": np.asarray(norms[i]), "loss": np.asarray(losses[i]), "non_finite": int(non_finite[i])} for i, name in enumerate(rows)}
+    norms, losses, non_finite = (np.asarray(a) for a in jax.jit(jax.vmap(one))(params, activations, residuals, learning_rates, bounds))
+    runs = {name: {"norms": norms[i], "loss": losses[i], "non_finite": int(non_finite[i])} for i, name in enumerate(rows)}
     baseline = runs[next(iter(REMEDIES))]
     return {
         "gradients": {

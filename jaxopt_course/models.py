@@ -166,9 +166,20 @@ def initial_variables(module: MLP, key: jax.Array, in_features: int) -> dict:
     compiles nothing.
     """
     layout = jax.eval_shape(module.init, key, jax.ShapeDtypeStruct((2, in_features), jnp.float32))  # traced only
-    paths = tuple((tuple(str(k.key) for k in path), leaf.shape, leaf.dtype.name) for path, leaf in jax.tree_util.tree_flatten_with_path(layout)[0])
-    leaves = _draw_program(paths)(key)
+    paths = [(tuple(str(k.key) for k in path), leaf.shape, leaf.dtype) for path, leaf in jax.tree_util.tree_flatten_with_path(layout)[0]]
+    # only the dense layers are random: one program per dense layout, shared with and without batch norm
+    dense = {int(path[1].removeprefix("dense_")): shape for path, shape, _ in paths if path[-1] == "kernel"}
+    drawn = _draw_program(tuple(sorted(dense.items())))(key)
+    starts = {"scale": 1.0, "var": 1.0, "bias": 0.0, "mean": 0.0}  # batch norm's
+    leaves = [drawn[path[1], path[-1]] if path[1].startswith("dense_") else _constant(shape, dtype.name, starts[path[-1]]) for path, shape, dtype in paths]
     return jax.tree.unflatten(jax.tree.structure(layout), leaves)
+
+
+@functools.lru_cache(maxsize=256)
+def _constant(shape: tuple, dtype: str, value: float) -> jax.Array:
+    """An array filled with ``value``, made once per (shape, dtype, value): JAX arrays are
+    immutable, so models can share it, and a rebuilt model transfers nothing new."""
+    return jnp.asarray(np.full(shape, value, dtype))
 
 
 def _flax_fold_in_data(*suffix) -> int:
@@ -210,21 +221,19 @@ def vectorised_draws(draw: Callable, keys: jax.Array, specs: Sequence[tuple]) ->
 
 
 @functools.lru_cache(maxsize=64)
-def _draw_program(paths: tuple) -> Callable:
-    """The compiled draw of :func:`initial_variables` for one layout ``((path, shape, dtype), ...)``."""
-    kernels = {int(path[1].removeprefix("dense_")): shape for path, shape, _ in paths if path[-1] == "kernel"}
-    layers = sorted(kernels)
+def _draw_program(kernels: tuple) -> Callable:
+    """The compiled draw of :func:`initial_variables`'s dense parameters, for one dense layout
+    ``((layer, kernel shape), ...)``: a dict ``{("dense_i", "kernel" | "bias"): array}``."""
+    layers = [layer for layer, _ in kernels]
     # Dense creates its kernel, then its bias: the 1st and 2nd make_rng of its scope
     hashes = np.array([_flax_fold_in_data(f"dense_{i}", n) for i in layers for n in (1, 2)], np.uint32)
-    specs = [spec for i in layers for spec in ((kernels[i], kernels[i][0]), ((kernels[i][1],), kernels[i][0]))]  # (shape, fan_in)
+    specs = [spec for _, shape in kernels for spec in ((shape, shape[0]), ((shape[1],), shape[0]))]  # (shape, fan_in)
     initialise = _torch_uniform(0)
 
     def draw(key):
         keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.asarray(hashes))
         values = vectorised_draws(lambda k, shape, fan_in: initialise(k, shape, jnp.float32, fan_in), keys, specs)
-        drawn = {(f"dense_{layer}", part): values[2 * position + offset] for position, layer in enumerate(layers) for offset, part in enumerate(("kernel", "bias"))}
-        starts = {"scale": jnp.ones, "var": jnp.ones, "bias": jnp.zeros, "mean": jnp.zeros}  # batch norm's
-        return [drawn[path[1], path[-1]] if path[1].startswith("dense_") else starts[path[-1]](shape, dtype) for path, shape, dtype in paths]
+        return {(f"dense_{layer}", part): values[2 * position + offset] for position, layer in enumerate(layers) for offset, part in enumerate(("kernel", "bias"))}
 
     return compilation.jit(draw)
 

@@ -32,13 +32,14 @@ def test_batch_norm_mlp_equals_flax_init_with_a_typed_key():
 
 
 def test_the_same_architecture_again_reuses_the_draw_program():
-    """A second build of one layout (dropout is not part of it) compiles nothing."""
+    """A second build of one dense layout (dropout and batch norm are not part of it) compiles nothing."""
     compiles = []
     listener = lambda event, duration, **kw: compiles.append(event) if event.endswith("backend_compile_duration") else None  # noqa: E731
-    models.mlp(jax.random.PRNGKey(0), 1, (5, 6, 1))
+    models.batch_norm_mlp(jax.random.PRNGKey(0), 1, (5, 6, 1))
     jax.monitoring.register_event_duration_secs_listener(listener)
     try:
         models.mlp(jax.random.PRNGKey(1), 1, (5, 6, 1), dropout_rate=0.2)
+        models.batch_norm_mlp(jax.random.PRNGKey(2), 1, (5, 6, 1))
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
     assert compiles == []
