@@ -16,7 +16,10 @@
 * the cost of checkpoints: a chunked sweep with and without ``checkpoint_dir``, and a re-call that
   loads every finished chunk;
 * a 64-configuration sweep against ``fit`` called once per configuration, and peak memory of
-  16 384 configurations with and without chunking (each in a fresh process).
+  16 384 configurations with and without chunking (each in a fresh process);
+* successive halving against the full grid on ``experiments.lr_momentum_sweep``'s own set-up
+  (60 configurations × 3 seeds, rungs of 2 epochs to 10): first call (compiles included) and
+  compiled, for both.
 
 Times are the best of three (wall clock, after a warm-up call that compiles); the CPU seconds of
 the process are reported beside them, since a shared machine makes wall time noisy.  JSON +
@@ -259,6 +262,30 @@ def against_fit(num_configs: int, num_epochs: int) -> dict:
             "speedup_vs_fit_one_by_one_compile_included": one_by_one / first, "speedup_vs_compiled_loop": compiled_loop / swept}
 
 
+def halving_against_full_grid() -> dict:
+    """``experiments.lr_momentum_sweep``'s full grid and its successive halving, each timed on its
+    first call (compiles included) and, compiled, as the best of three."""
+    from experiments import lr_momentum_sweep as experiment
+    from jaxopt_course.halving import successive_halving
+
+    cfg = experiment.Config()
+    grid, key = {"learning_rate": cfg.learning_rates, "momentum": cfg.momenta}, jax.random.PRNGKey(cfg.seed)
+    run_fn = experiment.make_run_fn(cfg)
+    init_fn, advance_fn = experiment.make_halving_fns(cfg)
+    calls = {
+        "full_grid": lambda: sweep(run_fn, grid, seeds=cfg.seeds, key=key, progress=False).metrics,
+        "halving": lambda: successive_halving(init_fn, advance_fn, grid, metric="epoch_loss", rungs=cfg.num_epochs // cfg.epochs_per_rung,
+                                              keep=cfg.keep, seeds=cfg.seeds, key=key, progress=False).scores,
+    }
+    report = {}
+    for name, call in calls.items():
+        began = time.perf_counter()
+        jax.block_until_ready(call())
+        report[f"{name}_first_call_seconds"] = time.perf_counter() - began
+        report[f"{name}_seconds"] = best_of(call)[0]
+    return report
+
+
 MEMORY_SCRIPT = """
 import sys, json, numpy as np, jax
 from benchmarks.sweeps import task
@@ -294,13 +321,15 @@ def main(argv=None) -> int:
     print(json.dumps(checkpoints), flush=True)
     versus_fit = against_fit(16 if args.quick else 64, num_epochs)
     print(json.dumps(versus_fit), flush=True)
+    halving = halving_against_full_grid()
+    print(json.dumps(halving), flush=True)
     memory = {}
     if not args.quick:
         memory = {"16384_unchunked_mb": peak_memory(16384, None), "16384_chunk_1024_mb": peak_memory(16384, 1024), "1_configuration_mb": peak_memory(1, None)}
         print(json.dumps(memory), flush=True)
     report = {"device": str(jax.devices()[0]), "device_count": jax.device_count(), "cpu_count": os.cpu_count(),
               "load_average": os.getloadavg(), "flops_per_config_step": flops_per_config_step(), "bounds": bounds,
-              "throughput": rows, "checkpoints": checkpoints, "versus_fit": versus_fit, "memory": memory}
+              "throughput": rows, "checkpoints": checkpoints, "versus_fit": versus_fit, "halving": halving, "memory": memory}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "sweeps.json").write_text(json.dumps(report, indent=2))
     lines = [
@@ -341,6 +370,9 @@ def main(argv=None) -> int:
               f"{v['sweep_compile_cpu_seconds']:.2f} CPU s, against {v['plain_vmap_compile_seconds']:.2f} s, {v['plain_vmap_compile_cpu_seconds']:.2f} CPU s for a plain jit(vmap(run_fn))); "
               f"fit one after another {v['fit_one_by_one_seconds']:.2f} s ({v['speedup_vs_fit_one_by_one']:.0f}× slower, {v['speedup_vs_fit_one_by_one_compile_included']:.1f}× counting the sweep's compilation); "
               f"one compiled run per configuration {v['compiled_loop_seconds']:.2f} s ({v['speedup_vs_compiled_loop']:.1f}×)"]
+    h = halving
+    lines += ["", f"lr × momentum (experiments.lr_momentum_sweep): successive halving {h['halving_seconds']:.2f} s compiled ({h['halving_first_call_seconds']:.1f} s first call), "
+              f"the full grid {h['full_grid_seconds']:.2f} s ({h['full_grid_first_call_seconds']:.1f} s)"]
     if memory:
         lines += ["", f"peak memory (whole process), 16384 configurations: unchunked {memory['16384_unchunked_mb']:.0f} MB, chunk_size=1024 "
                   f"{memory['16384_chunk_1024_mb']:.0f} MB (one configuration: {memory['1_configuration_mb']:.0f} MB)"]

@@ -7,13 +7,13 @@ An MLP 1-32-32-1 on ``0.3x² + noise`` (torch-convention SGD, batch 128, real ep
 Beside it, successive halving of the same grid: every configuration trains ``epochs_per_rung``
 epochs, the best third (by training loss, mean over seeds) continues from where it stopped, and so
 on until the last rung ends at the full grid's epoch count.  The page reports the configuration-
-epochs and seconds each approach spent and whether both picked the same configuration.
+epochs each approach spent and whether both picked the same configuration (their seconds are
+measured by ``python -m benchmarks.sweeps``, not here: an experiment runs each program once).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import jax
 import numpy as np
@@ -79,29 +79,16 @@ def make_halving_fns(cfg: Config):
     return init_fn, advance_fn
 
 
-def _timed(function):
-    """(value, seconds of the first call, compile included; seconds of a second, compiled, call)."""
-    began = time.perf_counter()
-    value = function()
-    first = time.perf_counter() - began
-    began = time.perf_counter()
-    function()
-    return value, first, time.perf_counter() - began
-
-
 def run(cfg: Config) -> dict:
+    """The full grid as one ``sweep`` and successive halving of the same grid, each run once."""
     if cfg.num_epochs % cfg.epochs_per_rung:
         raise ValueError(f"epochs_per_rung ({cfg.epochs_per_rung}) must divide num_epochs ({cfg.num_epochs})")
     grid, key = {"learning_rate": cfg.learning_rates, "momentum": cfg.momenta}, jax.random.PRNGKey(cfg.seed)
-    run_fn = make_run_fn(cfg)
-    result, seconds, warm_seconds = _timed(lambda: sweep(run_fn, grid, seeds=cfg.seeds, key=key, progress=False))
+    result = sweep(make_run_fn(cfg), grid, seeds=cfg.seeds, key=key, progress=False)
     init_fn, advance_fn = make_halving_fns(cfg)
-    halving, halving_seconds, halving_warm_seconds = _timed(
-        lambda: successive_halving(init_fn, advance_fn, grid, metric="epoch_loss", rungs=cfg.num_epochs // cfg.epochs_per_rung,
-                                   keep=cfg.keep, seeds=cfg.seeds, key=key, progress=False)
-    )
-    return {"result": result, "seconds": seconds, "warm_seconds": warm_seconds, "halving": halving,
-            "halving_seconds": halving_seconds, "halving_warm_seconds": halving_warm_seconds}
+    halving = successive_halving(init_fn, advance_fn, grid, metric="epoch_loss", rungs=cfg.num_epochs // cfg.epochs_per_rung,
+                                 keep=cfg.keep, seeds=cfg.seeds, key=key, progress=False)
+    return {"result": result, "halving": halving}
 
 
 def plot(results: dict, cfg: Config) -> dict:
@@ -168,23 +155,20 @@ def main(argv=None) -> int:
         "best": picked, "same_best_as_full_grid": same, "config_epochs": cost["config_advances"] * cfg.epochs_per_rung,
         "full_grid_config_epochs": cost["full_grid_config_advances"] * cfg.epochs_per_rung, "saved": cost["saved"],
         "computed_saved": cost["saved_computed"], "survivors_per_rung": [len(i) for i in halving.indices],
-        "seconds": results["halving_seconds"], "warm_seconds": results["halving_warm_seconds"],
-        "full_grid_seconds": results["seconds"], "full_grid_warm_seconds": results["warm_seconds"],
     }
-    metrics = {"best": best, "configurations": result.num_configurations, "seeds": cfg.seeds, "seconds": results["seconds"],
+    metrics = {"best": best, "configurations": result.num_configurations, "seeds": cfg.seeds,
                "successive_halving": comparison, "records": result.to_records()}
     diverged = int(np.sum(~np.isfinite(result.final("epoch_loss"))))
     summary = (
-        f"{result.num_configurations} configurations × {cfg.seeds} seeds ran as one compiled program in {results['seconds']:.1f} s. "
+        f"{result.num_configurations} configurations × {cfg.seeds} seeds ran as one compiled program. "
         f"Best: learning rate {best['learning_rate']:.3g} with momentum {best['momentum']:.3g}, final loss {best['score']:.3f}; "
         f"{diverged} configurations diverged. Best learning rate for each momentum: "
         + ", ".join(f"μ {m:.3g}: η {r['learning_rate']:.3g}" for m, r in _best_per_momentum(result).items())
         + " (a band where η/(1−μ) is about constant would make these fall as μ grows). "
         f"Successive halving ({' → '.join(str(n) for n in comparison['survivors_per_rung'])} configurations, keep {halving_fraction(cfg)} "
         f"every {cfg.epochs_per_rung} epochs) trained {comparison['config_epochs']} of the full grid's {comparison['full_grid_config_epochs']} "
-        f"configuration-epochs ({cost['saved']:.0%} saved; {cost['saved_computed']:.0%} counting the padding of its fixed-width program) and took "
-        f"{results['halving_warm_seconds']:.2f} s against the full grid's {results['warm_seconds']:.2f} s once compiled "
-        f"({results['halving_seconds']:.1f} s against {results['seconds']:.1f} s with compilation). "
+        f"configuration-epochs ({cost['saved']:.0%} saved; {cost['saved_computed']:.0%} counting the padding of its fixed-width program; "
+        "its seconds against the full grid's: python -m benchmarks.sweeps). "
         + (f"It found the same best configuration (learning rate {picked['learning_rate']:.3g}, momentum {picked['momentum']:.3g}, loss {picked['score']:.3f})."
            if same else
            f"It picked learning rate {picked['learning_rate']:.3g} with momentum {picked['momentum']:.3g} (loss {picked['score']:.3f}), "
