@@ -22,10 +22,22 @@ compiling it.  Two sets of XLA's CPU options shorten that:
     program: a ten-layer batch-norm network compiles 3× slower with them, so
     ``experiments/_gradient_flow.py`` turns them back on for its one.
 
+And one choice of how JAX lowers its random numbers, :data:`UNROLLED_THREEFRY`.  On a CPU, JAX
+lowers every Threefry-2x32 hash (behind ``fold_in``, ``split``, ``uniform``, ``randint``,
+``permutation``) as a ``while`` loop of five iterations, and each loop costs a few µs at run
+time and its own small computations at compile time.  With ``UNROLLED_THREEFRY`` (the default)
+the package's first compiled program registers JAX's own straight-line lowering of the same hash
+(the one it uses on GPUs) for the CPU as well: the same bits, a mini-batch step of ``fit`` in
+23 instead of 42 µs, a stochastic step in 2 instead of 7.5 µs, and programs that draw random
+numbers compile about 15% faster.  The registration is process-wide: JAX code of the user's own
+that is lowered later also gets it (with the same numbers).  Set ``UNROLLED_THREEFRY = False``
+before the first call of a program to keep JAX's loop.
+
 Results agree with XLA's defaults to float32 rounding (the lighter LLVM pipeline can order a
-sum differently; the older emitters give the same bits), which ``tests/test_compilation.py``
-checks.  On other platforms (GPU, TPU) nothing is changed.  Set :data:`CPU_OPTIONS` to ``{}``
-to compile with XLA's defaults, or edit it, before the first call of a program.
+sum differently; the older emitters and the unrolled hash give the same bits), which
+``tests/test_compilation.py`` checks.  On other platforms (GPU, TPU) nothing is changed.  Set
+:data:`CPU_OPTIONS` to ``{}`` to compile with XLA's defaults, or edit it, before the first call of
+a program.
 """
 
 from __future__ import annotations
@@ -39,6 +51,28 @@ import jax
 
 CPU_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 1, "xla_cpu_parallel_codegen_split_count": 1}
 SHORT_RUN_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
+UNROLLED_THREEFRY = True
+_threefry_lowering_chosen = False
+
+
+def choose_threefry_lowering() -> bool:
+    """Registers JAX's straight-line Threefry lowering for the CPU, once, if :data:`UNROLLED_THREEFRY`.
+
+    Returns whether the straight-line lowering is in use.  Where this JAX has no such rule under
+    the expected names (its internals moved), JAX's own choice stays and False is returned.
+    """
+    global _threefry_lowering_chosen
+    if _threefry_lowering_chosen or not UNROLLED_THREEFRY:
+        return _threefry_lowering_chosen
+    try:
+        from jax._src.interpreters import mlir
+        from jax._src.random import threefry2x32
+        primitive, straight_line = threefry2x32.threefry2x32_p, threefry2x32._threefry2x32_lowering_rule
+    except (ImportError, AttributeError):
+        return False
+    mlir.register_lowering(primitive, straight_line, platform="cpu")
+    _threefry_lowering_chosen = True
+    return True
 
 
 def options() -> dict[str, Any] | None:
@@ -67,7 +101,8 @@ def _backend_started() -> bool:
 
 
 def use_in_process() -> None:
-    """Applies :data:`CPU_OPTIONS` and :data:`SHORT_RUN_OPTIONS` to every compile of this process.
+    """Applies :data:`CPU_OPTIONS` and :data:`SHORT_RUN_OPTIONS` to every compile of this process
+    (and chooses the Threefry lowering now, so that eager random draws get it too).
 
     For an application of short runs, such as the course's experiments: its programs, the
     package's and its own, and the small operations outside them (each of which JAX compiles on
@@ -76,6 +111,7 @@ def use_in_process() -> None:
     TPU may be used, or once the backend has started: XLA reads the variable no more then, and
     the change would only leak into subprocesses.
     """
+    choose_threefry_lowering()  # the experiments' own small random draws too
     if _accelerator_installed() or _backend_started():
         return
     present = os.environ.get("XLA_FLAGS", "")
@@ -98,12 +134,14 @@ class _LazyJit:
 
     def _program(self):
         if self._jitted is None:
+            choose_threefry_lowering()
             self._jitted = jax.jit(self._fun, compiler_options=options(), **self._kwargs)
         return self._jitted
 
     def __call__(self, *args, **kwargs):
         if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kwargs))):
             if self._nested is None:
+                choose_threefry_lowering()
                 self._nested = jax.jit(self._fun, **self._kwargs)
             return self._nested(*args, **kwargs)
         return self._program()(*args, **kwargs)

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxopt_course import compilation
 from jaxopt_course import sweep_programs as programs
 from jaxopt_course import sweep_results as results
 from jaxopt_course.progress import ProgressBar
@@ -168,6 +169,7 @@ def _programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, key_w
     init = programs.sharded(lambda h, key_data: programs.over_seeds(init_one, seeds, (None, 0))(h, programs.wrap_keys(key_data, key_impl)), devices, 1, group)
     advance = programs.sharded(lambda pair: programs.over_seeds(advance_one, seeds, (0, None))(*pair), devices, 0, group)
     hparams = programs.hparam_structs(names, width, by_config)
+    compilation.choose_threefry_lowering()
     init_program = jax.jit(init, in_shardings=(by_config, replicated), out_shardings=by_config)
     with programs.traced_call("init_fn", names):
         init_lowered = init_program.lower(hparams, jax.ShapeDtypeStruct((seeds, key_width), jnp.uint32, sharding=replicated))

@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxopt_course import compilation
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 _TRACER_ERRORS = (
@@ -253,6 +255,7 @@ def sharded(function: Callable, devices: tuple, num_shared: int, group: int | No
 @functools.lru_cache(maxsize=64)
 def run_program(run_fn: Callable, names: tuple[str, ...], devices: tuple, width: int, seeds: int, key_impl: str | None, key_width: int, group: int | None = None) -> Program:
     """``run_fn`` over [width configurations, seeds]: one trace, which checks reads and outputs."""
+    compilation.choose_threefry_lowering()
     by_config, replicated = shardings(devices)
     read: set[str] = set()
 

@@ -77,3 +77,54 @@ def test_use_in_process_changes_nothing_once_the_backend_has_started(monkeypatch
     monkeypatch.setenv("XLA_FLAGS", "")
     compilation.use_in_process()
     assert os.environ["XLA_FLAGS"] == ""
+
+
+def _lowered_with(rule, function, *args):
+    """``function(*args)`` compiled by a fresh jit while ``rule`` lowers Threefry on the CPU, and its text."""
+    from jax._src.interpreters import mlir
+    from jax._src.random import threefry2x32
+
+    mlir.register_lowering(threefry2x32.threefry2x32_p, rule, platform="cpu")
+    try:
+        lowered = jax.jit(lambda *a: function(*a)).lower(*args)
+        return lowered.compile()(*args), lowered.as_text()
+    finally:
+        compilation._threefry_lowering_chosen = False
+        compilation.choose_threefry_lowering()  # back to the package's choice
+
+
+@pytest.mark.parametrize(
+    "draw, loops_of_its_own",
+    [
+        (lambda k: jax.random.uniform(jax.random.fold_in(k, 7), (5, 3)), False),
+        (lambda k: jax.random.permutation(k, 1000), False),
+        (lambda k: jax.random.randint(k, (64,), 0, 1000), False),
+        (lambda k: jax.random.normal(jax.random.split(k, 3)[2], (17,)), False),
+        (lambda k: training.distinct_draws(k, 1000, 128), True),
+    ],
+    ids=["fold_in_uniform", "permutation", "randint", "split_normal", "distinct_draws"],
+)
+def test_the_straight_line_threefry_gives_jaxs_own_bits(draw, loops_of_its_own):
+    """The package's Threefry lowering on the CPU: the very numbers of JAX's own (looped) one, and no loop."""
+    from jax._src.random import threefry2x32
+
+    key = jax.random.PRNGKey(11)
+    looped, looped_text = _lowered_with(threefry2x32._threefry2x32_cpu_lowering_rule, draw, key)
+    straight, straight_text = _lowered_with(threefry2x32._threefry2x32_lowering_rule, draw, key)
+    np.testing.assert_array_equal(np.asarray(looped), np.asarray(straight))
+    assert "stablehlo.while" in looped_text
+    assert loops_of_its_own or "stablehlo.while" not in straight_text
+
+
+def test_a_package_program_chooses_the_straight_line_threefry():
+    """After any package program is built, a random draw lowers without JAX's Threefry loop."""
+    models.mlp(jax.random.PRNGKey(0), 1, (3, 1))
+    assert compilation.choose_threefry_lowering()
+    text = jax.jit(lambda k: jax.random.uniform(k, (4,))).lower(jax.random.PRNGKey(0)).as_text()
+    assert "stablehlo.while" not in text
+
+
+def test_the_threefry_choice_can_be_switched_off(monkeypatch):
+    monkeypatch.setattr(compilation, "UNROLLED_THREEFRY", False)
+    monkeypatch.setattr(compilation, "_threefry_lowering_chosen", False)
+    assert compilation.choose_threefry_lowering() is False
