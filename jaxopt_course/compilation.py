@@ -70,7 +70,7 @@ def choose_threefry_lowering() -> bool:
         primitive, straight_line = threefry2x32.threefry2x32_p, threefry2x32._threefry2x32_lowering_rule
     except (ImportError, AttributeError):
         return False
-    mlir.register_lowering(primitive, straight_line, platform="cpu")
+    mlir.register_lowering(primitive, straight_line, platform="cpu", inline=False)  # as JAX registers it for other platforms
     _threefry_lowering_chosen = True
     return True
 

@@ -115,17 +115,28 @@ def _jitted_permutation(key: jax.Array, n: int) -> jax.Array:
     return jax.random.permutation(key, n)
 
 
-def _permutation(key: jax.Array, n: int) -> np.ndarray:
-    """``jax.random.permutation(key, n)`` (the same numbers) as one compiled program, on the host."""
+def _permutation(key: jax.Array, n: int):
+    """``jax.random.permutation(key, n)``: as one compiled program and on the host (numpy), or,
+    inside a trace (a traced key), as the traced permutation itself."""
+    if isinstance(key, jax.core.Tracer):
+        return jax.random.permutation(key, n)
     return np.asarray(_jitted_permutation(key, n))
 
 
-def _rows(array, indices: np.ndarray):
-    """``array[indices]``, gathered on the host.  A split is a one-off copy of a small data set, and
-    an eager gather on a JAX array compiles several small programs for every new shape (about
-    20 ms each on a CPU).  A JAX array comes back as one, a numpy array as numpy."""
-    taken = np.asarray(array)[indices]
-    return jnp.asarray(taken) if isinstance(array, jax.Array) else taken
+def _rows(array, indices):
+    """``array[indices]``: the same values, of the same kind (numpy or JAX, on the same device).
+
+    A small array on one device is gathered on the host: a split is a one-off copy, and an eager
+    gather on a JAX array compiles several small programs for every new shape (about 20 ms each
+    on a CPU).  Traced, sharded or multi-host arrays, and traced indices, use JAX's own gather.
+    """
+    if isinstance(array, jax.core.Tracer) or isinstance(indices, jax.core.Tracer):
+        return array[indices]
+    if isinstance(array, jax.Array):
+        if not array.is_fully_addressable or len(array.sharding.device_set) != 1:
+            return array[indices]
+        return jax.device_put(np.asarray(array)[indices], array.sharding)
+    return np.asarray(array)[indices]
 
 
 def _noise(key, num_samples, numpy_seed):

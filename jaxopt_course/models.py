@@ -175,10 +175,10 @@ def initial_variables(module: MLP, key: jax.Array, in_features: int) -> dict:
     return jax.tree.unflatten(jax.tree.structure(layout), leaves)
 
 
-@functools.lru_cache(maxsize=256)
 def _constant(shape: tuple, dtype: str, value: float) -> jax.Array:
-    """An array filled with ``value``, made once per (shape, dtype, value): JAX arrays are
-    immutable, so models can share it, and a rebuilt model transfers nothing new."""
+    """A new array filled with ``value``, made on the host: no program is compiled for it (a
+    ``jnp.full`` would compile one per shape), and each model gets its own (a donated buffer of
+    one model cannot be another's)."""
     return jnp.asarray(np.full(shape, value, dtype))
 
 

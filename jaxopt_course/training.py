@@ -546,20 +546,25 @@ def distinct_draws(key: jax.Array, n: int, count: int, *, per_round: int | None 
     the cost of a ``top_k`` over n uniforms on a CPU.
     """
     per_round = 2 * count if per_round is None else per_round
+    for name, value, low, high in (("n", n, 1, 2**31 - 1), ("count", count, 1, n), ("per_round", per_round, 1, 2**31 - 1)):
+        if not is_count(value) or not low <= value <= high:
+            raise ValueError(f"distinct_draws: {name} must be an integer in [{low}, {high}]; got {value!r}")
     never = jnp.iinfo(jnp.int32).max
 
     def one_round(state):
         batch, kept, first, number = state
         value, exact = _uniform_below(jax.random.bits(jax.random.fold_in(key, number), (per_round,), jnp.uint32), n)
-        position = number * per_round + jnp.arange(per_round)  # in the whole stream
+        # the position in the whole stream (int32: it would wrap only after 2³¹ draws, about a
+        # million times the expected number when count ≤ n/2)
+        position = number * per_round + jnp.arange(per_round, dtype=jnp.int32)
         # each value's first position in the stream so far; rejected draws (index n) are dropped
         first = first.at[jnp.where(exact, value, n)].min(position, mode="drop")
         new = exact & (first[value] == position)
-        slot = kept + jnp.cumsum(new) - 1
+        slot = kept + jnp.cumsum(new, dtype=jnp.int32) - 1
         batch = batch.at[jnp.where(new & (slot < count), slot, count)].set(value, mode="drop")
-        return batch, jnp.minimum(kept + new.sum(), count), first, number + 1
+        return batch, jnp.minimum(kept + new.sum(dtype=jnp.int32), count), first, number + 1
 
-    start = (jnp.zeros((count,), jnp.int32), jnp.int32(0), jnp.full((n,), never), jnp.int32(0))
+    start = (jnp.zeros((count,), jnp.int32), jnp.int32(0), jnp.full((n,), never, jnp.int32), jnp.int32(0))
     return jax.lax.while_loop(lambda state: state[1] < count, one_round, start)[0]
 
 

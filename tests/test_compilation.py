@@ -116,15 +116,26 @@ def test_the_straight_line_threefry_gives_jaxs_own_bits(draw, loops_of_its_own):
     assert loops_of_its_own or "stablehlo.while" not in straight_text
 
 
-def test_a_package_program_chooses_the_straight_line_threefry():
-    """After any package program is built, a random draw lowers without JAX's Threefry loop."""
-    models.mlp(jax.random.PRNGKey(0), 1, (3, 1))
-    assert compilation.choose_threefry_lowering()
-    text = jax.jit(lambda k: jax.random.uniform(k, (4,))).lower(jax.random.PRNGKey(0)).as_text()
-    assert "stablehlo.while" not in text
+def _lowers_with_a_loop() -> bool:
+    return "stablehlo.while" in jax.jit(lambda k: jax.random.uniform(k, (4,))).lower(jax.random.PRNGKey(0)).as_text()
 
 
-def test_the_threefry_choice_can_be_switched_off(monkeypatch):
-    monkeypatch.setattr(compilation, "UNROLLED_THREEFRY", False)
+@pytest.mark.parametrize("unrolled", [True, False], ids=["default", "switched_off"])
+def test_a_new_package_program_makes_the_threefry_choice(monkeypatch, unrolled):
+    """From JAX's looped lowering and no choice made yet: building a package program (a draw of a
+    layout not built before) registers the straight-line hash, unless UNROLLED_THREEFRY is False."""
+    from jax._src.interpreters import mlir
+    from jax._src.random import threefry2x32
+
+    mlir.register_lowering(threefry2x32.threefry2x32_p, threefry2x32._threefry2x32_cpu_lowering_rule, platform="cpu")
     monkeypatch.setattr(compilation, "_threefry_lowering_chosen", False)
-    assert compilation.choose_threefry_lowering() is False
+    monkeypatch.setattr(compilation, "UNROLLED_THREEFRY", unrolled)
+    try:
+        assert _lowers_with_a_loop()
+        models.mlp(jax.random.PRNGKey(0), 1, (7, 3, 2) if unrolled else (7, 3, 3))
+        assert compilation._threefry_lowering_chosen is unrolled
+        assert _lowers_with_a_loop() is not unrolled
+    finally:
+        monkeypatch.setattr(compilation, "UNROLLED_THREEFRY", True)
+        compilation._threefry_lowering_chosen = False
+        assert compilation.choose_threefry_lowering() and not _lowers_with_a_loop()

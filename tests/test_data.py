@@ -54,6 +54,10 @@ def test_split_is_the_keys_permutation_and_keeps_the_array_kind():
     np.testing.assert_array_equal(test_x, np.asarray(x)[order[:3]])
     np.testing.assert_array_equal(train_labels, labels[order[3:]])
     assert isinstance(train_x, jax.Array) and train_x.dtype == jnp.float32 and isinstance(test_labels, np.ndarray)
+    traced = jax.jit(lambda k, a: data.train_test_split((a, a), 0.3, k))(key, x)  # splits still trace
+    np.testing.assert_array_equal(traced[1][0], test_x)
+    folds = jax.jit(lambda a: data.kfold((a, a), 5)[1][0])(x)
+    np.testing.assert_array_equal(folds, np.asarray(x).reshape(5, 2, 2))
 
 
 @pytest.mark.parametrize("n,k", [(10, 5), (11, 3)])

@@ -31,6 +31,13 @@ def test_batch_norm_mlp_equals_flax_init_with_a_typed_key():
     assert same(params, reference["params"]) and same(model_state, reference["batch_stats"])
 
 
+def test_batch_norm_mlp_builds_inside_a_jit_and_twice():
+    """Inside a trace the start values are the same numbers (nothing traced is kept for later)."""
+    traced = jax.jit(lambda k: models.batch_norm_mlp(k, 1, (4, 1))[:2])(jax.random.PRNGKey(5))
+    eager = models.batch_norm_mlp(jax.random.PRNGKey(5), 1, (4, 1))[:2]
+    assert same(traced, eager) and same(models.batch_norm_mlp(jax.random.PRNGKey(5), 1, (4, 1))[:2], eager)
+
+
 def test_the_same_architecture_again_reuses_the_draw_program():
     """A second build of one dense layout (dropout and batch norm are not part of it) compiles nothing."""
     compiles = []

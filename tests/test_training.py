@@ -95,7 +95,7 @@ def test_per_step_modes_draw_batches_of_the_right_kind(sampling, batch_size):
         assert repeats.mean() > 0.5  # 6 draws from 10 with replacement repeat ~80% of the time
 
 
-@pytest.mark.parametrize("n", [3, 10, 1000, 65535, 65536, 65537, 60_000_007, 2**31 - 1])
+@pytest.mark.parametrize("n", [3, 10, 1000, 65535, 65536, 65537, 60_000_007, 2**30 + 1, 2**31 - 1])
 def test_uniform_below_is_the_exact_multiply_shift_with_lemire_rejection(n):
     """High word of bits·n (by 16-bit halves) and the rejection of low words below 2³² mod n,
     against numpy's 64-bit arithmetic."""
@@ -120,6 +120,16 @@ def test_distinct_draws_are_a_uniform_ordered_sample_without_replacement(per_rou
     assert chi_square < 50.0  # 19 degrees of freedom: P(χ² > 50) ≈ 1e-4
     large = np.asarray(training.distinct_draws(jax.random.key(1), 1000, 500, per_round=per_round))
     assert len(set(large.tolist())) == 500 and large.min() >= 0 and large.max() < 1000
+
+
+@pytest.mark.parametrize(
+    "arguments, name",
+    [(dict(n=10, count=11), "count"), (dict(n=10, count=0), "count"), (dict(n=0, count=1), "n"), (dict(n=10, count=3, per_round=0), "per_round"), (dict(n=2**31, count=1), "n")],
+)
+def test_distinct_draws_refuses_counts_it_cannot_draw(arguments, name):
+    """More values than exist (or none) would loop forever; n past int32 would wrap: refused by name."""
+    with pytest.raises(ValueError, match=f"{name} must be an integer"):
+        training.distinct_draws(jax.random.key(0), **arguments)
 
 
 def test_same_key_gives_bit_identical_histories_and_other_keys_differ():
