@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxopt_course import compilation
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 _TRACER_ERRORS = (
     jax.errors.ConcretizationTypeError,
