@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_course import compilation
-from jaxopt_course.checks import is_count
+from jaxopt_course.checks import check_key, is_count
 
 Data = tuple[jax.Array, jax.Array]
 
@@ -78,11 +78,23 @@ def num_samples_of(data: Data) -> int:
     return lengths.pop()
 
 
+def check_data(data, name: str = "data") -> int:
+    """``data`` is a pair ``(x, y)`` of arrays with one row per sample; returns N."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        shown = f"an array of shape {np.shape(data)}" if hasattr(data, "shape") else f"{type(data).__name__}"
+        raise ValueError(f"{name} must be a pair (x, y) of arrays with one row per sample; got {shown}")
+    try:
+        return num_samples_of(data)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
+
+
 def train_test_split(data: Data, test_fraction: float, key: jax.Array) -> tuple[Data, Data]:
     """A random split: ``round(test_fraction · N)`` samples for test, the rest for training."""
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction!r}")
-    n = num_samples_of(data)
+    n = check_data(data)
+    check_key(key)
     num_test = int(round(test_fraction * n))
     if num_test == 0 or num_test == n:
         raise ValueError(f"test_fraction={test_fraction} leaves an empty side of the split for {n} samples")
@@ -100,7 +112,9 @@ def kfold(data: Data, k: int, key: jax.Array | None = None) -> tuple[Data, Data]
     divide N, the ``N mod k`` leftover samples are never validated on and always trained on, so
     that every fold has the same shape.
     """
-    n = num_samples_of(data)
+    n = check_data(data)
+    if key is not None:
+        check_key(key)
     if not is_count(k) or k < 2 or k > n:
         raise ValueError(f"k must be an integer in [2, {n}] (the number of samples); got {k!r}")
     order = _permutation(key, n) if key is not None else np.arange(n)

@@ -53,7 +53,7 @@ import optax
 
 from jaxopt_course import compilation
 from jaxopt_course.checks import check_key, is_count
-from jaxopt_course.data import num_samples_of
+from jaxopt_course.data import check_data
 from jaxopt_course.hyperparams import is_hyperparametric, static_key
 from jaxopt_course.learning_rate import latest_learning_rate
 from jaxopt_course.progress import ProgressBar, tick
@@ -211,17 +211,6 @@ def check_optimizer(optimizer: Any) -> None:
         name = getattr(optimizer, "__name__", repr(optimizer))
         raise TypeError(f"optimizer must be an optax.GradientTransformation; got the function {name!r}: call it, e.g. {name}(learning_rate=0.1)")
     raise TypeError(f"optimizer must be an optax.GradientTransformation, such as jc.sgd(0.1) or optax.adam(1e-3); got {optimizer!r}")
-
-
-def check_data(data: Any, name: str = "data") -> int:
-    """``data`` is a pair ``(x, y)`` of arrays with one row per sample; returns N."""
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        shown = f"an array of shape {np.shape(data)}" if hasattr(data, "shape") else f"{type(data).__name__}"
-        raise ValueError(f"{name} must be a pair (x, y) of arrays with one row per sample; got {shown}")
-    try:
-        return num_samples_of(data)
-    except ValueError as error:
-        raise ValueError(f"{name}: {error}") from None
 
 
 def check_params(params: Any) -> None:
@@ -542,8 +531,9 @@ def distinct_draws(key: jax.Array, n: int, count: int, *, per_round: int | None 
     Draws come ``per_round`` at a time (default 2·count); rounds repeat until ``count`` values are
     kept.  The expected number of draws is :math:`n \ln\frac{n}{n-\text{count}}`, at most
     1.39·count when count ≤ n/2, so a second round is rare (E3, 128 of 1000: never in practice).
-    One round is a scatter into an n-long array and a prefix sum over the round, about a third of
-    the cost of a ``top_k`` over n uniforms on a CPU.
+    One round is a scatter into an n-long array and a prefix sum over the round: on a CPU, for 128
+    of 1000, 5 µs a step against 37–46 µs for a ``top_k`` over n uniforms (13–15 µs with JAX's
+    looped Threefry hash, which :mod:`jaxopt_course.compilation` replaces).
     """
     per_round = 2 * count if per_round is None else per_round
     for name, value, low, high in (("n", n, 1, 2**31 - 1), ("count", count, 1, n), ("per_round", per_round, 1, 2**31 - 1)):

@@ -85,3 +85,17 @@ def test_bad_arguments():
         data.bowl(jax.random.PRNGKey(0), noise_scale=-1.0)
     with pytest.raises(ValueError, match="PRNG key"):
         data.parabola()
+
+
+def test_splits_refuse_a_bare_array_and_a_key_that_is_not_one():
+    """A bare x is not the pair (x, y) (its rows would be taken for arrays), and an int seed is
+    not a key: each refused by name before anything is drawn."""
+    x = jnp.arange(10.0).reshape(-1, 1)
+    with pytest.raises(ValueError, match=r"data must be a pair \(x, y\)"):
+        data.train_test_split(x, 0.2, jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match=r"data must be a pair \(x, y\)"):
+        data.kfold(x, 5)
+    with pytest.raises(TypeError, match="key must be a PRNG key"):
+        data.train_test_split((x, x), 0.2, 0)
+    with pytest.raises(TypeError, match="key must be a PRNG key"):
+        data.kfold((x, x), 5, key=3)
