@@ -11,27 +11,23 @@ whose parameters and running statistics differ, is a second program.  ``cfg`` is
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 import jaxopt_course as jc
-from jaxopt_course import models, regularizers, training
+from jaxopt_course import compilation, models, regularizers, training
 
 
 def target(x):
     """The function every E12 fit learns: ``sin(3x)``."""
     return jnp.sin(3.0 * x)
 
-
 def curve_data():
     """64 evenly spaced points of the noiseless target on [−1, 1]."""
     x = jnp.linspace(-1, 1, 64).reshape(-1, 1)
     return x, target(x)
-
 
 ACTIVATION_NAMES = ("sigmoid", "relu", "leaky_relu")
 NO_CLIP = float(np.finfo(np.float32).max)  # a bound no gradient norm reaches: plain SGD
@@ -46,7 +42,6 @@ REMEDIES = {
 # Batch normalisation adds parameters (a scale and a shift per unit) and running statistics, so it
 # runs as its own program: models.batch_norm_mlp, trained with the running statistics carried.
 BATCH_NORM = "sigmoid + batch normalisation"
-
 
 def deep_apply(params, x, activation, residual, leaky_slope):
     """The deep MLP, with a traced activation index and residual switch.
@@ -65,7 +60,6 @@ def deep_apply(params, x, activation, residual, leaky_slope):
         z = jax.lax.switch(activation, functions, z) @ layer["kernel"] + layer["bias"] + skip
     return z
 
-
 def he_initialisation(params, key):
     """He et al.'s initialisation for ReLU layers: kernels with variance 2 / fan_in, zero biases.
 
@@ -82,7 +76,6 @@ def he_initialisation(params, key):
 
     kernels = draw(key)
     return {name: {"kernel": kernel, "bias": jnp.zeros_like(params[name]["bias"])} for name, kernel in zip(names, kernels)}
-
 
 def deep_networks(cfg, key) -> dict:
     """Gradient norm per layer at the start, and the SGD training loss, of every deep run.
@@ -115,7 +108,8 @@ def deep_networks(cfg, key) -> dict:
         history = training.train(loss_fn, params, optimizer, (x, y), jax.random.PRNGKey(0), plan)
         return norms, history.step_loss, history.first_nonfinite_step
 
-    norms, losses, non_finite = (np.asarray(a) for a in jax.jit(jax.vmap(one))(params, activations, residuals, learning_rates, bounds))
+    with compilation.long_runs():  # seven ten-layer networks trained for 300 epochs: worth LLVM's full pipeline
+        norms, losses, non_finite = (np.asarray(a) for a in compilation.jit(jax.vmap(one))(params, activations, residuals, learning_rates, bounds))
     runs = {name: {"norms": norms[i], "loss": losses[i], "non_finite": int(non_finite[i])} for i, name in enumerate(rows)}
     baseline = runs[next(iter(REMEDIES))]
     return {
@@ -126,7 +120,6 @@ def deep_networks(cfg, key) -> dict:
         },
         "remedies": {name: {"norms": runs[name]["norms"], "loss": runs[name]["loss"]} for name in REMEDIES} | {BATCH_NORM: batch_normalised(cfg, key)},
     }
-
 
 def batch_normalised(cfg, key) -> dict:
     """The sigmoid MLP with batch normalisation before every hidden activation (torch's BatchNorm1d).
@@ -140,9 +133,7 @@ def batch_normalised(cfg, key) -> dict:
     loss_fn = models.supervised_loss(apply, stateful=True)
     plan = training.make_plan(x.shape[0], x.shape[0], num_epochs=cfg.gradient_epochs)
 
-    # Batch norm's many reductions compile 3x slower with the older loop emitters that the
-    # experiments' processes otherwise choose (compilation.SHORT_RUN_OPTIONS): 6.1 against 2.1 CPU-s.
-    @functools.partial(jax.jit, compiler_options={"xla_cpu_use_fusion_emitters": True})
+    @compilation.jit
     def run(params, model_state):
         gradient = jax.grad(lambda p: loss_fn(p, (x, y), jax.random.PRNGKey(0), model_state)[0])(params)
         norms = jnp.stack([jnp.linalg.norm(gradient[f"dense_{i}"]["kernel"]) for i in range(cfg.depth + 1)])
@@ -150,5 +141,8 @@ def batch_normalised(cfg, key) -> dict:
         evaluation, _ = loss_fn(history.params, (x, y), None, history.model_state)
         return norms, history.step_loss, evaluation
 
-    norms, losses, evaluation = run(params, model_state)
+    # batch norm's many reductions compile 3x slower with the older loop emitters of the
+    # experiments' short runs (compilation.SHORT_RUN_OPTIONS): 6.1 against 2.1 CPU-s
+    with compilation.long_runs(xla_cpu_use_fusion_emitters=True):
+        norms, losses, evaluation = run(params, model_state)
     return {"norms": np.asarray(norms), "loss": np.asarray(losses), "loss_with_running_statistics": float(evaluation)}

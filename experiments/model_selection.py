@@ -30,7 +30,7 @@ import numpy as np
 import jaxopt_course as jc
 from experiments._common import parse_args, write_results
 from experiments._gradient_flow import deep_networks, target
-from jaxopt_course import data, models, plotting, regularizers, schedules, training
+from jaxopt_course import compilation, data, models, plotting, regularizers, schedules, training
 from jaxopt_course.sweeps import sweep
 
 
@@ -150,10 +150,11 @@ def regularisation(cfg: Config, key) -> dict:
         params, apply = models.mlp(init_key, 1, cfg.mlp_widths, dropout_rate=rate)
         learning_rate = schedules.cosine_decay(cfg.mlp_learning_rate, cfg.mlp_epochs, 0.01 * cfg.mlp_learning_rate)
         optimizer = jc.chain(regularizers.add_l2(weight_decay, mask=regularizers.exclude_biases), jc.adam(learning_rate))
-        history = jc.fit(
-            models.supervised_loss(apply), params, optimizer, train, batch_size=cfg.mlp_samples,
-            num_epochs=cfg.mlp_epochs, key=jax.random.PRNGKey(1), eval_data=valid, early_stopping=stopping, progress=False,
-        )
+        with compilation.long_runs():  # 1500 epochs of a 512-wide network: worth LLVM's full pipeline
+            history = jc.fit(
+                models.supervised_loss(apply), params, optimizer, train, batch_size=cfg.mlp_samples,
+                num_epochs=cfg.mlp_epochs, key=jax.random.PRNGKey(1), eval_data=valid, early_stopping=stopping, progress=False,
+            )
         results[name] = {"train": np.asarray(history.epoch_loss), "valid": np.asarray(history.eval_loss), "stopped": int(history.stopped_epoch), "best": int(history.best_epoch), "restored_valid": float(models.supervised_loss(apply)(history.params, valid))}
     return results
 

@@ -16,11 +16,17 @@ compiling it.  Two sets of XLA's CPU options shorten that:
   for less time than they take to compile (``python -m experiments`` applies them to its whole
   process with :func:`use_in_process`):
 
+  - ``xla_backend_optimization_level=0``: LLVM's quickest pipeline.  Most of a compile is LLVM
+    (an Adam run of E4: 0.35 CPU-s of its 0.54 at level 1, 0.07 of 0.19 at level 0), and the
+    code it makes runs these loops about 3× slower, which a run of a few thousand small steps
+    does not notice;
   - ``xla_cpu_use_fusion_emitters=False``: the older loop emitters for fused element-wise
     code, quicker to build than the MLIR fusion pipeline: E3's mini-batch program compiles in
-    0.9 instead of 1.3 CPU-s, but runs 7% slower (15% in stochastic mode).  Not for every
-    program: a ten-layer batch-norm network compiles 3× slower with them, so
-    ``experiments/_gradient_flow.py`` turns them back on for its one.
+    0.9 instead of 1.3 CPU-s, but runs 7% slower (15% in stochastic mode).
+
+  A program that runs long even in such a process (a wide network trained for thousands of
+  steps) is built inside :func:`long_runs`, which restores level 1 (and can name more options:
+  a ten-layer batch-norm network compiles 3× slower with the older emitters).
 
 And one choice of how JAX lowers its random numbers, :data:`UNROLLED_THREEFRY`.  On a CPU, JAX
 lowers every Threefry-2x32 hash (behind ``fold_in``, ``split``, ``uniform``, ``randint``,
@@ -42,6 +48,7 @@ a program.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import os
@@ -50,9 +57,12 @@ from typing import Any, Callable
 import jax
 
 CPU_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 1, "xla_cpu_parallel_codegen_split_count": 1}
-SHORT_RUN_OPTIONS: dict[str, Any] = {"xla_cpu_use_fusion_emitters": False}
+SHORT_RUN_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
+LONG_RUN_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 1}
 UNROLLED_THREEFRY = True
 _threefry_lowering_chosen = False
+_short_run_options: dict[str, Any] = {}  # what use_in_process applied (the user's own XLA flags left out)
+_overrides: list[dict[str, Any]] = []  # the options of the long_runs() blocks open now, innermost last
 
 
 def choose_threefry_lowering() -> bool:
@@ -76,10 +86,36 @@ def choose_threefry_lowering() -> bool:
 
 
 def options() -> dict[str, Any] | None:
-    """The compiler options for this process's default backend: :data:`CPU_OPTIONS` on a CPU."""
-    if jax.default_backend() != "cpu" or not CPU_OPTIONS:
+    """The compiler options for a program built now on this process's default backend.
+
+    On a CPU: :data:`CPU_OPTIONS`; in a process of short runs (:func:`use_in_process`) also
+    :data:`SHORT_RUN_OPTIONS`; inside :func:`long_runs`, its options on top.  None elsewhere.
+    """
+    if jax.default_backend() != "cpu":
         return None
-    return dict(CPU_OPTIONS)
+    chosen = CPU_OPTIONS | _short_run_options
+    for extra in _overrides:
+        chosen = chosen | extra
+    return chosen or None
+
+
+@contextlib.contextmanager
+def long_runs(**xla_options):
+    """Programs first built inside run long: :data:`LONG_RUN_OPTIONS` (LLVM's level 1 again) and
+    ``xla_options`` on top of the process's options.
+
+    For a program whose run outlasts its compile in a process of short runs
+    (:func:`use_in_process`), such as E12's 512-wide MLP trained for 1500 epochs (4 runs: 8.5
+    CPU-s at level 0, 5.4 at level 1).  ``xla_options`` names more, such as
+    ``xla_cpu_use_fusion_emitters=True`` for a ten-layer batch-norm network (3× quicker to
+    compile with them).  A program of :func:`jit` keeps one compiled version per set of
+    options, so one function called inside and outside compiles once for each.
+    """
+    _overrides.append(LONG_RUN_OPTIONS | xla_options)
+    try:
+        yield
+    finally:
+        _overrides.pop()
 
 
 def _accelerator_installed() -> bool:
@@ -106,16 +142,19 @@ def use_in_process() -> None:
 
     For an application of short runs, such as the course's experiments: its programs, the
     package's and its own, and the small operations outside them (each of which JAX compiles on
-    first use), all compile with both, through ``XLA_FLAGS``.  Call it before JAX starts its
-    backend.  Flags the user already set in ``XLA_FLAGS`` win.  Nothing is changed where a GPU or
+    first use), all compile with both: through ``XLA_FLAGS``, and the package's programs through
+    :func:`options` (except inside :func:`long_runs`).  Call it before JAX starts its backend.
+    Flags the user already set in ``XLA_FLAGS`` win.  Nothing is changed where a GPU or
     TPU may be used, or once the backend has started: XLA reads the variable no more then, and
     the change would only leak into subprocesses.
     """
+    global _short_run_options
     choose_threefry_lowering()  # the experiments' own small random draws too
     if _accelerator_installed() or _backend_started():
         return
     present = os.environ.get("XLA_FLAGS", "")
     named = {flag.split("=")[0].lstrip("-") for flag in present.split()}
+    _short_run_options = {name: value for name, value in SHORT_RUN_OPTIONS.items() if name not in named}
     added = [f"--{name}={str(value).lower()}" for name, value in (CPU_OPTIONS | SHORT_RUN_OPTIONS).items() if name not in named]
     os.environ["XLA_FLAGS"] = " ".join(present.split() + added)
 
@@ -126,17 +165,21 @@ class _LazyJit:
     Building it lazily keeps an import from starting JAX's backend (which must not start before
     ``jax.distributed.initialize`` in a multi-process run).  Called inside another trace (with
     traced arguments), it is a plain nested ``jax.jit``: the outer program's options apply.
+    There is one ``jax.jit`` per set of :func:`options` it is called under (inside and outside
+    :func:`long_runs`).
     """
 
     def __init__(self, fun: Callable, kwargs: dict):
-        self._fun, self._kwargs, self._jitted, self._nested = fun, kwargs, None, None
+        self._fun, self._kwargs, self._jitted, self._nested = fun, kwargs, {}, None
         functools.update_wrapper(self, fun)
 
     def _program(self):
-        if self._jitted is None:
+        chosen = options()
+        key = None if chosen is None else tuple(sorted(chosen.items()))
+        if key not in self._jitted:
             choose_threefry_lowering()
-            self._jitted = jax.jit(self._fun, compiler_options=options(), **self._kwargs)
-        return self._jitted
+            self._jitted[key] = jax.jit(self._fun, compiler_options=chosen, **self._kwargs)
+        return self._jitted[key]
 
     def __call__(self, *args, **kwargs):
         if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kwargs))):

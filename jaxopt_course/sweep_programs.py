@@ -155,11 +155,12 @@ def shardings(devices: tuple) -> tuple[NamedSharding, NamedSharding]:
 
 
 class Program:
-    """A traced (lowered) program, compiled on its first call; ``traces`` counts user-function traces."""
+    """A traced (lowered) program, compiled on its first call with the package's compiler options
+    (``compilation.options()``, once per set of options it is called under)."""
 
     def __init__(self, lowered):
         self.lowered = lowered
-        self._compiled = None
+        self._compiled: dict = {}
         self._lock = threading.Lock()  # lanes call one program from several threads: compile it once
 
     @property
@@ -167,11 +168,15 @@ class Program:
         return self.lowered.out_tree
 
     def __call__(self, *args):
-        if self._compiled is None:
+        chosen = compilation.options()
+        key = None if chosen is None else tuple(sorted(chosen.items()))
+        compiled = self._compiled.get(key)
+        if compiled is None:
             with self._lock:
-                if self._compiled is None:
-                    self._compiled = self.lowered.compile()
-        return self._compiled(*args)
+                if key not in self._compiled:
+                    self._compiled[key] = self.lowered.compile(compiler_options=chosen)
+                compiled = self._compiled[key]
+        return compiled(*args)
 
 
 def hparam_structs(names: Sequence[str], width: int, sharding) -> dict:

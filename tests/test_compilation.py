@@ -21,9 +21,13 @@ def task():
     return params, models.supervised_loss(apply), (x, y)
 
 
+@pytest.mark.parametrize("short_runs", [False, True], ids=["library", "short_runs"])
 @pytest.mark.parametrize("optimizer", [torch.sgd(1e-3, momentum=0.9, nesterov=True), jc.adam(1e-3), torch.rmsprop(1e-3, centered=True), keras.adam(1e-3, amsgrad=True)], ids=["nesterov", "adam", "centered_rmsprop", "keras_amsgrad"])
-def test_fit_with_the_options_equals_xla_defaults_to_float32_rounding(task, optimizer):
-    """fit (compiled with CPU_OPTIONS) against the same run compiled by a plain ``jax.jit``."""
+def test_fit_with_the_options_equals_xla_defaults_to_float32_rounding(task, optimizer, short_runs, monkeypatch):
+    """fit (compiled with CPU_OPTIONS, and SHORT_RUN_OPTIONS too in an experiments' process)
+    against the same run compiled by a plain ``jax.jit``."""
+    if short_runs:
+        monkeypatch.setattr(compilation, "_short_run_options", dict(compilation.SHORT_RUN_OPTIONS))
     params, loss_fn, batch = task
     plan = training.make_plan(96, 8, num_epochs=3)
     ours = training.fit(loss_fn, params, optimizer, batch, batch_size=8, num_epochs=3, key=jax.random.PRNGKey(1), progress=False)
@@ -48,6 +52,13 @@ def test_a_package_program_inside_a_users_jit_is_a_plain_nested_jit():
     assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(direct)))
 
 
+@pytest.fixture(autouse=True)
+def library_process(monkeypatch):
+    """Every test starts, and leaves the module, as a library process: no short-run options."""
+    monkeypatch.setattr(compilation, "_short_run_options", {})
+    monkeypatch.setattr(compilation, "_overrides", [])
+
+
 def test_use_in_process_adds_only_the_flags_the_user_did_not_set(monkeypatch):
     monkeypatch.delenv("JAX_PLATFORMS", raising=False)
     monkeypatch.setattr(compilation, "_accelerator_installed", lambda: False)
@@ -57,6 +68,50 @@ def test_use_in_process_adds_only_the_flags_the_user_did_not_set(monkeypatch):
     flags = os.environ["XLA_FLAGS"].split()
     assert "--xla_backend_optimization_level=3" in flags and "--xla_dump_to=/tmp/somewhere" in flags
     assert "--xla_cpu_use_fusion_emitters=false" in flags and len(flags) == 2 + len(compilation.CPU_OPTIONS | compilation.SHORT_RUN_OPTIONS) - 1
+    # the package's programs get the short-run options too, but not the level the user chose
+    assert compilation._short_run_options == {"xla_cpu_use_fusion_emitters": False}
+
+
+def test_short_runs_compile_at_level_0_and_long_runs_at_level_1(monkeypatch):
+    assert compilation.options() == compilation.CPU_OPTIONS
+    monkeypatch.setattr(compilation, "_short_run_options", dict(compilation.SHORT_RUN_OPTIONS))
+    short = compilation.options()
+    assert short["xla_backend_optimization_level"] == 0 and short["xla_cpu_use_fusion_emitters"] is False
+    assert short["xla_cpu_parallel_codegen_split_count"] == 1
+    with compilation.long_runs():
+        assert compilation.options() == compilation.CPU_OPTIONS | {"xla_cpu_use_fusion_emitters": False}
+        with compilation.long_runs(xla_cpu_use_fusion_emitters=True):
+            assert compilation.options() == compilation.CPU_OPTIONS | {"xla_cpu_use_fusion_emitters": True}
+        assert compilation.options()["xla_cpu_use_fusion_emitters"] is False
+    assert compilation.options() == short
+
+
+def _compiled_names(function, *args):
+    names = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            names.append(kwargs.get("fun_name"))
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        jax.block_until_ready(function(*args))
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    return names
+
+
+def test_a_program_compiles_once_per_set_of_options(monkeypatch):
+    """Inside long_runs a package program is a new compile with the other options; each is kept."""
+    monkeypatch.setattr(compilation, "_short_run_options", dict(compilation.SHORT_RUN_OPTIONS))
+    program = compilation.jit(lambda x: jax.numpy.tanh(x) * 3.0 + 1.0)
+    x = jax.numpy.linspace(-2.0, 2.0, 7)
+    assert len(_compiled_names(program, x)) == 1
+    with compilation.long_runs():
+        assert len(_compiled_names(program, x)) == 1
+        assert _compiled_names(program, x) == []
+    assert _compiled_names(program, x) == []
+    assert len(program._jitted) == 2
 
 
 def test_use_in_process_changes_nothing_where_an_accelerator_may_be_used(monkeypatch):
@@ -67,7 +122,7 @@ def test_use_in_process_changes_nothing_where_an_accelerator_may_be_used(monkeyp
     assert os.environ["XLA_FLAGS"] == ""
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
     compilation.use_in_process()
-    assert "--xla_backend_optimization_level=1" in os.environ["XLA_FLAGS"]
+    assert "--xla_backend_optimization_level=0" in os.environ["XLA_FLAGS"]
 
 
 def test_use_in_process_changes_nothing_once_the_backend_has_started(monkeypatch):
@@ -139,3 +194,27 @@ def test_a_new_package_program_makes_the_threefry_choice(monkeypatch, unrolled):
         monkeypatch.setattr(compilation, "UNROLLED_THREEFRY", True)
         compilation._threefry_lowering_chosen = False
         assert compilation.choose_threefry_lowering() and not _lowers_with_a_loop()
+
+
+def test_a_sweep_compiles_with_the_package_options_once_per_set(monkeypatch):
+    """A sweep's program (traced once) is compiled again inside long_runs, with the same numbers."""
+    from jaxopt_course.sweeps import sweep
+
+    traces = []
+
+    def run_fn(hparams, key):
+        traces.append(1)
+        x = jax.lax.fori_loop(0, 20, lambda _, x: x - hparams["learning_rate"] * jax.numpy.sin(x), jax.random.normal(key, (3,)))
+        return {"x": x.sum()}
+
+    monkeypatch.setattr(compilation, "_short_run_options", dict(compilation.SHORT_RUN_OPTIONS))
+    grid = {"learning_rate": [0.1, 0.2, 0.3]}
+    results = []
+    run = lambda: results.append(sweep(run_fn, grid, key=jax.random.PRNGKey(0), progress=False).final("x"))  # noqa: E731
+    programs = lambda: [name for name in _compiled_names(run) if name == "jit(run)"]  # noqa: E731  (the sweep's own)
+    assert len(programs()) == 1
+    with compilation.long_runs():
+        assert len(programs()) == 1
+        assert programs() == []
+    assert programs() == [] and len(traces) == 1
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6)
