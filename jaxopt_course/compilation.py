@@ -105,8 +105,8 @@ def long_runs(**xla_options):
     ``xla_options`` on top of the process's options.
 
     For a program whose run outlasts its compile in a process of short runs
-    (:func:`use_in_process`), such as E12's 512-wide MLP trained for 1500 epochs (4 runs: 8.5
-    CPU-s at level 0, 5.4 at level 1).  ``xla_options`` names more, such as
+    (:func:`use_in_process`), such as E12's 512-wide MLP trained for 1500 epochs (4 runs, cold:
+    9.3 CPU-s at level 0, 4.2 at level 1).  ``xla_options`` names more, such as
     ``xla_cpu_use_fusion_emitters=True`` for a ten-layer batch-norm network (3× quicker to
     compile with them).  A program of :func:`jit` keeps one compiled version per set of
     options, so one function called inside and outside compiles once for each.
