@@ -24,10 +24,12 @@ def target(x):
     """The function every E12 fit learns: ``sin(3x)``."""
     return jnp.sin(3.0 * x)
 
+
 def curve_data():
     """64 evenly spaced points of the noiseless target on [−1, 1]."""
     x = jnp.linspace(-1, 1, 64).reshape(-1, 1)
     return x, target(x)
+
 
 ACTIVATION_NAMES = ("sigmoid", "relu", "leaky_relu")
 NO_CLIP = float(np.finfo(np.float32).max)  # a bound no gradient norm reaches: plain SGD
@@ -42,6 +44,7 @@ REMEDIES = {
 # Batch normalisation adds parameters (a scale and a shift per unit) and running statistics, so it
 # runs as its own program: models.batch_norm_mlp, trained with the running statistics carried.
 BATCH_NORM = "sigmoid + batch normalisation"
+
 
 def deep_apply(params, x, activation, residual, leaky_slope):
     """The deep MLP, with a traced activation index and residual switch.
@@ -60,6 +63,7 @@ def deep_apply(params, x, activation, residual, leaky_slope):
         z = jax.lax.switch(activation, functions, z) @ layer["kernel"] + layer["bias"] + skip
     return z
 
+
 def he_initialisation(params, key):
     """He et al.'s initialisation for ReLU layers: kernels with variance 2 / fan_in, zero biases.
 
@@ -69,13 +73,14 @@ def he_initialisation(params, key):
     names = sorted(params)
     shapes = [(params[name]["kernel"].shape,) for name in names]
 
-    @jax.jit
+    @compilation.jit
     def draw(key):
         keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(len(names), dtype=jnp.uint32))
         return models.vectorised_draws(jax.nn.initializers.he_normal(), keys, shapes)
 
     kernels = draw(key)
     return {name: {"kernel": kernel, "bias": jnp.zeros_like(params[name]["bias"])} for name, kernel in zip(names, kernels)}
+
 
 def deep_networks(cfg, key) -> dict:
     """Gradient norm per layer at the start, and the SGD training loss, of every deep run.
@@ -120,6 +125,7 @@ def deep_networks(cfg, key) -> dict:
         },
         "remedies": {name: {"norms": runs[name]["norms"], "loss": runs[name]["loss"]} for name in REMEDIES} | {BATCH_NORM: batch_normalised(cfg, key)},
     }
+
 
 def batch_normalised(cfg, key) -> dict:
     """The sigmoid MLP with batch normalisation before every hidden activation (torch's BatchNorm1d).

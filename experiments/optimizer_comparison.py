@@ -13,14 +13,13 @@ meant learning rate 0.01.  Adadelta at 0.01 barely moves (torch's default for it
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from experiments._common import parse_args, write_results
-from jaxopt_course import data, models, plotting
+from jaxopt_course import compilation, data, models, plotting
 from jaxopt_course.conventions import torch
 from jaxopt_course.training import fit
 
@@ -76,7 +75,7 @@ def final_losses(loss_fn, apply, params, training, test_split) -> dict:
     return {name: float(value) for name, value in values.items()}
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
+@compilation.jit(static_argnums=(0, 1))
 def _final_losses(loss_fn, apply, params, training, test_split):
     return {
         "loss_on_training_data": loss_fn(params, training),

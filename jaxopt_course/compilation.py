@@ -25,7 +25,7 @@ compiling it.  Two sets of XLA's CPU options shorten that:
     0.9 instead of 1.3 CPU-s, but runs 7% slower (15% in stochastic mode).
 
   A program that runs long even in such a process (a wide network trained for thousands of
-  steps) is built inside :func:`long_runs`, which restores level 1 (and can name more options:
+  steps) is called inside :func:`long_runs`, which restores level 1 (and can name more options:
   a ten-layer batch-norm network compiles 3× slower with the older emitters).
 
 And one choice of how JAX lowers its random numbers, :data:`UNROLLED_THREEFRY`.  On a CPU, JAX
@@ -42,13 +42,14 @@ before the first call of a program to keep JAX's loop.
 Results agree with XLA's defaults to float32 rounding (the lighter LLVM pipeline can order a
 sum differently; the older emitters and the unrolled hash give the same bits), which
 ``tests/test_compilation.py`` checks.  On other platforms (GPU, TPU) nothing is changed.  Set
-:data:`CPU_OPTIONS` to ``{}`` to compile with XLA's defaults, or edit it, before the first call of
-a program.
+:data:`CPU_OPTIONS` to ``{}`` to compile with XLA's defaults, or edit it: a program called
+afterwards compiles again with the new options (each keeps one version per set of options).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import importlib.metadata
 import os
@@ -58,11 +59,14 @@ import jax
 
 CPU_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 1, "xla_cpu_parallel_codegen_split_count": 1}
 SHORT_RUN_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
-LONG_RUN_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 1}
 UNROLLED_THREEFRY = True
+_LEVEL = "xla_backend_optimization_level"
+_XLA_DEFAULT_LEVEL = 2  # XLA's own, where CPU_OPTIONS names no level
 _threefry_lowering_chosen = False
-_short_run_options: dict[str, Any] = {}  # what use_in_process applied (the user's own XLA flags left out)
-_overrides: list[dict[str, Any]] = []  # the options of the long_runs() blocks open now, innermost last
+_short_run_options: dict[str, Any] = {}  # what use_in_process applied to the package's programs
+_user_flags: frozenset[str] = frozenset()  # the options the user named in XLA_FLAGS before use_in_process
+# the options of the long_runs() blocks open in this thread (or task), innermost last
+_long_runs: contextvars.ContextVar[tuple[dict[str, Any], ...]] = contextvars.ContextVar("long_runs", default=())
 
 
 def choose_threefry_lowering() -> bool:
@@ -86,36 +90,49 @@ def choose_threefry_lowering() -> bool:
 
 
 def options() -> dict[str, Any] | None:
-    """The compiler options for a program built now on this process's default backend.
+    """The compiler options for a program compiled now on this process's default backend.
 
     On a CPU: :data:`CPU_OPTIONS`; in a process of short runs (:func:`use_in_process`) also
-    :data:`SHORT_RUN_OPTIONS`; inside :func:`long_runs`, its options on top.  None elsewhere.
+    :data:`SHORT_RUN_OPTIONS`, with the optimisation level of :data:`CPU_OPTIONS` again inside
+    :func:`long_runs` (and its options on top), and never an option the user set in
+    ``XLA_FLAGS`` before :func:`use_in_process`.  None on other platforms, or when nothing is
+    left to set.
     """
     if jax.default_backend() != "cpu":
         return None
     chosen = CPU_OPTIONS | _short_run_options
-    for extra in _overrides:
-        chosen = chosen | extra
+    blocks = _long_runs.get()
+    if blocks and _LEVEL in _short_run_options:
+        chosen[_LEVEL] = CPU_OPTIONS.get(_LEVEL, _XLA_DEFAULT_LEVEL)
+    for extra in blocks:
+        chosen |= extra
+    chosen = {name: value for name, value in chosen.items() if name not in _user_flags}
     return chosen or None
+
+
+def options_key(chosen: dict[str, Any] | None) -> tuple | None:
+    """A hashable key for a set of :func:`options`: a program keeps one compiled version per key."""
+    return None if chosen is None else tuple(sorted(chosen.items()))
 
 
 @contextlib.contextmanager
 def long_runs(**xla_options):
-    """Programs first built inside run long: :data:`LONG_RUN_OPTIONS` (LLVM's level 1 again) and
-    ``xla_options`` on top of the process's options.
+    """Programs compiled inside run long: the optimisation level of :data:`CPU_OPTIONS` (LLVM's
+    level 1) instead of the short runs' level 0, and ``xla_options`` on top.
 
     For a program whose run outlasts its compile in a process of short runs
     (:func:`use_in_process`), such as E12's 512-wide MLP trained for 1500 epochs (4 runs, cold:
     9.3 CPU-s at level 0, 4.2 at level 1).  ``xla_options`` names more, such as
     ``xla_cpu_use_fusion_emitters=True`` for a ten-layer batch-norm network (3× quicker to
-    compile with them).  A program of :func:`jit` keeps one compiled version per set of
-    options, so one function called inside and outside compiles once for each.
+    compile with them).  Elsewhere only ``xla_options`` change anything.  The block holds for
+    this thread (a context variable); a program of :func:`jit` or a sweep keeps one compiled
+    version per set of options, so one function called inside and outside compiles once for each.
     """
-    _overrides.append(LONG_RUN_OPTIONS | xla_options)
+    token = _long_runs.set(_long_runs.get() + (dict(xla_options),))
     try:
         yield
     finally:
-        _overrides.pop()
+        _long_runs.reset(token)
 
 
 def _accelerator_installed() -> bool:
@@ -143,30 +160,30 @@ def use_in_process() -> None:
     For an application of short runs, such as the course's experiments: its programs, the
     package's and its own, and the small operations outside them (each of which JAX compiles on
     first use), all compile with both: through ``XLA_FLAGS``, and the package's programs through
-    :func:`options` (except inside :func:`long_runs`).  Call it before JAX starts its backend.
-    Flags the user already set in ``XLA_FLAGS`` win.  Nothing is changed where a GPU or
+    :func:`options` (inside :func:`long_runs`, at level 1 again).  Call it before JAX starts its
+    backend.  Flags the user already set in ``XLA_FLAGS`` win, for the package's programs too.  Nothing is changed where a GPU or
     TPU may be used, or once the backend has started: XLA reads the variable no more then, and
     the change would only leak into subprocesses.
     """
-    global _short_run_options
+    global _short_run_options, _user_flags
     choose_threefry_lowering()  # the experiments' own small random draws too
     if _accelerator_installed() or _backend_started():
         return
     present = os.environ.get("XLA_FLAGS", "")
     named = {flag.split("=")[0].lstrip("-") for flag in present.split()}
-    _short_run_options = {name: value for name, value in SHORT_RUN_OPTIONS.items() if name not in named}
+    _short_run_options, _user_flags = dict(SHORT_RUN_OPTIONS), frozenset(named)
     added = [f"--{name}={str(value).lower()}" for name, value in (CPU_OPTIONS | SHORT_RUN_OPTIONS).items() if name not in named]
     os.environ["XLA_FLAGS"] = " ".join(present.split() + added)
 
 
 class _LazyJit:
-    """``jax.jit(fun, **kwargs)`` built on its first use, once the backend is known.
+    """``jax.jit(fun, compiler_options=options(), **kwargs)``, built when it is called.
 
-    Building it lazily keeps an import from starting JAX's backend (which must not start before
-    ``jax.distributed.initialize`` in a multi-process run).  Called inside another trace (with
-    traced arguments), it is a plain nested ``jax.jit``: the outer program's options apply.
-    There is one ``jax.jit`` per set of :func:`options` it is called under (inside and outside
-    :func:`long_runs`).
+    Building it on a call keeps an import from starting JAX's backend (which must not start before
+    ``jax.distributed.initialize`` in a multi-process run).  There is one ``jax.jit`` per set of
+    :func:`options` it is called under (inside and outside :func:`long_runs`).  Called inside
+    another trace (with traced arguments), it is a plain nested ``jax.jit``: the outer program's
+    options apply.
     """
 
     def __init__(self, fun: Callable, kwargs: dict):
@@ -175,7 +192,7 @@ class _LazyJit:
 
     def _program(self):
         chosen = options()
-        key = None if chosen is None else tuple(sorted(chosen.items()))
+        key = options_key(chosen)
         if key not in self._jitted:
             choose_threefry_lowering()
             self._jitted[key] = jax.jit(self._fun, compiler_options=chosen, **self._kwargs)

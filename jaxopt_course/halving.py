@@ -190,7 +190,7 @@ def _gather_program(devices):
         stacked = jax.tree.map(lambda *chunks: jnp.concatenate(chunks), *states)
         return tuple(jax.tree.map(lambda a, j=j: a[indices[j]], stacked) for j in range(indices.shape[0]))
 
-    return jax.jit(gather, out_shardings=by_config)
+    return compilation.jit(gather, out_shardings=by_config)
 
 
 def successive_halving(

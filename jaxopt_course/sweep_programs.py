@@ -155,8 +155,8 @@ def shardings(devices: tuple) -> tuple[NamedSharding, NamedSharding]:
 
 
 class Program:
-    """A traced (lowered) program, compiled on its first call with the package's compiler options
-    (``compilation.options()``, once per set of options it is called under)."""
+    """A traced (lowered) program, compiled when first called under a set of compiler options
+    (``compilation.options()``), once for each set."""
 
     def __init__(self, lowered):
         self.lowered = lowered
@@ -167,16 +167,16 @@ class Program:
     def out_tree(self):
         return self.lowered.out_tree
 
+    def compiled(self, chosen: dict | None):
+        """The executable for compiler options ``chosen`` (compiled on the first request)."""
+        key = compilation.options_key(chosen)
+        with self._lock:
+            if key not in self._compiled:
+                self._compiled[key] = self.lowered.compile(compiler_options=chosen)
+            return self._compiled[key]
+
     def __call__(self, *args):
-        chosen = compilation.options()
-        key = None if chosen is None else tuple(sorted(chosen.items()))
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            with self._lock:
-                if key not in self._compiled:
-                    self._compiled[key] = self.lowered.compile(compiler_options=chosen)
-                compiled = self._compiled[key]
-        return compiled(*args)
+        return self.compiled(compilation.options())(*args)
 
 
 def hparam_structs(names: Sequence[str], width: int, sharding) -> dict:

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from jaxopt_course import compilation
 from jaxopt_course import sweep_programs as programs
 from jaxopt_course.fingerprints import fingerprint
 from jaxopt_course.progress import ProgressBar
@@ -177,8 +178,10 @@ def sweep(
     padded = {name: programs.pad_to(values, num_chunks * width) for name, values in configurations.items()}
     outputs = []
 
+    chosen = compilation.options()  # this thread's (the lanes run on others)
+
     def run_lane(part):
-        return programs.to_host(program(programs.hparam_arrays(part, by_config), seed_keys))
+        return programs.to_host(program.compiled(chosen)(programs.hparam_arrays(part, by_config), seed_keys))
 
     with ProgressBar(num_chunks, enabled=progress and num_chunks > 1, description="sweep", unit="chunk") as bar, ThreadPoolExecutor(lanes) as pool:
         for index in range(num_chunks):

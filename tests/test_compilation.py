@@ -56,7 +56,7 @@ def test_a_package_program_inside_a_users_jit_is_a_plain_nested_jit():
 def library_process(monkeypatch):
     """Every test starts, and leaves the module, as a library process: no short-run options."""
     monkeypatch.setattr(compilation, "_short_run_options", {})
-    monkeypatch.setattr(compilation, "_overrides", [])
+    monkeypatch.setattr(compilation, "_user_flags", frozenset())
 
 
 def test_use_in_process_adds_only_the_flags_the_user_did_not_set(monkeypatch):
@@ -68,8 +68,11 @@ def test_use_in_process_adds_only_the_flags_the_user_did_not_set(monkeypatch):
     flags = os.environ["XLA_FLAGS"].split()
     assert "--xla_backend_optimization_level=3" in flags and "--xla_dump_to=/tmp/somewhere" in flags
     assert "--xla_cpu_use_fusion_emitters=false" in flags and len(flags) == 2 + len(compilation.CPU_OPTIONS | compilation.SHORT_RUN_OPTIONS) - 1
-    # the package's programs get the short-run options too, but not the level the user chose
-    assert compilation._short_run_options == {"xla_cpu_use_fusion_emitters": False}
+    # the package's programs get the short-run options too, but not the level the user chose,
+    # not even inside long_runs (compiler options would override XLA_FLAGS)
+    assert compilation.options() == {"xla_cpu_parallel_codegen_split_count": 1, "xla_cpu_use_fusion_emitters": False}
+    with compilation.long_runs():
+        assert "xla_backend_optimization_level" not in compilation.options()
 
 
 def test_short_runs_compile_at_level_0_and_long_runs_at_level_1(monkeypatch):
@@ -84,6 +87,34 @@ def test_short_runs_compile_at_level_0_and_long_runs_at_level_1(monkeypatch):
             assert compilation.options() == compilation.CPU_OPTIONS | {"xla_cpu_use_fusion_emitters": True}
         assert compilation.options()["xla_cpu_use_fusion_emitters"] is False
     assert compilation.options() == short
+
+
+def test_long_runs_restore_the_level_of_cpu_options_and_hold_for_their_thread_only(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(compilation, "_short_run_options", dict(compilation.SHORT_RUN_OPTIONS))
+    monkeypatch.setattr(compilation, "CPU_OPTIONS", {})
+    with compilation.long_runs():
+        assert compilation.options() == {"xla_backend_optimization_level": 2, "xla_cpu_use_fusion_emitters": False}  # XLA's own level
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append(compilation.options()))
+        thread.start()
+        thread.join()
+    assert seen == [compilation.SHORT_RUN_OPTIONS]
+    monkeypatch.setattr(compilation, "_short_run_options", {})
+    with compilation.long_runs():
+        assert compilation.options() is None  # a library process with CPU_OPTIONS = {}: XLA's defaults
+
+
+def test_the_options_reach_xla():
+    """An option XLA does not know is refused at compile time, by jit's programs and by sweeps'."""
+    from jaxopt_course.sweeps import sweep
+
+    program = compilation.jit(lambda x: x * 2.0 + 1.0)
+    with compilation.long_runs(xla_no_such_option=1), pytest.raises(Exception, match="xla_no_such_option"):
+        program(jax.numpy.ones(3))
+    with compilation.long_runs(xla_no_such_option=1), pytest.raises(Exception, match="xla_no_such_option"):
+        sweep(lambda h, key: {"y": h["a"] * 2.0}, {"a": [1.0, 2.0]}, key=jax.random.PRNGKey(0), progress=False)
 
 
 def _compiled_names(function, *args):

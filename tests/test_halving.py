@@ -129,12 +129,20 @@ def test_a_same_shape_grid_traces_and_compiles_nothing_the_second_time():
 
     kwargs = dict(metric="loss", rungs=3, key=jax.random.PRNGKey(0), progress=False)
     successive_halving(init, advance, GRID, **kwargs)
-    gather = halving._gather_program(tuple(jax.devices()))
-    compiled = gather._cache_size()
     assert traces == {"init": 1, "advance": 1}
     other = {"learning_rate": [0.02, 0.04, 0.2, 0.25, 0.5], "momentum": [0.1, 0.3, 0.8]}
-    again = successive_halving(init, advance, other, **kwargs)
-    assert traces == {"init": 1, "advance": 1} and gather._cache_size() == compiled
+    compiled = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(kwargs.get("fun_name"))
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        again = successive_halving(init, advance, other, **kwargs)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert traces == {"init": 1, "advance": 1} and compiled == []
     assert again.grid["learning_rate"][-1] == np.float32(0.5)
 
 

@@ -105,8 +105,8 @@ def test_lanes_split_a_chunk_over_the_cores_and_give_the_same_numbers(monkeypatc
     assert sweep_programs.lanes_for(tuple(cpu), 7, None) == 1
     grid = {"learning_rate": np.geomspace(0.01, 0.3, 7), "momentum": [0.5]}
     called = []
-    original = sweep_programs.Program.__call__
-    monkeypatch.setattr(sweep_programs.Program, "__call__", lambda self, *args: called.append(1) or original(self, *args))
+    original = sweep_programs.Program.compiled
+    monkeypatch.setattr(sweep_programs.Program, "compiled", lambda self, chosen: called.append(1) or original(self, chosen))
     lanes = sweep(run_fn, grid, seeds=2, key=jax.random.PRNGKey(0), devices=cpu, group_size=1, progress=False)
     assert len(called) == 4  # four lanes of two configurations, the last padded
     called.clear()
