@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import jaxopt_course as jc
+from compiles import compiles
 from jaxopt_course import compilation, data, models, training
 from jaxopt_course.conventions import keras, torch
 
@@ -118,17 +119,8 @@ def test_the_options_reach_xla():
 
 
 def _compiled_names(function, *args):
-    names = []
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            names.append(kwargs.get("fun_name"))
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
+    with compiles() as names:
         jax.block_until_ready(function(*args))
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
     return names
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import jaxopt_course as jc
+from compiles import compiles
 from jaxopt_course import halving
 from jaxopt_course.halving import successive_halving
 from jaxopt_course.sweeps import sweep
@@ -131,17 +132,8 @@ def test_a_same_shape_grid_traces_and_compiles_nothing_the_second_time():
     successive_halving(init, advance, GRID, **kwargs)
     assert traces == {"init": 1, "advance": 1}
     other = {"learning_rate": [0.02, 0.04, 0.2, 0.25, 0.5], "momentum": [0.1, 0.3, 0.8]}
-    compiled = []
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            compiled.append(kwargs.get("fun_name"))
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
+    with compiles() as compiled:
         again = successive_halving(init, advance, other, **kwargs)
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
     assert traces == {"init": 1, "advance": 1} and compiled == []
     assert again.grid["learning_rate"][-1] == np.float32(0.5)
 

@@ -7,8 +7,6 @@ backend-compile events, not from traces.
 
 from __future__ import annotations
 
-import contextlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,30 +14,12 @@ import optax
 import pytest
 
 import jaxopt_course as jc
+from compiles import compiles
 from jaxopt_course import models, regularizers, schedules, training
 from jaxopt_course.conventions import d2l, keras
 from jaxopt_course.conventions import optax as optax_convention
 from jaxopt_course.conventions import torch
 from jaxopt_course.hyperparams import is_hyperparametric, static_key
-
-BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
-
-
-@contextlib.contextmanager
-def compiles():
-    """Collects the names of the programs XLA compiles inside the block."""
-    names: list[str] = []
-
-    def listener(event, duration, **kwargs):
-        if event == BACKEND_COMPILE:
-            names.append(kwargs.get("fun_name"))
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield names
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-
 
 # name -> build(s): s in [0.5, 1] changes every number and nothing else
 ROWS = {

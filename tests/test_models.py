@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from compiles import compiles
 from jaxopt_course import models
 
 
@@ -40,16 +41,11 @@ def test_batch_norm_mlp_builds_inside_a_jit_and_twice():
 
 def test_the_same_architecture_again_reuses_the_draw_program():
     """A second build of one dense layout (dropout and batch norm are not part of it) compiles nothing."""
-    compiles = []
-    listener = lambda event, duration, **kw: compiles.append(event) if event.endswith("backend_compile_duration") else None  # noqa: E731
     models.batch_norm_mlp(jax.random.PRNGKey(0), 1, (5, 6, 1))
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
+    with compiles() as compiled:
         models.mlp(jax.random.PRNGKey(1), 1, (5, 6, 1), dropout_rate=0.2)
         models.batch_norm_mlp(jax.random.PRNGKey(2), 1, (5, 6, 1))
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-    assert compiles == []
+    assert compiled == []
 
 
 @pytest.mark.parametrize("key", [None, 0, jnp.zeros(3, jnp.uint32)], ids=["none", "int", "wrong_shape"])
