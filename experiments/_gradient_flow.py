@@ -79,7 +79,7 @@ def he_initialisation(params, key):
         return models.vectorised_draws(jax.nn.initializers.he_normal(), keys, shapes)
 
     kernels = draw(key)
-    return {name: {"kernel": kernel, "bias": jnp.zeros_like(params[name]["bias"])} for name, kernel in zip(names, kernels)}
+    return {name: {"kernel": kernel, "bias": np.zeros(params[name]["bias"].shape, np.float32)} for name, kernel in zip(names, kernels)}
 
 
 def deep_networks(cfg, key) -> dict:
@@ -92,12 +92,13 @@ def deep_networks(cfg, key) -> dict:
     """
     x, y = curve_data()
     torch_start = models.mlp(key, 1, [32] * cfg.depth + [1], activation="sigmoid")[0]
-    starts = {"torch": torch_start, "he": he_initialisation(torch_start, jax.random.fold_in(key, 1)), "large": jax.tree.map(lambda p: p * cfg.exploding_scale, torch_start)}
+    starts = {"torch": torch_start, "he": he_initialisation(torch_start, jax.random.fold_in(key, 1)), "large": jax.tree.map(lambda p: np.asarray(p) * np.float32(cfg.exploding_scale), torch_start)}
     exploding = {"SGD": NO_CLIP, f"clip ‖g‖ ≤ {cfg.clip_norm:g}, then SGD": cfg.clip_norm}
     # name: (start, activation, residual, learning rate, clipping bound)
     rows = {name: (starts[init], activation, residual, cfg.remedy_learning_rate, NO_CLIP) for name, (activation, residual, init) in REMEDIES.items()}
     rows |= {name: (starts["large"], "sigmoid", False, cfg.exploding_learning_rate, bound) for name, bound in exploding.items()}
-    params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(row[0] for row in rows.values()))
+    # starts scaled and stacked on the host: the same float32 products, and no small program per shape
+    params = jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *(row[0] for row in rows.values()))
     activations = jnp.array([ACTIVATION_NAMES.index(row[1]) for row in rows.values()], jnp.int32)
     residuals, learning_rates, bounds = (jnp.array([row[i] for row in rows.values()], jnp.float32) for i in (2, 3, 4))
     plan = training.make_plan(x.shape[0], x.shape[0], num_epochs=cfg.gradient_epochs)
