@@ -16,9 +16,9 @@ def configure_jax() -> str | None:
     * On a CPU, every compile of the process (the library's programs and the small operations
       outside them) uses ``jaxopt_course.compilation``'s ``CPU_OPTIONS`` and
       ``SHORT_RUN_OPTIONS`` (LLVM's level 0 and the older fusion emitters), which cut XLA's
-      compile time for these short runs to about a third (``compilation.use_in_process``); the
-      few programs that run long are called inside ``compilation.long_runs()``, at level 1.
-      It must run before JAX starts.
+      compile time for these short runs (one E4 program: 0.54 → 0.19 CPU-s;
+      ``compilation.use_in_process``); the few programs that run long are called inside
+      ``compilation.long_runs()``, at level 1.  It must run before JAX starts.
     * Compiled programs are kept on disk, so a second run of an experiment skips XLA
       compilation.  The folder is ``$JAXOPT_COURSE_CACHE`` or ``~/.cache/jaxopt_course/xla``;
       setting ``JAXOPT_COURSE_CACHE=off`` disables it.

@@ -98,7 +98,7 @@ def deep_networks(cfg, key) -> dict:
     rows = {name: (starts[init], activation, residual, cfg.remedy_learning_rate, NO_CLIP) for name, (activation, residual, init) in REMEDIES.items()}
     rows |= {name: (starts["large"], "sigmoid", False, cfg.exploding_learning_rate, bound) for name, bound in exploding.items()}
     # starts scaled and stacked on the host: the same float32 products, and no small program per shape
-    params = jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *(row[0] for row in rows.values()))
+    params = jax.tree.map(lambda *leaves: np.stack(leaves), *(row[0] for row in rows.values()))
     activations = jnp.array([ACTIVATION_NAMES.index(row[1]) for row in rows.values()], jnp.int32)
     residuals, learning_rates, bounds = (jnp.array([row[i] for row in rows.values()], jnp.float32) for i in (2, 3, 4))
     plan = training.make_plan(x.shape[0], x.shape[0], num_epochs=cfg.gradient_epochs)

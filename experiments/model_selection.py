@@ -61,8 +61,8 @@ class Config:
 
 
 def sample(key, n, noise):
-    """``n`` points x ~ U(-1, 1) and y = sin(3x) + noise·N(0, 1) (the sum and product on the host:
-    the same float32 operations, no small program per ``n``)."""
+    """``n`` points x ~ U(-1, 1) and y = sin(3x) + noise·N(0, 1); the sum and the product are
+    done on the host (the same float32 operations), two small programs fewer per ``n``."""
     key_x, key_noise = jax.random.split(key)
     x = jax.random.uniform(key_x, (n, 1), minval=-1.0, maxval=1.0)
     return x, np.asarray(target(x)) + np.float32(noise) * np.asarray(jax.random.normal(key_noise, (n, 1)))

@@ -43,7 +43,9 @@ Results agree with XLA's defaults to float32 rounding (the lighter LLVM pipeline
 sum differently; the older emitters and the unrolled hash give the same bits), which
 ``tests/test_compilation.py`` checks.  On other platforms (GPU, TPU) nothing is changed.  Set
 :data:`CPU_OPTIONS` to ``{}`` to compile with XLA's defaults, or edit it: a program called
-afterwards compiles again with the new options (each keeps one version per set of options).
+afterwards compiles again with the new options (each keeps one version per set of options).  An
+option named in ``XLA_FLAGS`` when the package is imported is the user's choice: the package's
+programs never override it.
 """
 
 from __future__ import annotations
@@ -61,10 +63,17 @@ CPU_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 1, "xla_cpu_par
 SHORT_RUN_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 UNROLLED_THREEFRY = True
 _LEVEL = "xla_backend_optimization_level"
-_XLA_DEFAULT_LEVEL = 2  # XLA's own, where CPU_OPTIONS names no level
+_XLA_DEFAULT_LEVEL = 3  # XLA's own, where CPU_OPTIONS names no level
 _threefry_lowering_chosen = False
 _short_run_options: dict[str, Any] = {}  # what use_in_process applied to the package's programs
-_user_flags: frozenset[str] = frozenset()  # the options the user named in XLA_FLAGS before use_in_process
+
+
+def _named_flags(flags: str) -> frozenset[str]:
+    """The option names in an ``XLA_FLAGS`` value (``--name=value ...``)."""
+    return frozenset(flag.split("=")[0].lstrip("-") for flag in flags.split())
+
+
+_user_flags = _named_flags(os.environ.get("XLA_FLAGS", ""))  # the user's, read before use_in_process adds ours
 # the options of the long_runs() blocks open in this thread (or task), innermost last
 _long_runs: contextvars.ContextVar[tuple[dict[str, Any], ...]] = contextvars.ContextVar("long_runs", default=())
 
@@ -95,8 +104,8 @@ def options() -> dict[str, Any] | None:
     On a CPU: :data:`CPU_OPTIONS`; in a process of short runs (:func:`use_in_process`) also
     :data:`SHORT_RUN_OPTIONS`, with the optimisation level of :data:`CPU_OPTIONS` again inside
     :func:`long_runs` (and its options on top), and never an option the user set in
-    ``XLA_FLAGS`` before :func:`use_in_process`.  None on other platforms, or when nothing is
-    left to set.
+    ``XLA_FLAGS`` (compiler options would override it).  None on other platforms, or when
+    nothing is left to set.
     """
     if jax.default_backend() != "cpu":
         return None
@@ -124,7 +133,8 @@ def long_runs(**xla_options):
     (:func:`use_in_process`), such as E12's 512-wide MLP trained for 1500 epochs (4 runs, cold:
     9.3 CPU-s at level 0, 4.2 at level 1).  ``xla_options`` names more, such as
     ``xla_cpu_use_fusion_emitters=True`` for a ten-layer batch-norm network (3× quicker to
-    compile with them).  Elsewhere only ``xla_options`` change anything.  The block holds for
+    compile with them); an option the user set in ``XLA_FLAGS`` still wins.  Elsewhere only
+    ``xla_options`` change anything.  The block holds for
     this thread (a context variable); a program of :func:`jit` or a sweep keeps one compiled
     version per set of options, so one function called inside and outside compiles once for each.
     """
@@ -161,17 +171,17 @@ def use_in_process() -> None:
     package's and its own, and the small operations outside them (each of which JAX compiles on
     first use), all compile with both: through ``XLA_FLAGS``, and the package's programs through
     :func:`options` (inside :func:`long_runs`, at level 1 again).  Call it before JAX starts its
-    backend.  Flags the user already set in ``XLA_FLAGS`` win, for the package's programs too.  Nothing is changed where a GPU or
-    TPU may be used, or once the backend has started: XLA reads the variable no more then, and
-    the change would only leak into subprocesses.
+    backend.  Flags the user already set in ``XLA_FLAGS`` win, for the package's programs too.
+    Nothing is changed where a GPU or TPU may be used, or once the backend has started: XLA
+    reads the variable no more then, and the change would only leak into subprocesses.
     """
     global _short_run_options, _user_flags
     choose_threefry_lowering()  # the experiments' own small random draws too
-    if _accelerator_installed() or _backend_started():
-        return
+    if _short_run_options or _accelerator_installed() or _backend_started():
+        return  # applied already (XLA_FLAGS holds our flags now, not only the user's), or too late
     present = os.environ.get("XLA_FLAGS", "")
-    named = {flag.split("=")[0].lstrip("-") for flag in present.split()}
-    _short_run_options, _user_flags = dict(SHORT_RUN_OPTIONS), frozenset(named)
+    named = _named_flags(present)
+    _short_run_options, _user_flags = dict(SHORT_RUN_OPTIONS), named
     added = [f"--{name}={str(value).lower()}" for name, value in (CPU_OPTIONS | SHORT_RUN_OPTIONS).items() if name not in named]
     os.environ["XLA_FLAGS"] = " ".join(present.split() + added)
 

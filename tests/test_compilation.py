@@ -74,6 +74,14 @@ def test_use_in_process_adds_only_the_flags_the_user_did_not_set(monkeypatch):
     assert compilation.options() == {"xla_cpu_parallel_codegen_split_count": 1, "xla_cpu_use_fusion_emitters": False}
     with compilation.long_runs():
         assert "xla_backend_optimization_level" not in compilation.options()
+    compilation.use_in_process()  # a second call: XLA_FLAGS now holds our flags too, and nothing changes
+    assert os.environ["XLA_FLAGS"].split() == flags and compilation._user_flags == {"xla_backend_optimization_level", "xla_dump_to"}
+
+
+def test_a_library_process_leaves_the_users_xla_flags_alone(monkeypatch):
+    """Compiler options override XLA_FLAGS, so options() leaves out what the user named there."""
+    monkeypatch.setattr(compilation, "_user_flags", compilation._named_flags("--xla_backend_optimization_level=3 --xla_dump_to=/tmp/x"))
+    assert compilation.options() == {"xla_cpu_parallel_codegen_split_count": 1}
 
 
 def test_short_runs_compile_at_level_0_and_long_runs_at_level_1(monkeypatch):
@@ -96,7 +104,7 @@ def test_long_runs_restore_the_level_of_cpu_options_and_hold_for_their_thread_on
     monkeypatch.setattr(compilation, "_short_run_options", dict(compilation.SHORT_RUN_OPTIONS))
     monkeypatch.setattr(compilation, "CPU_OPTIONS", {})
     with compilation.long_runs():
-        assert compilation.options() == {"xla_backend_optimization_level": 2, "xla_cpu_use_fusion_emitters": False}  # XLA's own level
+        assert compilation.options() == {"xla_backend_optimization_level": 3, "xla_cpu_use_fusion_emitters": False}  # XLA's own level
         seen = []
         thread = threading.Thread(target=lambda: seen.append(compilation.options()))
         thread.start()
