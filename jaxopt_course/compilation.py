@@ -65,7 +65,7 @@ UNROLLED_THREEFRY = True
 _LEVEL = "xla_backend_optimization_level"
 _XLA_DEFAULT_LEVEL = 3  # XLA's own, where CPU_OPTIONS names no level
 _threefry_lowering_chosen = False
-_short_run_options: dict[str, Any] = {}  # what use_in_process applied to the package's programs
+_short_runs = False  # whether use_in_process made this a process of short runs
 
 
 def _named_flags(flags: str) -> frozenset[str]:
@@ -109,9 +109,10 @@ def options() -> dict[str, Any] | None:
     """
     if jax.default_backend() != "cpu":
         return None
-    chosen = CPU_OPTIONS | _short_run_options
+    short = SHORT_RUN_OPTIONS if _short_runs else {}
+    chosen = CPU_OPTIONS | short
     blocks = _long_runs.get()
-    if blocks and _LEVEL in _short_run_options:
+    if blocks and _LEVEL in short:
         chosen[_LEVEL] = CPU_OPTIONS.get(_LEVEL, _XLA_DEFAULT_LEVEL)
     for extra in blocks:
         chosen |= extra
@@ -134,9 +135,9 @@ def long_runs(**xla_options):
     9.3 CPU-s at level 0, 4.2 at level 1).  ``xla_options`` names more, such as
     ``xla_cpu_use_fusion_emitters=True`` for a ten-layer batch-norm network (3× quicker to
     compile with them); an option the user set in ``XLA_FLAGS`` still wins.  Elsewhere only
-    ``xla_options`` change anything.  The block holds for
-    this thread (a context variable); a program of :func:`jit` or a sweep keeps one compiled
-    version per set of options, so one function called inside and outside compiles once for each.
+    ``xla_options`` change anything.  The block holds for this thread (a context variable); a
+    program of :func:`jit` or a sweep keeps one compiled version per set of options, so one
+    function called inside and outside compiles once for each.
     """
     token = _long_runs.set(_long_runs.get() + (dict(xla_options),))
     try:
@@ -175,13 +176,13 @@ def use_in_process() -> None:
     Nothing is changed where a GPU or TPU may be used, or once the backend has started: XLA
     reads the variable no more then, and the change would only leak into subprocesses.
     """
-    global _short_run_options, _user_flags
+    global _short_runs, _user_flags
     choose_threefry_lowering()  # the experiments' own small random draws too
-    if _short_run_options or _accelerator_installed() or _backend_started():
+    if _short_runs or _accelerator_installed() or _backend_started():
         return  # applied already (XLA_FLAGS holds our flags now, not only the user's), or too late
     present = os.environ.get("XLA_FLAGS", "")
     named = _named_flags(present)
-    _short_run_options, _user_flags = dict(SHORT_RUN_OPTIONS), named
+    _short_runs, _user_flags = True, named
     added = [f"--{name}={str(value).lower()}" for name, value in (CPU_OPTIONS | SHORT_RUN_OPTIONS).items() if name not in named]
     os.environ["XLA_FLAGS"] = " ".join(present.split() + added)
 

@@ -28,7 +28,7 @@ def test_fit_with_the_options_equals_xla_defaults_to_float32_rounding(task, opti
     """fit (compiled with CPU_OPTIONS, and SHORT_RUN_OPTIONS too in an experiments' process)
     against the same run compiled by a plain ``jax.jit``."""
     if short_runs:
-        monkeypatch.setattr(compilation, "_short_run_options", dict(compilation.SHORT_RUN_OPTIONS))
+        monkeypatch.setattr(compilation, "_short_runs", True)
     params, loss_fn, batch = task
     plan = training.make_plan(96, 8, num_epochs=3)
     ours = training.fit(loss_fn, params, optimizer, batch, batch_size=8, num_epochs=3, key=jax.random.PRNGKey(1), progress=False)
@@ -56,7 +56,7 @@ def test_a_package_program_inside_a_users_jit_is_a_plain_nested_jit():
 @pytest.fixture(autouse=True)
 def library_process(monkeypatch):
     """Every test starts, and leaves the module, as a library process: no short-run options."""
-    monkeypatch.setattr(compilation, "_short_run_options", {})
+    monkeypatch.setattr(compilation, "_short_runs", False)
     monkeypatch.setattr(compilation, "_user_flags", frozenset())
 
 
@@ -86,7 +86,7 @@ def test_a_library_process_leaves_the_users_xla_flags_alone(monkeypatch):
 
 def test_short_runs_compile_at_level_0_and_long_runs_at_level_1(monkeypatch):
     assert compilation.options() == compilation.CPU_OPTIONS
-    monkeypatch.setattr(compilation, "_short_run_options", dict(compilation.SHORT_RUN_OPTIONS))
+    monkeypatch.setattr(compilation, "_short_runs", True)
     short = compilation.options()
     assert short["xla_backend_optimization_level"] == 0 and short["xla_cpu_use_fusion_emitters"] is False
     assert short["xla_cpu_parallel_codegen_split_count"] == 1
@@ -101,7 +101,7 @@ def test_short_runs_compile_at_level_0_and_long_runs_at_level_1(monkeypatch):
 def test_long_runs_restore_the_level_of_cpu_options_and_hold_for_their_thread_only(monkeypatch):
     import threading
 
-    monkeypatch.setattr(compilation, "_short_run_options", dict(compilation.SHORT_RUN_OPTIONS))
+    monkeypatch.setattr(compilation, "_short_runs", True)
     monkeypatch.setattr(compilation, "CPU_OPTIONS", {})
     with compilation.long_runs():
         assert compilation.options() == {"xla_backend_optimization_level": 3, "xla_cpu_use_fusion_emitters": False}  # XLA's own level
@@ -110,7 +110,7 @@ def test_long_runs_restore_the_level_of_cpu_options_and_hold_for_their_thread_on
         thread.start()
         thread.join()
     assert seen == [compilation.SHORT_RUN_OPTIONS]
-    monkeypatch.setattr(compilation, "_short_run_options", {})
+    monkeypatch.setattr(compilation, "_short_runs", False)
     with compilation.long_runs():
         assert compilation.options() is None  # a library process with CPU_OPTIONS = {}: XLA's defaults
 
@@ -134,7 +134,7 @@ def _compiled_names(function, *args):
 
 def test_a_program_compiles_once_per_set_of_options(monkeypatch):
     """Inside long_runs a package program is a new compile with the other options; each is kept."""
-    monkeypatch.setattr(compilation, "_short_run_options", dict(compilation.SHORT_RUN_OPTIONS))
+    monkeypatch.setattr(compilation, "_short_runs", True)
     program = compilation.jit(lambda x: jax.numpy.tanh(x) * 3.0 + 1.0)
     x = jax.numpy.linspace(-2.0, 2.0, 7)
     assert len(_compiled_names(program, x)) == 1
@@ -238,7 +238,7 @@ def test_a_sweep_compiles_with_the_package_options_once_per_set(monkeypatch):
         x = jax.lax.fori_loop(0, 20, lambda _, x: x - hparams["learning_rate"] * jax.numpy.sin(x), jax.random.normal(key, (3,)))
         return {"x": x.sum()}
 
-    monkeypatch.setattr(compilation, "_short_run_options", dict(compilation.SHORT_RUN_OPTIONS))
+    monkeypatch.setattr(compilation, "_short_runs", True)
     grid = {"learning_rate": [0.1, 0.2, 0.3]}
     results = []
     run = lambda: results.append(sweep(run_fn, grid, key=jax.random.PRNGKey(0), progress=False).final("x"))  # noqa: E731
