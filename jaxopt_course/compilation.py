@@ -139,6 +139,11 @@ def long_runs(**xla_options):
     program of :func:`jit` or a sweep keeps one compiled version per set of options, so one
     function called inside and outside compiles once for each.
     """
+    for name, value in xla_options.items():  # refused here, before anything is compiled or run
+        if not name.startswith("xla_"):
+            raise ValueError(f"long_runs: {name!r} is not an XLA option (their names start with 'xla_', such as xla_cpu_use_fusion_emitters)")
+        if not isinstance(value, (bool, int, float, str)):
+            raise TypeError(f"long_runs: {name} must be a bool, int, float or str (an XLA option's value); got {value!r}")
     token = _long_runs.set(_long_runs.get() + (dict(xla_options),))
     try:
         yield

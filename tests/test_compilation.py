@@ -115,6 +115,17 @@ def test_long_runs_restore_the_level_of_cpu_options_and_hold_for_their_thread_on
         assert compilation.options() is None  # a library process with CPU_OPTIONS = {}: XLA's defaults
 
 
+@pytest.mark.parametrize(
+    "options, error, match",
+    [({"fusion_emitters": True}, ValueError, "'fusion_emitters' is not an XLA option"), ({"xla_backend_optimization_level": [1]}, TypeError, "xla_backend_optimization_level must be a bool, int, float or str")],
+    ids=["not_an_xla_name", "a_list_value"],
+)
+def test_long_runs_refuses_bad_options_by_name_before_anything_runs(options, error, match):
+    with pytest.raises(error, match=match):
+        with compilation.long_runs(**options):
+            raise AssertionError("the block must not run")
+
+
 def test_the_options_reach_xla():
     """An option XLA does not know is refused at compile time, by jit's programs and by sweeps'."""
     from jaxopt_course.sweeps import sweep
