@@ -88,26 +88,54 @@ class HalvingResult:
     def save(self, path: str | os.PathLike) -> None:
         """Writes everything, every array bit for bit, to one ``.npz`` file (atomically), as
         :meth:`SweepResult.save <jaxopt_course.sweep_results.SweepResult.save>` does."""
-        leaves: list[np.ndarray] = []
-        structures = [results.encode_tree(rung.metrics, leaves) for rung in self.rungs]
-        meta = {"format": FORMAT, "grid": list(self.grid), "rungs": structures, "metric": self.metric, "mode": self.mode, "seeds": self.seeds,
-                "chunk_size": self.chunk_size, "advances": list(self.advances), "config_rungs": self.config_rungs,
-                "computed_config_rungs": self.computed_config_rungs}
-        arrays = {**results.grid_arrays(self.grid), **results.leaf_arrays(leaves), "stopped_rung": self.stopped_rung, "scores": self.scores}
-        arrays.update({f"indices_{r}": np.asarray(where) for r, where in enumerate(self.indices)})
-        results.write_npz(path, meta, arrays)
+        meta, arrays = self._encode()
+        results.write_npz(path, {"format": FORMAT, **meta}, arrays)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> HalvingResult:
-        """The :class:`HalvingResult` that :meth:`save` wrote to ``path``."""
-        meta, stored = results.read_npz(path, FORMAT, "HalvingResult.save")
-        grid, leaves = results.stored_grid(meta, stored), results.stored_leaves(stored)
-        indices = [stored[f"indices_{r}"] for r in range(len(meta["rungs"]))]
-        rungs = [SweepResult(grid={n: v[where] for n, v in grid.items()}, metrics=results.decode_tree(structure, leaves), seeds=meta["seeds"])
-                 for structure, where in zip(meta["rungs"], indices)]
-        return cls(grid=grid, rungs=rungs, indices=indices, stopped_rung=stored["stopped_rung"], scores=stored["scores"], metric=meta["metric"],
-                   mode=meta["mode"], seeds=meta["seeds"], chunk_size=meta["chunk_size"], advances=tuple(meta["advances"]),
-                   config_rungs=meta["config_rungs"], computed_config_rungs=meta["computed_config_rungs"])
+    def load(cls, path: str | os.PathLike, namedtuples: Sequence[type] = ()) -> HalvingResult:
+        """The :class:`HalvingResult` that :meth:`save` wrote to ``path``; never unpickles or imports.
+
+        ``namedtuples`` and the checks are those of :meth:`SweepResult.load
+        <jaxopt_course.sweep_results.SweepResult.load>`, for every rung (its grid the configurations
+        ``indices[r]``); also ``stopped_rung`` is [n], ``scores`` [rungs, n], one ``advances`` per rung."""
+        stored = results.StoredFile(path, FORMAT, "HalvingResult.save", namedtuples)
+        return cls._decode(stored, stored.meta)
+
+    def _encode(self, prefix: str = "") -> tuple[dict, dict[str, np.ndarray]]:
+        """(meta, arrays) of this result, its arrays' names starting with ``prefix``."""
+        leaves: list[np.ndarray] = []
+        structures = [results.encode_tree(rung.metrics, leaves, f"rungs[{r}].metrics") for r, rung in enumerate(self.rungs)]
+        meta = {"grid": list(self.grid), "rungs": structures, "metric": self.metric, "mode": self.mode, "seeds": self.seeds,
+                "chunk_size": self.chunk_size, "advances": list(self.advances), "config_rungs": self.config_rungs,
+                "computed_config_rungs": self.computed_config_rungs}
+        arrays = {**results.grid_arrays(self.grid, prefix), **results.leaf_arrays(leaves, prefix),
+                  f"{prefix}stopped_rung": self.stopped_rung, f"{prefix}scores": self.scores}
+        arrays.update({f"{prefix}indices_{r}": np.asarray(where) for r, where in enumerate(self.indices)})
+        return meta, arrays
+
+    @classmethod
+    def _decode(cls, stored: results.StoredFile, meta: dict, prefix: str = "", where: str = "") -> HalvingResult:
+        """The result :meth:`_encode` wrote with ``meta`` and ``prefix`` into ``stored``, checked."""
+        of = f" of {where}" if where else ""
+        with stored.reading():
+            grid, leaves, seeds = stored.grid(meta["grid"], prefix), stored.leaves(prefix), stored.seeds(meta, where)
+            indices = [stored.arrays[f"{prefix}indices_{r}"] for r in range(len(meta["rungs"]))]
+            metrics = [stored.tree(structure, leaves) for structure in meta["rungs"]]
+            stopped, scores, advances = stored.arrays[f"{prefix}stopped_rung"], stored.arrays[f"{prefix}scores"], tuple(meta["advances"])
+            fields = {name: meta[name] for name in ("metric", "mode", "chunk_size", "config_rungs", "computed_config_rungs")}
+        stored.check_shapes(grid, {}, seeds, where)
+        count = len(next(iter(grid.values())))
+        if len(advances) != len(indices) or np.shape(stopped) != (count,) or np.shape(scores) != (len(indices), count):
+            raise stored.error(f"{len(indices)} rungs{of} need {len(indices)} advances, stopped_rung of shape ({count},) and scores of shape "
+                               f"({len(indices)}, {count}); the file has {len(advances)}, {np.shape(stopped)} and {np.shape(scores)}")
+        rungs = []
+        for r, (tree, chosen) in enumerate(zip(metrics, indices)):
+            if np.ndim(chosen) != 1 or not np.issubdtype(np.asarray(chosen).dtype, np.integer) or np.any((chosen < 0) | (chosen >= count)):
+                raise stored.error(f"indices of rung {r}{of} must be 1-D integers in [0, {count}); the file has {chosen!r}")
+            rung_grid = {n: v[chosen] for n, v in grid.items()}
+            stored.check_shapes(rung_grid, tree, seeds, f"rung {r}{of}")
+            rungs.append(SweepResult(grid=rung_grid, metrics=tree, seeds=seeds))
+        return cls(grid=grid, rungs=rungs, indices=indices, stopped_rung=stopped, scores=scores, seeds=seeds, advances=advances, **fields)
 
     def history(self, index: int) -> list:
         """Configuration ``index``'s metrics (one seed axis) at every rung it reached."""
@@ -291,6 +319,8 @@ class HyperbandResult:
     """The brackets :func:`hyperband` ran: ``brackets[b]`` a :class:`HalvingResult` over the
     configurations ``members[b]`` (indices into ``grid``), most aggressive bracket first."""
 
+    FORMAT = "jaxopt_course.HyperbandResult/1"  # of save's files (not a field)
+
     grid: dict[str, np.ndarray]
     brackets: list[HalvingResult]
     members: list[np.ndarray]
@@ -308,6 +338,38 @@ class HyperbandResult:
         run = sum(b.cost()["config_advances"] for b in self.brackets)
         full = len(next(iter(self.grid.values()))) * self.max_advances
         return {"config_advances": run, "full_grid_config_advances": full, "saved": 1 - run / full}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes the grid, members and every bracket, every array bit for bit, to one ``.npz`` file
+        (atomically), as :meth:`HalvingResult.save` does."""
+        meta = {"format": self.FORMAT, "grid": list(self.grid), "max_advances": self.max_advances, "brackets": []}
+        arrays = results.grid_arrays(self.grid)
+        for b, (bracket, members) in enumerate(zip(self.brackets, self.members)):
+            bracket_meta, bracket_arrays = bracket._encode(f"bracket{b}_")
+            meta["brackets"].append(bracket_meta)
+            arrays.update(bracket_arrays)
+            arrays[f"members_{b}"] = np.asarray(members)
+        results.write_npz(path, meta, arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, namedtuples: Sequence[type] = ()) -> HyperbandResult:
+        """The :class:`HyperbandResult` that :meth:`save` wrote to ``path``; never unpickles or imports.
+
+        Every bracket is loaded and checked as :meth:`HalvingResult.load` does; also ``members[b]``
+        are as many indices into ``grid`` as bracket b has configurations."""
+        stored = results.StoredFile(path, cls.FORMAT, "HyperbandResult.save", namedtuples)
+        with stored.reading():
+            grid, max_advances = stored.grid(), stored.meta["max_advances"]
+            members = [stored.arrays[f"members_{b}"] for b in range(len(stored.meta["brackets"]))]
+        stored.check_shapes(grid, {}, 1)
+        count = len(next(iter(grid.values())))
+        brackets = []
+        for b, (meta, chosen) in enumerate(zip(stored.meta["brackets"], members)):
+            bracket = HalvingResult._decode(stored, meta, f"bracket{b}_", f"bracket {b}")
+            if np.ndim(chosen) != 1 or len(chosen) != bracket.num_configurations or np.any((chosen < 0) | (chosen >= count)):
+                raise stored.error(f"members of bracket {b} must be {bracket.num_configurations} indices in [0, {count}); the file has {chosen!r}")
+            brackets.append(bracket)
+        return cls(grid=grid, brackets=brackets, members=members, max_advances=max_advances)
 
 
 def hyperband_brackets(max_advances: int, eta: int) -> list[tuple[int, tuple[int, ...]]]:
