@@ -1,51 +1,21 @@
-"""How this package compiles its programs: ``jit``, ``jax.jit`` with CPU options for short runs.
+"""How this package compiles its programs: :func:`jit`, ``jax.jit`` with CPU options for short runs.
 
-The programs of this package (a training loop over a small model, a sweep, an optimiser's path
-on a test function) run for milliseconds to seconds, so on a CPU much of a first call is XLA
-compiling it.  Two sets of XLA's CPU options shorten that:
+* :data:`CPU_OPTIONS`: XLA options every program of the package compiles with on a CPU
+  (LLVM's level 1, one LLVM module per program).  They do not change run time and shorten
+  compiles.  An option the installed XLA refuses is dropped, with one ``RuntimeWarning`` naming
+  it (checked once per set of options, by compiling a trivial program).
+* :data:`SHORT_RUN_OPTIONS`: added for a process of short runs (:func:`use_in_process`, which
+  ``python -m experiments`` calls): LLVM's level 0 and the older loop fusion emitters, quicker
+  to compile, slower to run.  Programs called inside :func:`long_runs` get level 1 again.
+* :data:`UNROLLED_THREEFRY`: in a process that opted in with :func:`use_in_process`, JAX's
+  straight-line Threefry lowering (its GPU one) is registered for the CPU too, in place of a
+  ``while`` loop per hash: the same bits, faster steps.  The registration is process-wide, so a
+  plain library import or :func:`jc.fit <jaxopt_course.training.fit>` never makes it.
 
-* :data:`CPU_OPTIONS`, which every program of the package compiles with, cost nothing at run
-  time (E3's mini-batch loop: 14 800 steps/s with XLA's defaults, 15 000 with them):
-
-  - ``xla_backend_optimization_level=1``: LLVM's lighter pipeline (level 0 compiles faster
-    still but runs these loops 3× slower);
-  - ``xla_cpu_parallel_codegen_split_count=1``: one LLVM module per program rather than
-    pieces built on several threads, which costs more CPU in all than it saves on two cores.
-
-* :data:`SHORT_RUN_OPTIONS` trade run time for compile time, for a process whose programs run
-  for less time than they take to compile (``python -m experiments`` applies them to its whole
-  process with :func:`use_in_process`):
-
-  - ``xla_backend_optimization_level=0``: LLVM's quickest pipeline.  Most of a compile is LLVM
-    (an Adam run of E4: 0.35 CPU-s of its 0.54 at level 1, 0.07 of 0.19 at level 0), and the
-    code it makes runs these loops about 3× slower, which a run of a few thousand small steps
-    does not notice;
-  - ``xla_cpu_use_fusion_emitters=False``: the older loop emitters for fused element-wise
-    code, quicker to build than the MLIR fusion pipeline: E3's mini-batch program compiles in
-    0.9 instead of 1.3 CPU-s, but runs 7% slower (15% in stochastic mode).
-
-  A program that runs long even in such a process (a wide network trained for thousands of
-  steps) is called inside :func:`long_runs`, which restores level 1 (and can name more options:
-  a ten-layer batch-norm network compiles 3× slower with the older emitters).
-
-And one choice of how JAX lowers its random numbers, :data:`UNROLLED_THREEFRY`.  On a CPU, JAX
-lowers every Threefry-2x32 hash (behind ``fold_in``, ``split``, ``uniform``, ``randint``,
-``permutation``) as a ``while`` loop of five iterations, and each loop costs a few µs at run
-time and its own small computations at compile time.  With ``UNROLLED_THREEFRY`` (the default)
-the package's first compiled program registers JAX's own straight-line lowering of the same hash
-(the one it uses on GPUs) for the CPU as well: the same bits, a mini-batch step of ``fit`` in
-23 instead of 42 µs, a stochastic step in 2 instead of 7.5 µs, and programs that draw random
-numbers compile about 15% faster.  The registration is process-wide: JAX code of the user's own
-that is lowered later also gets it (with the same numbers).  Set ``UNROLLED_THREEFRY = False``
-before the first call of a program to keep JAX's loop.
-
-Results agree with XLA's defaults to float32 rounding (the lighter LLVM pipeline can order a
-sum differently; the older emitters and the unrolled hash give the same bits), which
-``tests/test_compilation.py`` checks.  On other platforms (GPU, TPU) nothing is changed.  Set
-:data:`CPU_OPTIONS` to ``{}`` to compile with XLA's defaults, or edit it: a program called
-afterwards compiles again with the new options (each keeps one version per set of options).  An
-option named in ``XLA_FLAGS`` when the package is imported is the user's choice: the package's
-programs never override it.
+Results agree with XLA's defaults to float32 rounding (``tests/test_compilation.py``); the
+README gives the measurements.  Nothing is changed on a GPU or TPU.  ``CPU_OPTIONS = {}``
+compiles with XLA's defaults; a program called after an edit compiles again (one version per set
+of options).  An option named in ``XLA_FLAGS`` at import is the user's: never overridden.
 """
 
 from __future__ import annotations
@@ -55,6 +25,8 @@ import contextvars
 import functools
 import importlib.metadata
 import os
+import threading
+import warnings
 from typing import Any, Callable
 
 import jax
@@ -65,6 +37,7 @@ UNROLLED_THREEFRY = True
 _LEVEL = "xla_backend_optimization_level"
 _XLA_DEFAULT_LEVEL = 3  # XLA's own, where CPU_OPTIONS names no level
 _threefry_lowering_chosen = False
+_threefry_opted_in = False  # whether use_in_process let this process register the lowering
 _short_runs = False  # whether use_in_process made this a process of short runs
 
 
@@ -79,13 +52,15 @@ _long_runs: contextvars.ContextVar[tuple[dict[str, Any], ...]] = contextvars.Con
 
 
 def choose_threefry_lowering() -> bool:
-    """Registers JAX's straight-line Threefry lowering for the CPU, once, if :data:`UNROLLED_THREEFRY`.
+    """Registers JAX's straight-line Threefry lowering for the CPU, once, where the process opted in.
 
-    Returns whether the straight-line lowering is in use.  Where this JAX has no such rule under
-    the expected names (its internals moved), JAX's own choice stays and False is returned.
+    Registers nothing unless :func:`use_in_process` opted this process in (and
+    :data:`UNROLLED_THREEFRY` is true): the rule is process-wide, so a library process keeps JAX's
+    own.  Returns whether the straight-line lowering is in use.  Where this JAX has no such rule
+    under the expected names (its internals moved), JAX's own choice stays and False is returned.
     """
     global _threefry_lowering_chosen
-    if _threefry_lowering_chosen or not UNROLLED_THREEFRY:
+    if _threefry_lowering_chosen or not (_threefry_opted_in and UNROLLED_THREEFRY):
         return _threefry_lowering_chosen
     try:
         from jax._src.interpreters import mlir
@@ -98,23 +73,66 @@ def choose_threefry_lowering() -> bool:
     return True
 
 
+_verdicts: dict[tuple, frozenset[str]] = {}  # a set of options -> the names the installed XLA refuses
+_warned: set[str] = set()
+_verdicts_lock = threading.Lock()
+
+
+def _refuses(chosen: dict[str, Any]) -> str | None:
+    """XLA's message where it refuses to compile a trivial program with ``chosen``; None where it takes them."""
+    try:
+        jax.jit(_xla_option_probe, compiler_options=chosen).lower(jax.ShapeDtypeStruct((), "float32")).compile()
+    except Exception as error:  # noqa: BLE001  (XLA's error type varies with the release)
+        return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return None
+
+
+def _xla_option_probe(x):
+    return x + 1
+
+
+def _known_to_xla(chosen: dict[str, Any]) -> dict[str, Any]:
+    """``chosen`` less the options the installed XLA refuses, each named once in a RuntimeWarning.
+
+    Checked once per set of options: one trivial compile, and one per option where it fails.
+    """
+    if not chosen:
+        return chosen
+    key = options_key(chosen)
+    with _verdicts_lock:
+        refused = _verdicts.get(key)
+        if refused is None:
+            refused, why = frozenset(), {}
+            if _refuses(chosen) is not None:
+                why = {name: message for name, value in chosen.items() if (message := _refuses({name: value})) is not None}
+                refused = frozenset(why)
+            _verdicts[key] = refused
+            for name in sorted(refused - _warned):
+                _warned.add(name)
+                warnings.warn(f"jaxopt_course.compilation: the installed XLA refuses the option {name}={chosen[name]!r}, so the package's programs compile without it ({why[name]})", RuntimeWarning, stacklevel=3)
+    return {name: value for name, value in chosen.items() if name not in refused}
+
+
 def options() -> dict[str, Any] | None:
     """The compiler options for a program compiled now on this process's default backend.
 
     On a CPU: :data:`CPU_OPTIONS`; in a process of short runs (:func:`use_in_process`) also
     :data:`SHORT_RUN_OPTIONS`, with the optimisation level of :data:`CPU_OPTIONS` again inside
     :func:`long_runs` (and its options on top), and never an option the user set in
-    ``XLA_FLAGS`` (compiler options would override it).  None on other platforms, or when
-    nothing is left to set.
+    ``XLA_FLAGS`` (compiler options would override it).  An option of :data:`CPU_OPTIONS` or
+    :data:`SHORT_RUN_OPTIONS` that the installed XLA refuses is left out, with one warning; one
+    named to :func:`long_runs` is not checked (XLA refuses it at compile time).  None on other
+    platforms, or when nothing is left to set.
     """
     if jax.default_backend() != "cpu":
         return None
     short = SHORT_RUN_OPTIONS if _short_runs else {}
-    chosen = CPU_OPTIONS | short
+    package = CPU_OPTIONS | short
     blocks = _long_runs.get()
     if blocks and _LEVEL in short:
-        chosen[_LEVEL] = CPU_OPTIONS.get(_LEVEL, _XLA_DEFAULT_LEVEL)
-    for extra in blocks:
+        package[_LEVEL] = CPU_OPTIONS.get(_LEVEL, _XLA_DEFAULT_LEVEL)
+    chosen = _known_to_xla({name: value for name, value in package.items() if name not in _user_flags})
+    for extra in blocks:  # asked for by name: not checked, so XLA refuses an unknown one loudly
         chosen |= extra
     chosen = {name: value for name, value in chosen.items() if name not in _user_flags}
     return chosen or None
@@ -134,7 +152,9 @@ def long_runs(**xla_options):
     (:func:`use_in_process`), such as E12's 512-wide MLP trained for 1500 epochs (4 runs, cold:
     9.3 CPU-s at level 0, 4.2 at level 1).  ``xla_options`` names more, such as
     ``xla_cpu_use_fusion_emitters=True`` for a ten-layer batch-norm network (3× quicker to
-    compile with them); an option the user set in ``XLA_FLAGS`` still wins.  Elsewhere only
+    compile with them); an option the user set in ``XLA_FLAGS`` still wins.  An option the
+    installed XLA does not know is not dropped here, as it is from :data:`CPU_OPTIONS`: the
+    program fails to compile, naming it.  Elsewhere only
     ``xla_options`` change anything.  The block holds for this thread (a context variable); a
     program of :func:`jit` or a sweep keeps one compiled version per set of options, so one
     function called inside and outside compiles once for each.
@@ -170,8 +190,9 @@ def _backend_started() -> bool:
 
 
 def use_in_process() -> None:
-    """Applies :data:`CPU_OPTIONS` and :data:`SHORT_RUN_OPTIONS` to every compile of this process
-    (and chooses the Threefry lowering now, so that eager random draws get it too).
+    """Applies :data:`CPU_OPTIONS` and :data:`SHORT_RUN_OPTIONS` to every compile of this process,
+    and opts it in to the straight-line Threefry lowering (registered now, so that eager random
+    draws get it too; :data:`UNROLLED_THREEFRY` false keeps JAX's loop).
 
     For an application of short runs, such as the course's experiments: its programs, the
     package's and its own, and the small operations outside them (each of which JAX compiles on
@@ -181,7 +202,8 @@ def use_in_process() -> None:
     Nothing is changed where a GPU or TPU may be used, or once the backend has started: XLA
     reads the variable no more then, and the change would only leak into subprocesses.
     """
-    global _short_runs, _user_flags
+    global _short_runs, _user_flags, _threefry_opted_in
+    _threefry_opted_in = True
     choose_threefry_lowering()  # the experiments' own small random draws too
     if _short_runs or _accelerator_installed() or _backend_started():
         return  # applied already (XLA_FLAGS holds our flags now, not only the user's), or too late
@@ -210,14 +232,12 @@ class _LazyJit:
         chosen = options()
         key = options_key(chosen)
         if key not in self._jitted:
-            choose_threefry_lowering()
             self._jitted[key] = jax.jit(self._fun, compiler_options=chosen, **self._kwargs)
         return self._jitted[key]
 
     def __call__(self, *args, **kwargs):
         if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kwargs))):
             if self._nested is None:
-                choose_threefry_lowering()
                 self._nested = jax.jit(self._fun, **self._kwargs)
             return self._nested(*args, **kwargs)
         return self._program()(*args, **kwargs)

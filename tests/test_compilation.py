@@ -1,9 +1,15 @@
 """``jaxopt_course.compilation``: the package's programs compile with its CPU options, give the
-same numbers as XLA's defaults to float32 rounding, and leave a user's own XLA flags alone."""
+same numbers as XLA's defaults to float32 rounding, and leave a user's own XLA flags, and the
+lowering of the user's own programs, alone."""
 
 from __future__ import annotations
 
+import inspect
 import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -55,9 +61,22 @@ def test_a_package_program_inside_a_users_jit_is_a_plain_nested_jit():
 
 @pytest.fixture(autouse=True)
 def library_process(monkeypatch):
-    """Every test starts, and leaves the module, as a library process: no short-run options."""
+    """Every test starts, and leaves the module, as a library process: no short-run options, not
+    opted in to the straight-line Threefry lowering, and JAX's own CPU rule for it restored."""
+    from jax._src.interpreters import mlir
+    from jax._src.random import threefry2x32
+
+    rules = mlir._platform_specific_lowerings["cpu"]
+    before = rules.get(threefry2x32.threefry2x32_p)
     monkeypatch.setattr(compilation, "_short_runs", False)
     monkeypatch.setattr(compilation, "_user_flags", frozenset())
+    monkeypatch.setattr(compilation, "_threefry_opted_in", False)
+    monkeypatch.setattr(compilation, "_threefry_lowering_chosen", False)
+    yield
+    if before is None:
+        rules.pop(threefry2x32.threefry2x32_p, None)
+    else:
+        rules[threefry2x32.threefry2x32_p] = before
 
 
 def test_use_in_process_adds_only_the_flags_the_user_did_not_set(monkeypatch):
@@ -137,10 +156,44 @@ def test_the_options_reach_xla():
         sweep(lambda h, key: {"y": h["a"] * 2.0}, {"a": [1.0, 2.0]}, key=jax.random.PRNGKey(0), progress=False)
 
 
+def test_an_option_the_installed_xla_does_not_know_is_dropped_with_one_warning(monkeypatch):
+    """A name in CPU_OPTIONS that XLA refuses (an XLA too old or too new for it) no longer breaks
+    every program: options() drops it, once checked, with one RuntimeWarning naming it."""
+    known = dict(compilation.CPU_OPTIONS)
+    monkeypatch.setattr(compilation, "CPU_OPTIONS", known | {"xla_no_such_option": 1})
+    monkeypatch.setattr(compilation, "_verdicts", {})
+    monkeypatch.setattr(compilation, "_warned", set())
+    program = compilation.jit(lambda x: x * 2.0 + 1.0)
+    with pytest.warns(RuntimeWarning, match="xla_no_such_option") as record:
+        np.testing.assert_array_equal(program(jax.numpy.ones(3)), np.full(3, 3.0))
+    assert len(record) == 1 and "xla_backend_optimization_level" not in str(record[0].message)
+    # checked once: the same set again, and another set naming it (short runs), warn no more
+    assert compilation.options() == known
+    monkeypatch.setattr(compilation, "_short_runs", True)
+    assert "xla_no_such_option" not in compilation.options() and compilation.options()["xla_cpu_use_fusion_emitters"] is False
+    x, y = data.parabola(num_samples=16, numpy_seed=0)
+    params, apply = models.mlp(jax.random.PRNGKey(0), 1, (4, 1))
+    history = jc.fit(models.supervised_loss(apply), params, jc.sgd(0.1), (x, y), batch_size=8, num_epochs=2, key=jax.random.PRNGKey(1), progress=False)
+    assert np.isfinite(history.step_loss).all()
+
+
+def test_the_probe_of_the_options_is_one_compile_per_set(monkeypatch):
+    monkeypatch.setattr(compilation, "CPU_OPTIONS", {"xla_backend_optimization_level": 2, "xla_cpu_parallel_codegen_split_count": 3})  # a set no other test uses
+    with compiles() as names:
+        compilation.options()
+        compilation.options()
+    assert len(names) == 1 and _PROBE in names[0]
+    assert _compiled_names(compilation.options) == []
+
+
+_PROBE = "_xla_option_probe"
+
+
 def _compiled_names(function, *args):
+    """The programs compiled by ``function(*args)``, less the check of a new set of options."""
     with compiles() as names:
         jax.block_until_ready(function(*args))
-    return names
+    return [name for name in names if _PROBE not in (name or "")]
 
 
 def test_a_program_compiles_once_per_set_of_options(monkeypatch):
@@ -181,13 +234,9 @@ def _lowered_with(rule, function, *args):
     from jax._src.interpreters import mlir
     from jax._src.random import threefry2x32
 
-    mlir.register_lowering(threefry2x32.threefry2x32_p, rule, platform="cpu")
-    try:
-        lowered = jax.jit(lambda *a: function(*a)).lower(*args)
-        return lowered.compile()(*args), lowered.as_text()
-    finally:
-        compilation._threefry_lowering_chosen = False
-        compilation.choose_threefry_lowering()  # back to the package's choice
+    mlir.register_lowering(threefry2x32.threefry2x32_p, rule, platform="cpu")  # the fixture restores JAX's
+    lowered = jax.jit(lambda *a: function(*a)).lower(*args)
+    return lowered.compile()(*args), lowered.as_text()
 
 
 @pytest.mark.parametrize(
@@ -217,25 +266,70 @@ def _lowers_with_a_loop() -> bool:
     return "stablehlo.while" in jax.jit(lambda k: jax.random.uniform(k, (4,))).lower(jax.random.PRNGKey(0)).as_text()
 
 
-@pytest.mark.parametrize("unrolled", [True, False], ids=["default", "switched_off"])
-def test_a_new_package_program_makes_the_threefry_choice(monkeypatch, unrolled):
-    """From JAX's looped lowering and no choice made yet: building a package program (a draw of a
-    layout not built before) registers the straight-line hash, unless UNROLLED_THREEFRY is False."""
-    from jax._src.interpreters import mlir
-    from jax._src.random import threefry2x32
+def test_a_library_process_registers_no_threefry_lowering():
+    """Building and running package programs (a draw of a new layout, a fit) in a library process
+    changes nothing process-wide: choose_threefry_lowering is a no-op without the opt-in."""
+    assert _lowers_with_a_loop()
+    models.mlp(jax.random.PRNGKey(0), 1, (7, 3, 2))
+    assert compilation.choose_threefry_lowering() is False and compilation._threefry_lowering_chosen is False
+    assert _lowers_with_a_loop()
 
-    mlir.register_lowering(threefry2x32.threefry2x32_p, threefry2x32._threefry2x32_cpu_lowering_rule, platform="cpu")
-    monkeypatch.setattr(compilation, "_threefry_lowering_chosen", False)
+
+@pytest.mark.parametrize("unrolled", [True, False], ids=["default", "switched_off"])
+def test_use_in_process_opts_in_to_the_straight_line_threefry(monkeypatch, unrolled):
     monkeypatch.setattr(compilation, "UNROLLED_THREEFRY", unrolled)
-    try:
-        assert _lowers_with_a_loop()
-        models.mlp(jax.random.PRNGKey(0), 1, (7, 3, 2) if unrolled else (7, 3, 3))
-        assert compilation._threefry_lowering_chosen is unrolled
-        assert _lowers_with_a_loop() is not unrolled
-    finally:
-        monkeypatch.setattr(compilation, "UNROLLED_THREEFRY", True)
-        compilation._threefry_lowering_chosen = False
-        assert compilation.choose_threefry_lowering() and not _lowers_with_a_loop()
+    monkeypatch.setattr(compilation, "_backend_started", lambda: True)  # leave XLA_FLAGS alone
+    compilation.use_in_process()
+    assert compilation._threefry_lowering_chosen is unrolled
+    assert _lowers_with_a_loop() is not unrolled
+    assert compilation.choose_threefry_lowering() is unrolled
+
+
+_USERS_PROGRAM = """
+import jax
+import jaxopt_course as jc
+from jaxopt_course import data, models
+
+def lowered():
+    return jax.jit(lambda k: jax.random.uniform(k, (3,))).lower(jax.random.key(0)).as_text()
+
+before = lowered()
+x, y = data.parabola(num_samples=32, numpy_seed=0)
+params, apply = models.mlp(jax.random.PRNGKey(0), 1, (4, 1))
+jc.fit(models.supervised_loss(apply), params, jc.adam(1e-2), (x, y), batch_size=8, num_epochs=2, key=jax.random.PRNGKey(1), progress=False)
+print("same" if lowered() == before else "changed")
+"""
+
+
+@pytest.mark.slow
+def test_a_fit_leaves_the_lowering_of_the_users_programs_alone():
+    """In a fresh process: a user's program lowered before and after one jc.fit has the same text."""
+    env = {name: value for name, value in os.environ.items() if name != "XLA_FLAGS"} | {"JAX_PLATFORMS": "cpu"}
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", _USERS_PROGRAM], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-1] == "same"
+
+
+# jax 0.6.1 is the first release with a top-level jax.shard_map, and it takes check_vma there
+# (0.6.0 has only jax.experimental.shard_map.shard_map, with check_rep): read from the wheels.
+_FIRST_JAX_WITH_SHARD_MAP_CHECK_VMA = (0, 6, 1)
+
+
+def _floor(requirements: list[str], name: str) -> tuple[int, ...]:
+    (spec,) = [r for r in requirements if r.split(">=")[0].strip() == name]
+    return tuple(int(part) for part in spec.split(">=")[1].split(",")[0].strip().split("."))
+
+
+def test_the_declared_jax_floor_has_jax_shard_map_with_check_vma():
+    """sweep_programs calls jax.shard_map(..., check_vma=False): pyproject's floors for jax and
+    jaxlib must be a release that has it, and the installed jax must be at least that."""
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    jax_floor, jaxlib_floor = _floor(project["dependencies"], "jax"), _floor(project["dependencies"], "jaxlib")
+    assert jax_floor == jaxlib_floor >= _FIRST_JAX_WITH_SHARD_MAP_CHECK_VMA
+    installed = tuple(int(part) for part in jax.__version__.split(".")[:3] if part.isdigit())
+    assert installed >= jax_floor
+    assert "check_vma" in inspect.signature(jax.shard_map).parameters
 
 
 def test_a_sweep_compiles_with_the_package_options_once_per_set(monkeypatch):
