@@ -167,8 +167,13 @@ def survivors(count: int, keep: float) -> int:
     return max(1, math.ceil(count * keep - 1e-9))
 
 
-@functools.lru_cache(maxsize=64)
 def _programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width, group):
+    """The rung programs, kept by :func:`~jaxopt_course.hyperparams.static_key` of the functions at this call."""
+    parts = ("halving", init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width, group)
+    return programs.PROGRAMS.get(parts, lambda: _build_programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width, group))
+
+
+def _build_programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width, group):
     """init (hparams, key data) -> state and advance (state, hparams) -> (state, metrics), each
     over [width, seeds]; traced once, with the reads, outputs and state shapes checked."""
     by_config, replicated = programs.shardings(devices)

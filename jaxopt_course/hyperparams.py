@@ -23,19 +23,25 @@ read; arrays and other mutable objects by identity.  The same rule keys ``fit``'
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
+import hashlib
 import inspect
+import os
+import sys
+import sysconfig
 import threading
 import types
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 import optax
 
-__all__ = ["Schedule", "Transform", "chain", "hyperparameters", "is_hyperparametric", "static_key"]
+__all__ = ["ProgramCache", "Schedule", "Transform", "chain", "hyperparameters", "is_hyperparametric", "static_key", "structure_key"]
 
 
 # --------------------------------------------------------------------------- static keys
@@ -57,45 +63,126 @@ class _Identity:
         return f"<identity of {type(self.value).__name__}>"
 
 
-_VALUE_TYPES = (type(None), bool, int, float, complex, str, bytes, np.generic, type, types.ModuleType)
+_VALUE_TYPES = (type(None), bool, int, float, complex, str, bytes, np.generic, types.ModuleType)
 _visiting = threading.local()
+# a class of these packages (or of Python itself) counts by its name: what it holds is the library's
+_LIBRARY_FOLDERS = tuple(
+    str(Path(folder).resolve()) for name in ("stdlib", "platstdlib", "purelib", "platlib") if (folder := sysconfig.get_paths().get(name))
+)
+_CLASS_NOISE = frozenset({"__dict__", "__weakref__", "__doc__", "__module__", "__qualname__", "__annotations__", "__firstlineno__", "__static_attributes__"})
 
 
 def static_key(value: Any) -> Any:
     """A hashable key that is equal for two values exactly when a program may treat them alike.
 
-    * ``None``, numbers, strings, numpy scalars, classes, modules: the value itself.
-    * tuples: their items' keys (lists and dicts, which can change in place, by identity).
+    The one rule by which this package decides that a function, optimiser or schedule is "the
+    same" as one seen before (``fit``'s programs, ``sweep``'s and halving's programs, and, as a
+    digest, checkpoints' :func:`~jaxopt_course.fingerprints.fingerprint`).  It is a snapshot of
+    everything a fresh ``jax.jit`` of the value would read when tracing it *now*:
+
+    * ``None``, numbers, strings, numpy scalars, modules: the value itself.
+    * tuples, lists, dicts and sets: their items' keys, taken now (a list edited in place later
+      gets a new key).
+    * numpy arrays: dtype, shape and a digest of their bytes (an array edited in place gets a new
+      key); JAX arrays, which cannot change, by identity.
     * a Python function: its code, its defaults, the keys of the values in its closure and of the
       globals it reads (by name), so a lambda rebuilt in a notebook cell, or a loss built again by
-      the same helper, gets the same key.  A function that reads a global that has since been
-      rebound gets a new key.
+      the same helper, gets the same key, and one whose global, closure or array has changed
+      gets a new one.
     * a bound method: its function and the key of its object; ``functools.partial``: its parts.
-    * a transform or schedule of this package: its structure and numbers.
+    * a transform or schedule of this package: its structure (taken now, see
+      :func:`structure_key`) and numbers.
     * optax's own transforms: the keys of their ``init`` and ``update`` functions.
     * an object whose class defines ``__eq__`` and ``__hash__`` (a frozen dataclass, a Flax
       module): the object itself.
-    * anything else (arrays, mutable objects): its identity.  A program that baked an array in as a
-      constant is reused only for that very array.
+    * any other object with attributes (a ``SimpleNamespace``, a callable object, a config): its
+      class and the keys of its attributes.  A class of the user's own code counts by its
+      attributes and methods (a class attribute changed later gets a new key); a class of an
+      installed library or of Python by its name.
+    * anything else: its identity.
+
+    Not seen: a value reached through a module's attribute (``config.lr`` of a module
+    ``config``), and files a function reads.
     """
     if isinstance(value, _VALUE_TYPES):
         return (type(value), value)
+    if isinstance(value, type):
+        return _class_key(value)
     if isinstance(value, (Transform, Schedule)):
-        leaves, treedef = jax.tree.flatten(value)
-        return ("hyperparametric", treedef, tuple(static_key(leaf) for leaf in leaves))
-    if type(value) is tuple:
-        return (type(value), tuple(static_key(item) for item in value))
+        return ("hyperparametric", structure_key(value), tuple(static_key(leaf) for leaf in jax.tree.leaves(value)))
     if isinstance(value, functools.partial):
         return (functools.partial, static_key(value.func), static_key(value.args), static_key(value.keywords))
     if isinstance(value, types.MethodType):
         return (types.MethodType, static_key(value.__func__), static_key(value.__self__))
     if isinstance(value, types.FunctionType):
         return _function_key(value)
+    if isinstance(value, (staticmethod, classmethod)):
+        return (type(value), static_key(value.__func__))
+    if isinstance(value, property):
+        return (property, static_key(value.fget), static_key(value.fset), static_key(value.fdel))
     if isinstance(value, optax.GradientTransformation):
         return (type(value), static_key(value.init), static_key(value.update))
-    if _hashable_by_value(value):
-        return (type(value), value)
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        return (np.ndarray, str(value.dtype), value.shape, hashlib.blake2b(np.ascontiguousarray(value).view(np.uint8), digest_size=20).digest())
+    if isinstance(value, (tuple, list, dict, set, frozenset)):
+        return _guarded(value, _contents_key)
+    if isinstance(value, jax.Array) or _hashable_by_value(value):
+        return _Identity(value) if isinstance(value, jax.Array) else (type(value), value)
+    return _guarded(value, _contents_key)
+
+
+def _guarded(value: Any, key_of: Callable) -> Any:
+    """``key_of(value)``, or a cycle marker when ``value`` is being keyed already (it contains itself)."""
+    in_progress = getattr(_visiting, "objects", None)
+    if in_progress is None:
+        in_progress = _visiting.objects = set()
+    if id(value) in in_progress:
+        return ("cycle", type(value).__qualname__)
+    in_progress.add(id(value))
+    try:
+        return key_of(value)
+    finally:
+        in_progress.discard(id(value))
+
+
+def _contents_key(value: Any) -> Any:
+    """A mutable value by what it holds now."""
+    if isinstance(value, (list, tuple)):
+        return (type(value), tuple(static_key(item) for item in value))
+    if isinstance(value, dict):
+        return (type(value), tuple((static_key(name), static_key(item)) for name, item in value.items()))
+    if isinstance(value, (set, frozenset)):
+        return (type(value), frozenset(static_key(item) for item in value))
+    if dataclasses.is_dataclass(value):
+        return (static_key(type(value)), tuple((f.name, static_key(getattr(value, f.name, None))) for f in dataclasses.fields(value)))
+    attributes = getattr(value, "__dict__", None)
+    if isinstance(attributes, dict):
+        return (static_key(type(value)), tuple((name, static_key(item)) for name, item in sorted(attributes.items())))
     return _Identity(value)
+
+
+def _class_key(cls: type) -> Any:
+    """A library's class by its name; a class of the user's code also by what it defines."""
+    if _from_library(cls):
+        return (type, cls)
+    return _guarded(cls, lambda c: (type, c, tuple(static_key(base) for base in c.__bases__),
+                                    tuple((name, static_key(item)) for name, item in sorted(vars(c).items()) if name not in _CLASS_NOISE)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _module_from_library(module_name: str) -> bool:
+    if module_name.split(".")[0] in ("builtins", "jaxopt_course"):
+        return True
+    module = sys.modules.get(module_name)
+    path = getattr(module, "__file__", None)
+    if path is None:
+        return module is not None and module_name != "__main__" and module_name in sys.builtin_module_names
+    path = str(Path(path).resolve())
+    return any(path.startswith(folder + os.sep) for folder in _LIBRARY_FOLDERS)
+
+
+def _from_library(cls: type) -> bool:
+    return _module_from_library(getattr(cls, "__module__", "builtins") or "builtins")
 
 
 def _hashable_by_value(value: Any) -> bool:
@@ -107,6 +194,24 @@ def _hashable_by_value(value: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+def structure_key(tree: Any) -> Any:
+    """The key of a tree's structure *now*: its transforms' and schedules' recipes with each
+    static argument keyed again (a user schedule whose global changed since it was built gets a
+    new key), its numbers left out."""
+    nodes = []
+
+    def visit(node):
+        if isinstance(node, (Transform, Schedule)):
+            nodes.append(node.recipe.fresh_key())
+            for child in node.children:
+                visit(child)
+        else:
+            nodes.append(None)
+
+    visit(tree)
+    return tuple(nodes)
 
 
 def _function_key(function: types.FunctionType) -> Any:
@@ -243,8 +348,20 @@ class Recipe:
         bound = inspect.BoundArguments(inspect.signature(self.factory), arguments)
         return self.factory(*bound.args, **bound.kwargs)
 
+    def fresh_key(self) -> tuple:
+        """This recipe's key with every static argument keyed again now (see :func:`structure_key`)."""
+        return (self.factory_key, self.names, tuple(_fresh(spec) for spec in self.specs))
+
     def __repr__(self) -> str:
         return f"{getattr(self.factory, '__qualname__', self.factory)}({', '.join(self.names)})"
+
+
+def _fresh(spec: Any) -> Any:
+    if isinstance(spec, _Static):
+        return static_key(spec.value)
+    if isinstance(spec, (_Sequence, _Mapping)):
+        return (type(spec), getattr(spec, "kind", None), getattr(spec, "keys", None), tuple(_fresh(item) for item in spec.items))
+    return spec
 
 
 # --------------------------------------------------------------------------- the two node types
@@ -380,3 +497,37 @@ def chain(*transforms: optax.GradientTransformation) -> optax.GradientTransforma
                 f"such as jc.sgd(0.1)); got {transform!r}"
             )
     return optax.chain(*transforms)
+
+
+# --------------------------------------------------------------------------- compiled programs by key
+class ProgramCache:
+    """Programs built once per :func:`static_key` of what they close over, least recently used dropped.
+
+    ``cache.get(parts, build)`` returns the program built for equal ``parts`` (functions,
+    optimisers, shapes, options), or calls ``build()`` and keeps its result.  ``parts`` are keyed
+    at every call, so a function whose closure, globals or object changed since gets a new
+    program, as a fresh ``jax.jit`` would, and an equal one rebuilt (a notebook cell run again)
+    gets the old one.  ``fit``, ``sweep`` and successive halving keep their programs here.
+    """
+
+    def __init__(self, maxsize: int = 64):
+        self.maxsize = maxsize
+        self._programs: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, parts: tuple, build: Callable[[], Any]) -> Any:
+        key = static_key(parts)
+        with self._lock:
+            if key in self._programs:
+                self._programs.move_to_end(key)
+                return self._programs[key]
+        program = build()
+        with self._lock:
+            self._programs[key] = program
+            while len(self._programs) > self.maxsize:
+                self._programs.popitem(last=False)
+        return program
+
+    def clear(self) -> None:
+        with self._lock:
+            self._programs.clear()

@@ -10,7 +10,6 @@ Python branch on a traced value into a clear error, all before XLA compiles anyt
 from __future__ import annotations
 
 import contextlib
-import functools
 import numbers
 import os
 import threading
@@ -21,6 +20,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxopt_course import compilation
+from jaxopt_course.hyperparams import ProgramCache
 
 _TRACER_ERRORS = (
     jax.errors.ConcretizationTypeError,
@@ -257,8 +257,18 @@ def sharded(function: Callable, devices: tuple, num_shared: int, group: int | No
     return jax.shard_map(in_groups(function, group), mesh=mesh, in_specs=specs, out_specs=PartitionSpec("config"), check_vma=False)
 
 
-@functools.lru_cache(maxsize=64)
+PROGRAMS = ProgramCache(maxsize=64)  # sweep's and halving's programs, by what they close over
+
+
 def run_program(run_fn: Callable, names: tuple[str, ...], devices: tuple, width: int, seeds: int, key_impl: str | None, key_width: int, group: int | None = None) -> Program:
+    """``run_fn`` over [width configurations, seeds], kept by :func:`~jaxopt_course.hyperparams.static_key`
+    of ``run_fn`` at this call (a ``run_fn`` defined again with the same code reuses it; one whose
+    closure or globals changed is traced again)."""
+    parts = ("run", run_fn, names, devices, width, seeds, key_impl, key_width, group)
+    return PROGRAMS.get(parts, lambda: _run_program(run_fn, names, devices, width, seeds, key_impl, key_width, group))
+
+
+def _run_program(run_fn, names, devices, width, seeds, key_impl, key_width, group) -> Program:
     """``run_fn`` over [width configurations, seeds]: one trace, which checks reads and outputs."""
     compilation.choose_threefry_lowering()
     by_config, replicated = shardings(devices)

@@ -21,8 +21,13 @@ the same arguments; results are gathered to every host).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import itertools
 import json
+import os
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -35,7 +40,7 @@ from jaxopt_course import compilation
 from jaxopt_course import sweep_programs as programs
 from jaxopt_course.fingerprints import fingerprint
 from jaxopt_course.progress import ProgressBar
-from jaxopt_course.result_files import atomic_write, write_json
+from jaxopt_course.result_files import atomic_write, to_jsonable, write_json
 from jaxopt_course.sweep_results import SweepResult
 
 
@@ -161,6 +166,7 @@ def sweep(
     """
     if not callable(run_fn):
         raise TypeError(f"run_fn must be a function run_fn(hparams, key) -> metrics; got {run_fn!r}")
+    checkpoint_dir = check_checkpoint_dir(checkpoint_dir)
     configurations, names, count, seeds, keys, chunk_size, devices = prepare(grid, seeds, key, chunk_size, devices)
     width = programs.chunk_width(count, chunk_size, len(devices))
     num_chunks = -(-count // width)
@@ -171,8 +177,10 @@ def sweep(
     store = None
     if checkpoint_dir is not None:
         described = {"run_fn": {"name": _function_name(run_fn), "fingerprint": fingerprint(run_fn)}, "grid": {n: v.tolist() for n, v in configurations.items()}, "seeds": seeds,
-                     "key": keys.describe(), "chunk_size": width, "devices": {"count": len(devices), "platform": devices[0].platform}}
-        store = _Checkpoints(Path(checkpoint_dir), described, program.out_tree, num_chunks)
+                     "key": keys.describe(), "chunk_size": width, "devices": {"count": len(devices), "platform": devices[0].platform},
+                     "x64": bool(jax.config.jax_enable_x64)}
+        expected = [((width, *leaf.shape[1:]), leaf.dtype) for leaf in jax.tree.leaves(program.lowered.out_info)]
+        store = _Checkpoints(checkpoint_dir, described, program.out_tree, num_chunks, expected)
     by_config, replicated = programs.shardings(devices)
     seed_keys = programs.global_array(keys.data, replicated)
     padded = {name: programs.pad_to(values, num_chunks * width) for name, values in configurations.items()}
@@ -183,7 +191,7 @@ def sweep(
     def run_lane(part):
         return programs.to_host(program.compiled(chosen)(programs.hparam_arrays(part, by_config), seed_keys))
 
-    with ProgressBar(num_chunks, enabled=progress and num_chunks > 1, description="sweep", unit="chunk") as bar, ThreadPoolExecutor(lanes) as pool:
+    with contextlib.closing(store) if store is not None else contextlib.nullcontext(), ProgressBar(num_chunks, enabled=progress and num_chunks > 1, description="sweep", unit="chunk") as bar, ThreadPoolExecutor(lanes) as pool:
         for index in range(num_chunks):
             chunk = None if store is None else store.load(index)
             if chunk is None:
@@ -199,37 +207,84 @@ def sweep(
     return SweepResult(grid=configurations, metrics=metrics, seeds=seeds)
 
 
+def check_checkpoint_dir(checkpoint_dir) -> Path | None:
+    """``checkpoint_dir`` as a Path (None stays None); an empty or non-path value is refused by name."""
+    if checkpoint_dir is None:
+        return None
+    if not isinstance(checkpoint_dir, (str, os.PathLike)) or isinstance(checkpoint_dir, bytes):
+        raise TypeError(f"checkpoint_dir must be a folder path (str or pathlib.Path) or None; got {checkpoint_dir!r}")
+    if str(checkpoint_dir).strip() == "":
+        raise ValueError("checkpoint_dir must name a folder; got the empty string (None keeps nothing on disk)")
+    folder = Path(checkpoint_dir)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"checkpoint_dir {str(folder)!r} is a file, not a folder")
+    return folder
+
+
 def _function_name(function) -> str:
     return f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', type(function).__qualname__)}"
 
 
 class _Checkpoints:
-    """A sweep's finished chunks in a folder: ``sweep.json`` (its arguments), ``chunk_00000.npz`` …"""
+    """A sweep's finished chunks in a folder: ``sweep.json`` (its arguments), ``chunk_00000.npz`` …
 
-    def __init__(self, folder: Path, described: dict, out_tree, num_chunks: int):
-        self.folder, self.out_tree = folder, out_tree
+    Each chunk file carries a ``meta`` entry (JSON): the sweep's fingerprint (a sha256 of the
+    described arguments), the chunk's index and each leaf's shape and dtype, all verified when it is
+    loaded, so a chunk of another sweep, another chunk of this one, or a corrupt file is refused
+    by name rather than loaded.  While a sweep uses the folder, its writer (process 0) holds an
+    exclusive ``flock`` on ``sweep.lock`` there; a second sweep on the same folder is refused
+    while the first runs.
+    Opening the folder removes temporary files an interrupted atomic write left behind.
+    """
+
+    LOCK = "sweep.lock"
+
+    def __init__(self, folder: Path, described: dict, out_tree, num_chunks: int, expected=None):
+        self.folder, self.out_tree, self.expected = folder, out_tree, expected
+        self.fingerprint = hashlib.sha256(json.dumps(to_jsonable(described), sort_keys=True, allow_nan=False).encode()).hexdigest()
         self.writer = jax.process_index() == 0  # one process writes; every process reads
+        self._lock_file = None
         if jax.process_count() > 1:  # the writer has finished the files of any earlier sweep
             from jax.experimental import multihost_utils
 
             multihost_utils.sync_global_devices(f"checkpoints in {folder}")
+        held = self._acquire() if self.writer else True
+        if jax.process_count() > 1:  # every process refuses together, or the others hang
+            from jax.experimental import multihost_utils
+
+            held = bool(np.all(np.asarray(multihost_utils.process_allgather(np.int32(held)))))
+        if not held:
+            self.close()
+            raise RuntimeError(
+                f"checkpoint_dir {str(folder)!r} is in use by another sweep (it holds {self.LOCK} there): "
+                "wait until that sweep ends, or give another checkpoint_dir"
+            )
+        try:
+            self._open(described, num_chunks)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, described: dict, num_chunks: int) -> None:
+        folder = self.folder
+        if self.writer:
+            self._remove_orphans()
         manifest = folder / "sweep.json"
         if manifest.exists():
             stored = json.loads(manifest.read_text())
-            for argument, value in described.items():
+            for argument, value in to_jsonable(described).items():
                 if stored.get(argument) != value:
                     if argument == "run_fn":
                         raise ValueError(
                             f"checkpoint_dir {str(folder)!r} holds a sweep with a different run_fn ({_what_changed(stored.get(argument), value)}): "
                             "call sweep with the same run_fn to resume it, or give a new checkpoint_dir"
                         )
+                    difference = _grid_difference(stored.get(argument), value) if argument == "grid" else f"{_short(stored.get(argument))} there, {_short(value)} now"
                     raise ValueError(
                         f"checkpoint_dir {str(folder)!r} holds a sweep with a different {argument} "
-                        f"({_short(stored.get(argument))} there, {_short(value)} now): call sweep with the same "
-                        "arguments to resume it, or give a new checkpoint_dir"
+                        f"({difference}): call sweep with the same arguments to resume it, or give a new checkpoint_dir"
                     )
         elif self.writer:
-            folder.mkdir(parents=True, exist_ok=True)
             write_json(manifest, described)
         self.finished = np.array([self._path(i).exists() for i in range(num_chunks)])
         if jax.process_count() > 1:  # every process must skip the same chunks, or the collectives hang
@@ -239,29 +294,104 @@ class _Checkpoints:
             if not np.all(everyone == everyone[:1]):
                 raise ValueError(f"checkpoint_dir {str(folder)!r} holds different chunks on different processes: give a folder every process sees")
 
+    def _acquire(self) -> bool:
+        """Takes the folder's lock (non-blocking); False when another sweep holds it.  The file
+        stays (an unlinked lock file could be locked twice); the kernel drops the lock when its
+        holder ends, even by SIGKILL."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stream = open(self.folder / self.LOCK, "a+")
+        try:
+            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            stream.close()
+            return False
+        self._lock_file = stream
+        return True
+
+    def close(self) -> None:
+        """Releases the folder's lock; safe to call twice."""
+        stream, self._lock_file = self._lock_file, None
+        if stream is not None:
+            stream.close()  # closing releases the flock
+
+    def _remove_orphans(self) -> None:
+        """Temporary files of atomic writes (``.<name>.*.tmp``) an interrupted process left behind."""
+        for orphan in self.folder.glob(".*.tmp"):
+            if orphan.name.startswith((".chunk_", ".sweep.json.")) and orphan.is_file():
+                orphan.unlink(missing_ok=True)
+
     def _path(self, index: int) -> Path:
         return self.folder / f"chunk_{index:05d}.npz"
 
+    def _refuse(self, path: Path, what: str):
+        return ValueError(f"checkpoint file {str(path)!r} {what}: delete it (or give a new checkpoint_dir) and call sweep again")
+
     def load(self, index: int):
-        """The chunk's metrics if it finished before, else None."""
+        """The chunk's metrics if it finished before, else None; a file that is not this chunk of
+        this sweep, or a corrupt one, is refused naming the file."""
         path = self._path(index)
         if not self.finished[index]:
             return None
-        with np.load(path, allow_pickle=False) as stored:
-            leaves = [stored[f"leaf_{i}"] for i in range(len(stored.files))]
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                names = set(stored.files)
+                meta = json.loads(str(stored["meta"][()])) if "meta" in names else None
+                count = meta["leaves"].__len__() if isinstance(meta, dict) and isinstance(meta.get("leaves"), list) else None
+                leaves = None if count is None else [stored[f"leaf_{i}"] for i in range(count)]
+        except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError, TypeError) as error:
+            raise ValueError(
+                f"checkpoint file {str(path)!r} is corrupt or truncated ({type(error).__name__}: {error}): "
+                f"delete {path.name} and call sweep again to recompute that chunk"
+            ) from error
+        if meta is None:
+            raise self._refuse(path, "does not say which sweep and chunk it holds (no meta entry: written by an older version or by something else)")
+        if not isinstance(meta, dict) or leaves is None:
+            raise self._refuse(path, "has an unreadable meta entry (corrupt)")
+        if meta.get("fingerprint") != self.fingerprint:
+            raise self._refuse(path, f"is from another sweep (fingerprint {str(meta.get('fingerprint'))[:12]}… there, {self.fingerprint[:12]}… here)")
+        if meta.get("chunk") != index:
+            raise self._refuse(path, f"is chunk {meta.get('chunk')} of this sweep, not chunk {index}")
         if len(leaves) != self.out_tree.num_leaves:
-            raise ValueError(f"{path} holds {len(leaves)} metric arrays but run_fn returns {self.out_tree.num_leaves}; give a new checkpoint_dir")
+            raise self._refuse(path, f"holds {len(leaves)} metric arrays but run_fn returns {self.out_tree.num_leaves}")
+        for i, (leaf, described) in enumerate(zip(leaves, meta["leaves"])):
+            if [list(leaf.shape), leaf.dtype.str] != described:
+                raise self._refuse(path, f"is corrupt: leaf {i} is {leaf.dtype.str}{list(leaf.shape)}, its meta says {described}")
+            if self.expected is not None:
+                shape, dtype = self.expected[i]
+                if tuple(leaf.shape) != tuple(shape) or leaf.dtype != dtype:
+                    raise self._refuse(path, f"holds leaf {i} as {leaf.dtype}{list(leaf.shape)} but run_fn returns {np.dtype(dtype)}{list(shape)}")
         return jax.tree.unflatten(self.out_tree, leaves)
 
     def save(self, index: int, chunk) -> None:
         if not self.writer:
             return
+        leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(chunk)]
+        meta = {"fingerprint": self.fingerprint, "chunk": index, "leaves": [[list(leaf.shape), leaf.dtype.str] for leaf in leaves]}
 
         def write(temporary):
             with open(temporary, "wb") as stream:
-                np.savez(stream, **{f"leaf_{i}": leaf for i, leaf in enumerate(jax.tree.leaves(chunk))})
+                np.savez(stream, meta=np.array(json.dumps(meta)), **{f"leaf_{i}": leaf for i, leaf in enumerate(leaves)})
 
         atomic_write(self._path(index), write)
+
+
+def _grid_difference(stored, now: dict) -> str:
+    """The first difference between two grids: a name, a length or a value."""
+    if not isinstance(stored, dict):
+        return f"{_short(stored)} there"
+    if list(stored) != list(now):
+        gone, new = [n for n in stored if n not in now], [n for n in now if n not in stored]
+        if gone or new:
+            return f"hyper-parameters {gone} there and not now, {new} now and not there"
+        return f"hyper-parameters in the order {list(stored)} there, {list(now)} now"
+    for name, values in now.items():
+        old = stored[name]
+        if not isinstance(old, list) or len(old) != len(values):
+            return f"grid[{name!r}] has {len(old) if isinstance(old, list) else _short(old)} values there, {len(values)} now"
+        for i, (a, b) in enumerate(zip(old, values)):
+            if a != b:
+                return f"grid[{name!r}][{i}] is {a!r} there, {b!r} now"
+    return "same values, other form"
 
 
 def _what_changed(stored, now: dict) -> str:

@@ -36,7 +36,6 @@ an outer scan over chunks of steps (or of epochs), never from a branch inside th
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import functools
 import inspect
@@ -54,7 +53,7 @@ import optax
 from jaxopt_course import compilation
 from jaxopt_course.checks import check_key, is_count
 from jaxopt_course.data import check_data
-from jaxopt_course.hyperparams import is_hyperparametric, static_key
+from jaxopt_course.hyperparams import ProgramCache, is_hyperparametric, structure_key
 from jaxopt_course.learning_rate import latest_learning_rate
 from jaxopt_course.progress import ProgressBar, tick
 
@@ -628,31 +627,29 @@ def train(
 
 
 # --------------------------------------------------------------------------- fit
-_PROGRAMS: collections.OrderedDict = collections.OrderedDict()
-_MAX_PROGRAMS = 64
+_PROGRAMS = ProgramCache(maxsize=64)
 
 
 def _program(loss_fn, optimizer, plan, early_stopping, progress_every, with_eval):
     """The jitted run for this structure: one per (loss function, optimiser structure, plan, ...).
 
-    The loss function and an optimiser we cannot see into are keyed by :func:`static_key`; an
-    optimiser of this package is an *argument* of the program (its numbers are its pytree leaves),
-    so jit's own cache keys it by structure.
+    Everything the program closes over is keyed by :func:`~jaxopt_course.hyperparams.static_key` at this call, so it is never
+    staler than ``jax.jit`` of a freshly built ``loss_fn``.  An optimiser of this package is an
+    *argument* of the program (its numbers are its pytree leaves), keyed by its structure as it is
+    now (:func:`structure_key`); an optimiser we cannot see into by :func:`~jaxopt_course.hyperparams.static_key`.
     """
-    opaque = None if is_hyperparametric(optimizer) else optimizer
-    key = (static_key(loss_fn), None if opaque is None else static_key(opaque), plan, early_stopping, progress_every, with_eval)
-    if key in _PROGRAMS:
-        _PROGRAMS.move_to_end(key)
-        return _PROGRAMS[key]
+    hyperparametric = is_hyperparametric(optimizer)
+    opaque = None if hyperparametric else optimizer
+    structure = structure_key(optimizer) if hyperparametric else None
 
-    def train_program(params, optimizer, data, key, eval_data, model_state):
-        trainer = make_train(loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping, progress_every=progress_every)
-        return trainer(params, opaque if opaque is not None else optimizer, data, key, model_state)
+    def build():
+        def train_program(params, optimizer, data, key, eval_data, model_state):
+            trainer = make_train(loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping, progress_every=progress_every)
+            return trainer(params, opaque if opaque is not None else optimizer, data, key, model_state)
 
-    _PROGRAMS[key] = program = compilation.jit(train_program)
-    if len(_PROGRAMS) > _MAX_PROGRAMS:
-        _PROGRAMS.popitem(last=False)
-    return program
+        return compilation.jit(train_program)
+
+    return _PROGRAMS.get((loss_fn, opaque, structure, plan, early_stopping, progress_every, with_eval), build)
 
 
 def fit(
@@ -714,11 +711,11 @@ def fit(
         again.
       * ``loss_fn`` is keyed the same way: a lambda rebuilt with the same code, or
         ``models.supervised_loss(apply)`` called again on an equal model, reuses the program.
-        Numbers in its closure are compared by value, arrays and other mutable objects by
-        identity, and the globals it reads by name and identity; a loss that reads a global you
-        later mutate in place (an array changed by ``.at[].set`` is a new array, but a dict or
-        list edited in place is not) keeps the program compiled for the old contents, as with
-        ``jax.jit`` itself.
+        Everything it reads is keyed as it is at this call (:func:`~jaxopt_course.hyperparams.static_key`):
+        numbers, numpy arrays, lists, dicts and objects' attributes by their contents, globals
+        by name and contents, a user class by its attributes, so a ``loss_fn`` (or a schedule)
+        whose object, closure or global changed since compiles again, as ``jax.jit`` of a
+        freshly built function would.  Not seen: values reached through a module's attribute.
       * A new shape of data or parameters, or a new plan (batch size, steps, mode), compiles again.
     """
     num_samples = check_data(data)

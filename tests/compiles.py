@@ -23,3 +23,19 @@ def compiles():
         yield names
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
+
+
+class Traces:
+    """Counts the traces of the function that calls it: ``traces()`` inside, ``traces.count`` after.
+
+    Slotted, so the package's cache key (``hyperparams.static_key``) holds it by identity: the
+    count going up is not a change of the function, as a list appended to would be.
+    """
+
+    __slots__ = ("count",)
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self):
+        self.count += 1

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import jaxopt_course as jc
-from compiles import compiles
+from compiles import Traces, compiles
 from jaxopt_course import compilation, data, models, training
 from jaxopt_course.conventions import keras, torch
 
@@ -336,10 +336,10 @@ def test_a_sweep_compiles_with_the_package_options_once_per_set(monkeypatch):
     """A sweep's program (traced once) is compiled again inside long_runs, with the same numbers."""
     from jaxopt_course.sweeps import sweep
 
-    traces = []
+    traces = Traces()
 
     def run_fn(hparams, key):
-        traces.append(1)
+        traces()
         x = jax.lax.fori_loop(0, 20, lambda _, x: x - hparams["learning_rate"] * jax.numpy.sin(x), jax.random.normal(key, (3,)))
         return {"x": x.sum()}
 
@@ -352,5 +352,5 @@ def test_a_sweep_compiles_with_the_package_options_once_per_set(monkeypatch):
     with compilation.long_runs():
         assert len(programs()) == 1
         assert programs() == []
-    assert programs() == [] and len(traces) == 1
+    assert programs() == [] and traces.count == 1
     np.testing.assert_allclose(results[0], results[1], rtol=1e-6)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import jaxopt_course as jc
-from compiles import compiles
+from compiles import Traces, compiles
 from jaxopt_course import halving
 from jaxopt_course.halving import successive_halving
 from jaxopt_course.sweeps import sweep
@@ -118,23 +118,23 @@ def test_the_full_grid_through_rungs_equals_one_sweep_of_the_whole_run():
 
 def test_a_same_shape_grid_traces_and_compiles_nothing_the_second_time():
     """init_fn and advance_fn trace once; a new grid of the same shape adds no trace and no gather compile."""
-    traces = {"init": 0, "advance": 0}
+    init_traces, advance_traces = Traces(), Traces()
 
     def init(hparams, key):
-        traces["init"] += 1
+        init_traces()
         return regression_init(hparams, key)
 
     def advance(state, hparams):
-        traces["advance"] += 1
+        advance_traces()
         return regression_advance(state, hparams)
 
     kwargs = dict(metric="loss", rungs=3, key=jax.random.PRNGKey(0), progress=False)
     successive_halving(init, advance, GRID, **kwargs)
-    assert traces == {"init": 1, "advance": 1}
+    assert (init_traces.count, advance_traces.count) == (1, 1)
     other = {"learning_rate": [0.02, 0.04, 0.2, 0.25, 0.5], "momentum": [0.1, 0.3, 0.8]}
     with compiles() as compiled:
         again = successive_halving(init, advance, other, **kwargs)
-    assert traces == {"init": 1, "advance": 1} and compiled == []
+    assert (init_traces.count, advance_traces.count) == (1, 1) and compiled == []
     assert again.grid["learning_rate"][-1] == np.float32(0.5)
 
 

@@ -19,6 +19,7 @@ import jaxopt_course as jc
 from jaxopt_course import training
 from jaxopt_course.sweep_results import SweepResult
 from jaxopt_course.sweeps import Zip, expand_grid, sweep
+from compiles import Traces
 
 X = jnp.linspace(-1.0, 1.0, 32).reshape(-1, 1)
 Y = 3.0 * X - 1.0
@@ -64,11 +65,11 @@ def test_sweep_equals_each_configuration_alone():
 
 
 def counting_run_fn():
-    """A fresh run function and the list its traces append to (a Python side effect runs once per trace)."""
-    traces = []
+    """A fresh run function and the counter of its traces (a Python side effect runs once per trace)."""
+    traces = Traces()
 
     def fresh_run(hparams, key):
-        traces.append(1)
+        traces()
         return run_fn(hparams, key)
 
     return fresh_run, traces
@@ -78,9 +79,9 @@ def test_a_grid_traces_once_and_a_same_shape_grid_traces_zero_times():
     """One trace per grid shape, grid-key check included; new values of the same shape: no trace, no compile."""
     fresh_run, traces = counting_run_fn()
     sweep(fresh_run, GRID, key=jax.random.PRNGKey(0), progress=False)
-    assert len(traces) == 1
+    assert traces.count == 1
     other = sweep(fresh_run, {"learning_rate": [0.02, 0.1, 0.3], "momentum": [0.1, 0.9]}, key=jax.random.PRNGKey(1), progress=False)
-    assert len(traces) == 1
+    assert traces.count == 1
     assert other.grid["learning_rate"][-1] == np.float32(0.3)
 
 
@@ -91,7 +92,7 @@ def test_chunks_give_the_same_numbers_and_reuse_one_program():
     whole = sweep(fresh_run, grid, key=jax.random.PRNGKey(0), progress=False)
     chunked = sweep(fresh_run, grid, key=jax.random.PRNGKey(0), chunk_size=4, progress=False)
     chex.assert_trees_all_close(whole.metrics, chunked.metrics, rtol=1e-6)
-    assert len(traces) == 2  # the whole-grid shape and the chunk shape, four chunks
+    assert traces.count == 2  # the whole-grid shape and the chunk shape, four chunks
 
 
 def test_lanes_split_a_chunk_over_the_cores_and_give_the_same_numbers(monkeypatch):
@@ -123,7 +124,7 @@ def test_groups_that_do_not_divide_the_width_trace_once_and_one_seed_equals_run_
     fresh_run, traces = counting_run_fn()
     grid = {"learning_rate": np.geomspace(0.01, 0.3, 7), "momentum": [0.5]}
     result = sweep(fresh_run, grid, key=jax.random.PRNGKey(0), devices=jax.devices("cpu")[:1], group_size=3, progress=False)
-    assert len(traces) == 1 and result.metrics["epoch_loss"].shape == (7, 1, 4)
+    assert traces.count == 1 and result.metrics["epoch_loss"].shape == (7, 1, 4)
     alone, seed_key = jax.jit(run_fn), jax.random.split(jax.random.PRNGKey(0), 1)[0]
     for i in range(7):
         hparams = {name: jnp.float32(values[i]) for name, values in result.grid.items()}

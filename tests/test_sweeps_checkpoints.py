@@ -55,7 +55,7 @@ def same_bits(a, b) -> bool:
 def test_a_second_call_loads_every_chunk_and_gives_the_same_result(tmp_path):
     """Re-called with the same arguments, the sweep reads its chunks back (no new run) bit for bit."""
     first = sweep(run_fn, GRID, seeds=2, key=jax.random.PRNGKey(0), chunk_size=4, checkpoint_dir=tmp_path, progress=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["chunk_00000.npz", "chunk_00001.npz", "chunk_00002.npz", "sweep.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chunk_00000.npz", "chunk_00001.npz", "chunk_00002.npz", "sweep.json", "sweep.lock"]
     stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
     again = sweep(run_fn, GRID, seeds=2, key=jax.random.PRNGKey(0), chunk_size=4, checkpoint_dir=tmp_path, progress=False)
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == stamps

@@ -14,6 +14,7 @@ import pytest
 import jaxopt_course as jc
 from jaxopt_course import data, models, training
 from jaxopt_course.training import EarlyStopping, fit, make_plan, train
+from compiles import Traces
 
 X = jnp.linspace(-1.0, 1.0, 10).reshape(-1, 1)
 Y = 3.0 * X - 1.0
@@ -167,17 +168,17 @@ def test_vmap_over_keys_and_learning_rates_equals_one_at_a_time():
 def test_one_compile_per_run_shape():
     """Calling fit again with the same shapes and optimiser reuses the compiled program."""
     optimizer = jc.sgd(0.1)
-    traces = []
+    traces = Traces()
 
     def counting_loss(params, batch):
-        traces.append(1)
+        traces()
         return linear_loss(params, batch)
 
     for seed in range(3):
         fit(counting_loss, LINEAR_PARAMS, optimizer, DATA, batch_size=5, num_epochs=2, key=jax.random.PRNGKey(seed), progress=False)
-    first = len(traces)
+    first = traces.count
     fit(counting_loss, LINEAR_PARAMS, optimizer, (X + 1.0, Y), batch_size=5, num_epochs=2, key=jax.random.PRNGKey(9), progress=False)
-    assert first > 0 and len(traces) == first
+    assert first > 0 and traces.count == first
 
 
 def test_progress_bar_advances_within_an_epoch_and_reaches_its_total(monkeypatch):
@@ -185,7 +186,7 @@ def test_progress_bar_advances_within_an_epoch_and_reaches_its_total(monkeypatch
     and a second run of the same shape compiles nothing new."""
     from jaxopt_course import progress
 
-    totals, ticks, traces = [], [], []
+    totals, ticks, traces = [], [], Traces()
     original_exit = progress.ProgressBar.__exit__
 
     def recording_exit(self, *exc_info):
@@ -196,7 +197,7 @@ def test_progress_bar_advances_within_an_epoch_and_reaches_its_total(monkeypatch
     monkeypatch.setattr(training, "tick", lambda n: (ticks.append(int(n)), progress.tick(n)))
 
     def counting_loss(params, batch):
-        traces.append(1)
+        traces()
         return linear_loss(params, batch)
 
     x, optimizer = jnp.linspace(-1.0, 1.0, 4600).reshape(-1, 1), jc.sgd(0.01)
@@ -204,9 +205,9 @@ def test_progress_bar_advances_within_an_epoch_and_reaches_its_total(monkeypatch
         fit(counting_loss, LINEAR_PARAMS, optimizer, (x, 3.0 * x), batch_size=1, num_epochs=1, key=jax.random.PRNGKey(seed), progress=True)
     assert totals == [(4600, 4600), (4600, 4600)]
     assert ticks == [1150] * 4 * 2  # every max(4600 // 20, 2000) steps: 1150 divides 4600, inside the one epoch
-    traced = len(traces)
+    traced = traces.count
     fit(counting_loss, LINEAR_PARAMS, optimizer, (x, 3.0 * x), batch_size=1, num_epochs=1, key=jax.random.PRNGKey(5), progress=True)
-    assert len(traces) == traced == 1
+    assert traces.count == traced == 1
     # many one-step epochs: a report after every chunk of 2000 epochs, no per-epoch branch
     ticks.clear()
     fit(linear_loss, LINEAR_PARAMS, optimizer, DATA, batch_size=10, num_epochs=8000, key=jax.random.PRNGKey(0), progress=True)
