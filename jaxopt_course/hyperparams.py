@@ -223,6 +223,10 @@ def _function_key(function: types.FunctionType) -> Any:
     in_progress.add(id(function))
     try:
         cells = tuple(_cell_key(cell) for cell in function.__closure__ or ())
+        if _module_from_library(function.__module__ or "__main__"):
+            # a library's code does not change in a process, and its globals are module attributes
+            # (not seen, as for user code); its closures (a factory's inner functions) still count
+            return (types.FunctionType, function.__code__, cells, static_key(function.__defaults__), static_key(function.__kwdefaults__))
         names = sorted(name for name in _global_names(function.__code__) if name in function.__globals__)
         read_globals = tuple((name, static_key(function.__globals__[name])) for name in names)
         return (

@@ -333,7 +333,7 @@ class _Checkpoints:
         if not self.finished[index]:
             return None
         try:
-            with np.load(path, allow_pickle=False) as stored:
+            with open(path, "rb") as stream, np.load(stream, allow_pickle=False) as stored:  # our stream: closed even when np.load fails
                 names = set(stored.files)
                 meta = json.loads(str(stored["meta"][()])) if "meta" in names else None
                 count = meta["leaves"].__len__() if isinstance(meta, dict) and isinstance(meta.get("leaves"), list) else None
@@ -390,8 +390,13 @@ def _grid_difference(stored, now: dict) -> str:
             return f"grid[{name!r}] has {len(old) if isinstance(old, list) else _short(old)} values there, {len(values)} now"
         for i, (a, b) in enumerate(zip(old, values)):
             if a != b:
-                return f"grid[{name!r}][{i}] is {a!r} there, {b!r} now"
+                return f"configuration {i} has {name} = {_float32(a)} there, {_float32(b)} now"
     return "same values, other form"
+
+
+def _float32(value) -> str:
+    """A grid value as the sweep saw it (float32), without float64 noise: 0.3, not 0.30000001192092896."""
+    return str(np.float32(value)) if isinstance(value, (int, float)) else repr(value)
 
 
 def _what_changed(stored, now: dict) -> str:

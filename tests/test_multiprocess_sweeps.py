@@ -105,4 +105,4 @@ def test_two_processes_get_the_whole_result_equal_to_one_process(tmp_path):
     assert len({(tmp_path / f"{who}_halving.json").read_text() for who in ("process0", "process1", "single")}) == 1
     resumed, checkpointed = (SweepResult.load(tmp_path / f"process1_{case}.npz") for case in ("resumed", "checkpointed"))
     assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(resumed.metrics), jax.tree.leaves(checkpointed.metrics), strict=True))
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["chunk_00000.npz", "chunk_00001.npz", "chunk_00002.npz", "sweep.json"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["chunk_00000.npz", "chunk_00001.npz", "chunk_00002.npz", "sweep.json", "sweep.lock"]
