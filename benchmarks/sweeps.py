@@ -46,8 +46,9 @@ import numpy as np
 import optax
 
 import jaxopt_course as jc
-from jaxopt_course import data, models, sweep_programs, training
-from jaxopt_course.sweep_programs import CPU_GROUP_SIZE
+from jaxopt_course import data, models, training
+from jaxopt_course.sweeps import programs as sweep_programs
+from jaxopt_course.sweeps.programs import CPU_GROUP_SIZE
 from jaxopt_course.sweeps import sweep
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -268,7 +269,7 @@ def halving_against_full_grid(quick: bool) -> dict:
     grid with ``quick``), each timed on its first call (compiles included) and, compiled, as the
     best of three (wall and CPU seconds)."""
     from experiments import lr_momentum_sweep as experiment
-    from jaxopt_course.halving import successive_halving
+    from jaxopt_course.sweeps.halving import successive_halving
 
     cfg = experiment.Config()
     if quick:

@@ -83,7 +83,7 @@ def write_results(out: str | os.PathLike, *, config: Any, metrics: dict, figures
     """
     import matplotlib.pyplot as plt
 
-    from jaxopt_course.result_files import write_json, write_text
+    from jaxopt_course.sweeps.files import write_json, write_text
 
     folder = prepare_out_dir(out)
     staging = Path(tempfile.mkdtemp(dir=folder, prefix=".staging-"))

@@ -47,7 +47,7 @@ from experiments.momentum_theory import Config as TheoryConfig
 from experiments.momentum_theory import theory
 from jaxopt_course import compilation, problems
 from jaxopt_course.conventions import d2l, torch
-from jaxopt_course.result_files import write_text
+from jaxopt_course.sweeps.files import write_text
 from jaxopt_course.sweeps import sweep
 
 ASSETS = Path(__file__).with_name("explorer_assets")

@@ -21,8 +21,8 @@ import numpy as np
 from experiments._common import parse_args, write_results
 from jaxopt_course import compilation, data, models, plotting, training
 from jaxopt_course.conventions import torch
-from jaxopt_course.halving import successive_halving
-from jaxopt_course.sweep_results import SweepResult
+from jaxopt_course.sweeps.halving import successive_halving
+from jaxopt_course.sweeps.results import SweepResult
 from jaxopt_course.sweeps import sweep
 
 

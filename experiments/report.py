@@ -110,7 +110,7 @@ def run_all(out_root: str | Path, *, quick: bool = False, seed: int = 0, names: 
         print(f"running {len(names)} experiments in {workers} worker processes", flush=True)
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=configure_jax) as pool:
             futures = {pool.submit(run_one, *arguments[name]): name for name in order}
-            import jaxopt_course.result_files  # noqa: F401  (for write_index: its 0.6 s import overlaps the workers' runs)
+            import jaxopt_course.sweeps.files  # noqa: F401  (for write_index: its 0.6 s import overlaps the workers' runs)
             for future in concurrent.futures.as_completed(futures):
                 name = futures[future]
                 try:
@@ -165,7 +165,7 @@ def write_index(root: Path, outcomes: list[dict]) -> Path:
         + f"</p><nav>{nav}</nav>"
         + "".join(f'<p class="page-link"><a href="{o["name"]}/index.html">{html.escape(everything()[o["name"]][1])}</a></p>' for o in outcomes if o["name"] in PAGES and not o["error"])
     )
-    from jaxopt_course.result_files import write_text
+    from jaxopt_course.sweeps.files import write_text
 
     body = "\n".join(_section(root, o) for o in outcomes)
     page = f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>jaxopt_course results</title><style>{STYLE}</style></head>\n<body>\n{header}\n{body}\n</body></html>\n'

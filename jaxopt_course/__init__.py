@@ -10,9 +10,7 @@ compiled program.
 
 from jaxopt_course.hyperparams import chain
 from jaxopt_course.learning_rate import scale_by_learning_rate
-from jaxopt_course.sweep_results import SweepResult
-from jaxopt_course.sweeps import Zip, sweep
-from jaxopt_course.halving import HalvingResult, HyperbandResult, hyperband, successive_halving
+from jaxopt_course.sweeps import HalvingResult, HyperbandResult, SweepResult, Zip, hyperband, successive_halving, sweep
 from jaxopt_course.training import EarlyStopping, History, fit
 from jaxopt_course.optimizers import (
     adadelta,

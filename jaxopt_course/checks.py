@@ -96,10 +96,15 @@ def is_count(value: Any) -> bool:
     return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> None:
-    """A static count (steps, periods, epochs) is a Python or numpy integer >= ``minimum``."""
+def check_count(name: str, value: Any, *, minimum: int = 1, allow_none: bool = False) -> int | None:
+    """The package's one check of a count (steps, seeds, sizes, epochs): a Python or numpy
+    integer >= ``minimum`` (or None where allowed), returned as a Python int."""
+    if value is None and allow_none:
+        return None
     if not is_count(value) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+        accepted = ("a positive integer" if minimum == 1 else f"an integer >= {minimum}") + (" or None" if allow_none else "")
+        raise ValueError(f"{name} must be {accepted}; got {value!r}")
+    return int(value)
 
 
 def check_same_structure(updates: Any, reference: Any, what: str) -> None:

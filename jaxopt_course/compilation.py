@@ -251,3 +251,28 @@ def jit(fun: Callable | None = None, **kwargs) -> Callable:
     if fun is None:
         return functools.partial(jit, **kwargs)
     return _LazyJit(fun, kwargs)
+
+
+class Program:
+    """A traced (lowered) program, compiled when first called under a set of compiler options
+    (``options()``), once for each set."""
+
+    def __init__(self, lowered):
+        self.lowered = lowered
+        self._compiled: dict = {}
+        self._lock = threading.Lock()  # lanes call one program from several threads: compile it once
+
+    @property
+    def out_tree(self):
+        return self.lowered.out_tree
+
+    def compiled(self, chosen: dict | None):
+        """The executable for compiler options ``chosen`` (compiled on the first request)."""
+        key = options_key(chosen)
+        with self._lock:
+            if key not in self._compiled:
+                self._compiled[key] = self.lowered.compile(compiler_options=chosen)
+            return self._compiled[key]
+
+    def __call__(self, *args):
+        return self.compiled(options())(*args)

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_course import compilation
-from jaxopt_course.checks import check_key, is_count
+from jaxopt_course.checks import check_count, check_key, is_count
 
 Data = tuple[jax.Array, jax.Array]
 
@@ -26,7 +26,7 @@ def parabola(key: jax.Array | None = None, num_samples: int = 1000, *, numpy_see
     With ``numpy_seed`` the noise is numpy's ``np.random.seed(s); np.random.randn(N)``, the
     course's own draw; otherwise it comes from ``key``.
     """
-    _check_count("num_samples", num_samples)
+    check_count("num_samples", num_samples)
     x = np.linspace(-5.0, 5.0, num_samples)
     noise = _noise(key, num_samples, numpy_seed)
     return _column(x), _column(0.3 * x**2 + noise)
@@ -34,7 +34,7 @@ def parabola(key: jax.Array | None = None, num_samples: int = 1000, *, numpy_see
 
 def bowl(key: jax.Array, num_samples: int = 1000, *, noise_scale: float = 1.0) -> Data:
     """E4/E5: ``z = x² + 2 y² + s·ε`` with x, y ~ U(0, 1), ε ~ N(0, 1) (s = 1 in E4, 3 in E5)."""
-    _check_count("num_samples", num_samples)
+    check_count("num_samples", num_samples)
     _check_noise_scale(noise_scale)
     key_xy, key_noise = jax.random.split(key)
     xy = jax.random.uniform(key_xy, (num_samples, 2))
@@ -44,7 +44,7 @@ def bowl(key: jax.Array, num_samples: int = 1000, *, noise_scale: float = 1.0) -
 
 def line(key: jax.Array, num_samples: int = 100) -> Data:
     """E7: ``y = 2x + 3 + ε`` with x, ε ~ N(0, 1)."""
-    _check_count("num_samples", num_samples)
+    check_count("num_samples", num_samples)
     key_x, key_noise = jax.random.split(key)
     x = jax.random.normal(key_x, (num_samples, 1))
     return x, 2.0 * x + 3.0 + jax.random.normal(key_noise, (num_samples, 1))
@@ -56,7 +56,7 @@ D2L_TRUE_B = 4.2
 
 def d2l_linear(key: jax.Array, num_samples: int = 1000, *, noise_scale: float = 0.01) -> Data:
     """E8 (d2l): ``y = X w + b + ε`` with w = [2, -3.4], b = 4.2, X ~ N(0, 1), ε ~ N(0, 0.01²)."""
-    _check_count("num_samples", num_samples)
+    check_count("num_samples", num_samples)
     _check_noise_scale(noise_scale)
     key_x, key_noise = jax.random.split(key)
     x = jax.random.normal(key_x, (num_samples, 2))
@@ -161,9 +161,6 @@ def _noise(key, num_samples, numpy_seed):
     return np.asarray(jax.random.normal(key, (num_samples,)))
 
 
-def _check_count(name: str, value: int) -> None:
-    if not is_count(value) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
 
 
 def _check_noise_scale(noise_scale: float) -> None:

@@ -77,7 +77,7 @@ def static_key(value: Any) -> Any:
 
     The one rule by which this package decides that a function, optimiser or schedule is "the
     same" as one seen before (``fit``'s programs, ``sweep``'s and halving's programs, and, as a
-    digest, checkpoints' :func:`~jaxopt_course.fingerprints.fingerprint`).  It is a snapshot of
+    digest, checkpoints' :func:`~jaxopt_course.sweeps.checkpoints.fingerprint`).  It is a snapshot of
     everything a fresh ``jax.jit`` of the value would read when tracing it *now*:
 
     * ``None``, numbers, strings, numpy scalars, modules: the value itself.
@@ -226,7 +226,7 @@ def _function_key(function: types.FunctionType) -> Any:
         if _module_from_library(function.__module__ or "__main__"):
             # a library's code does not change in a process, and its globals are module attributes
             # (not seen, as for user code); its closures (a factory's inner functions) still count
-            return (types.FunctionType, function.__code__, cells, static_key(function.__defaults__), static_key(function.__kwdefaults__))
+            return (types.FunctionType, _code_key(function.__code__), cells, static_key(function.__defaults__), static_key(function.__kwdefaults__))
         names = sorted(name for name in _global_names(function.__code__) if name in function.__globals__)
         read_globals = tuple((name, static_key(function.__globals__[name])) for name in names)
         return (

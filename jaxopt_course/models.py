@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_course import compilation
-from jaxopt_course.checks import check_key, is_count
+from jaxopt_course.checks import check_count, check_key, is_count
 
 ACTIVATIONS: dict[str, Callable] = {
     "relu": nn.relu,
@@ -252,8 +252,7 @@ def _is_positive_int(value) -> bool:
 def linear(key: jax.Array | None, in_features: int, out_features: int = 1, *, scale: float = 0.01) -> tuple[dict, Callable]:
     """``ŷ = x w + b`` with ``w ~ N(0, scale²)`` (d2l's start; zeros without a key) and b = 0."""
     for name, value in (("in_features", in_features), ("out_features", out_features)):
-        if not _is_positive_int(value):
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        check_count(name, value)
     shape = (in_features, out_features)
     w = jnp.zeros(shape, jnp.float32) if key is None else scale * jax.random.normal(key, shape)
     params = {"w": w, "b": jnp.zeros((out_features,), jnp.float32)}

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_course.base import ArrayLike, Schedule
-from jaxopt_course.checks import check_positive_int, check_range, is_traced
+from jaxopt_course.checks import check_count, check_range, is_traced
 from jaxopt_course.numerics import as_float32
 from jaxopt_course.hyperparams import hyperparameters
 
@@ -205,7 +205,7 @@ def cosine_with_restarts(init_value: ArrayLike, first_period: ArrayLike, *, peri
         check_range("first_period", first_period, low=0.0, low_inclusive=False)
         if np.any(np.asarray(first_period) != np.round(np.asarray(first_period))):
             raise ValueError(f"first_period must be a whole number of steps >= 1; got {first_period!r}")
-    check_positive_int("period_multiplier", period_multiplier)
+    check_count("period_multiplier", period_multiplier)
     check_range("init_value", init_value, low=0.0)
     check_range("end_value", end_value, low=0.0)
 
@@ -238,7 +238,7 @@ def linear_warmup(schedule: Schedule, warmup_steps: ArrayLike, *, start_value: A
     check_range("start_value", start_value, low=0.0)
     _check_schedule("schedule", schedule)
     if total_steps is not None:
-        check_positive_int("total_steps", total_steps)
+        check_count("total_steps", total_steps)
         if not is_traced(warmup_steps) and np.any(np.asarray(warmup_steps) > total_steps):
             raise ValueError(f"warmup_steps ({warmup_steps!r}) must not exceed total_steps ({total_steps!r}), the length of the schedule")
 
@@ -259,7 +259,7 @@ def warmup_cosine_decay(init_value: ArrayLike, peak_value: ArrayLike, warmup_ste
         η_t = η_{init} + (η_{peak} - η_{init})\\, t / w \\quad (t < w), \\qquad
         η_t = η_{end} + (η_{peak} - η_{end})\\, ½(1 + \\cos(π (t - w) / (T - w))) \\quad (w \\le t \\le T)
     """
-    check_positive_int("decay_steps", decay_steps)
+    check_count("decay_steps", decay_steps)
     for name, value in (("init_value", init_value), ("peak_value", peak_value), ("end_value", end_value)):
         check_range(name, value, low=0.0)
     if not is_traced(warmup_steps) and np.any(np.asarray(warmup_steps) >= decay_steps):
@@ -282,7 +282,7 @@ def one_cycle(
     """The 1cycle policy with torch's phase ends: up to ``max_value`` at step ``pct·N - 1``, down
     to ``max_value / div / final_div`` at ``N - 1`` (three phases: back to the start value at
     ``2·pct·N - 2`` first).  Steps past ``N - 1`` keep the last value."""
-    check_positive_int("total_steps", total_steps, minimum=2)
+    check_count("total_steps", total_steps, minimum=2)
     check_range("max_value", max_value, low=0.0)
     check_range("pct_start", pct_start, low=0.0, high=1.0, low_inclusive=False)
     _positive("div_factor", div_factor)
@@ -356,7 +356,7 @@ def per_epoch(schedule: Schedule, steps_per_epoch: int) -> Schedule:
     This is a torch scheduler stepped once per epoch of B optimiser steps.
     """
     _check_schedule("schedule", schedule)
-    check_positive_int("steps_per_epoch", steps_per_epoch)
+    check_count("steps_per_epoch", steps_per_epoch)
     return lambda count: schedule(jnp.floor(_step(count) / steps_per_epoch))
 
 

@@ -13,8 +13,8 @@ import pytest
 
 import jaxopt_course as jc
 from compiles import Traces, compiles
-from jaxopt_course import halving
-from jaxopt_course.halving import successive_halving
+from jaxopt_course.sweeps import halving
+from jaxopt_course.sweeps.halving import successive_halving
 from jaxopt_course.sweeps import sweep
 
 CURVATURE = 2.0

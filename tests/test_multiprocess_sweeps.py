@@ -17,8 +17,8 @@ import jax
 import numpy as np
 import pytest
 
-from jaxopt_course.halving import successive_halving
-from jaxopt_course.sweep_results import SweepResult
+from jaxopt_course.sweeps.halving import successive_halving
+from jaxopt_course.sweeps.results import SweepResult
 from jaxopt_course.sweeps import sweep
 from test_sweeps import run_fn  # the single-process tests' run: a small linear regression
 

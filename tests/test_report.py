@@ -14,7 +14,7 @@ import experiments
 from experiments import __main__ as command
 from experiments import report
 from experiments._common import prepare_out_dir
-from jaxopt_course import result_files as io
+from jaxopt_course.sweeps import files as io
 
 
 def test_all_writes_an_offline_page_with_every_figure_and_caption(tmp_path, monkeypatch):

@@ -16,8 +16,8 @@ import pytest
 from test_halving import quadratic_advance, quadratic_init
 
 import jaxopt_course as jc
-from jaxopt_course import halving
-from jaxopt_course.sweep_results import SweepResult
+from jaxopt_course.sweeps import halving
+from jaxopt_course.sweeps.results import SweepResult
 
 GRID = {"learning_rate": np.array([0.1, 0.2], np.float32), "momentum": np.array([0.0, 0.9], np.float32)}
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import jaxopt_course as jc
-from jaxopt_course import training
-from jaxopt_course.sweep_results import SweepResult
+from jaxopt_course import compilation, training
+from jaxopt_course.sweeps.results import SweepResult
 from jaxopt_course.sweeps import Zip, expand_grid, sweep
 from compiles import Traces
 
@@ -97,7 +97,7 @@ def test_chunks_give_the_same_numbers_and_reuse_one_program():
 
 def test_lanes_split_a_chunk_over_the_cores_and_give_the_same_numbers(monkeypatch):
     """On CPU a chunk runs as one lane per core (uneven lanes padded): the numbers of one lane."""
-    from jaxopt_course import sweep_programs
+    from jaxopt_course.sweeps import programs as sweep_programs
 
     cpu = jax.devices("cpu")[:1]
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
@@ -106,8 +106,8 @@ def test_lanes_split_a_chunk_over_the_cores_and_give_the_same_numbers(monkeypatc
     assert sweep_programs.lanes_for(tuple(cpu), 7, None) == 1
     grid = {"learning_rate": np.geomspace(0.01, 0.3, 7), "momentum": [0.5]}
     called = []
-    original = sweep_programs.Program.compiled
-    monkeypatch.setattr(sweep_programs.Program, "compiled", lambda self, chosen: called.append(1) or original(self, chosen))
+    original = compilation.Program.compiled
+    monkeypatch.setattr(compilation.Program, "compiled", lambda self, chosen: called.append(1) or original(self, chosen))
     lanes = sweep(run_fn, grid, seeds=2, key=jax.random.PRNGKey(0), devices=cpu, group_size=1, progress=False)
     assert len(called) == 4  # four lanes of two configurations, the last padded
     called.clear()
@@ -211,7 +211,7 @@ SHARDED = textwrap.dedent(
     # where the program really ran: its outputs' shardings, on all four devices and on the last alone
     from jaxopt_course import sweeps
     placed = {{}}
-    from jaxopt_course import sweep_programs
+    from jaxopt_course.sweeps import programs as sweep_programs
     for name, devices in (("all", tuple(jax.devices())), ("last", tuple(jax.devices()[3:]))):
         program = sweep_programs.run_program(run_fn, tuple(GRID), devices, 4, 2, None, 2)
         by_config, replicated = sweep_programs.shardings(devices)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxopt_course.sweep_results import SweepResult
+from jaxopt_course.sweeps.results import SweepResult
 from jaxopt_course.sweeps import sweep
 
 GRID = {"learning_rate": [0.1, 0.2, 0.3]}

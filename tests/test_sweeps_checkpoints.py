@@ -18,7 +18,7 @@ import pytest
 
 import jaxopt_course as jc
 from jaxopt_course import training
-from jaxopt_course.sweep_results import SweepResult
+from jaxopt_course.sweeps.results import SweepResult
 from jaxopt_course.sweeps import sweep
 
 # numpy data: the same bits in every process, whatever XLA options a process compiles with
@@ -127,7 +127,7 @@ def test_an_edited_run_fn_under_the_same_name_is_refused_and_the_same_code_resum
 
 def test_fingerprints_follow_contents_not_identity():
     """Equal closures over equal arrays share a fingerprint; a changed array entry or code does not."""
-    from jaxopt_course.fingerprints import fingerprint
+    from jaxopt_course.sweeps.checkpoints import fingerprint
 
     def make(weights, offset):
         return lambda hparams, key: {"loss": jnp.sum(weights * hparams["learning_rate"]) + offset}

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from jaxopt_course import schedules
 from jaxopt_course.base import ArrayLike, Schedule
-from jaxopt_course.checks import check_positive_int, check_range
+from jaxopt_course.checks import check_count, check_range
 from jaxopt_course.numerics import as_float32
 from jaxopt_course.hyperparams import hyperparameters
 
@@ -66,7 +66,7 @@ def lambda_lr(lr: ArrayLike, lr_lambda: Callable, *, steps_per_epoch: int = 1) -
 @hyperparameters(kind="schedule")
 def linear_lr(lr: ArrayLike, start_factor: float = 1.0 / 3.0, end_factor: float = 1.0, total_iters: int = 5, *, steps_per_epoch: int = 1) -> Schedule:
     """``LinearLR``: ``lr · (s + (e_f - s) · min(e, T) / T)``."""
-    check_positive_int("total_iters", total_iters)
+    check_count("total_iters", total_iters)
     check_range("start_factor", start_factor, low=0.0, high=1.0, low_inclusive=False, high_inclusive=True)
     check_range("end_factor", end_factor, low=0.0, high=1.0, high_inclusive=True)
     factor = schedules.polynomial_decay(start_factor, end_factor, decay_steps=total_iters)

@@ -27,7 +27,7 @@ import jax
 import ml_dtypes
 import numpy as np
 
-from jaxopt_course.result_files import atomic_write, write_json, write_text
+from jaxopt_course.sweeps.files import atomic_write, write_json, write_text
 
 FORMAT = "jaxopt_course.SweepResult/1"
 

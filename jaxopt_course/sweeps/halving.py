@@ -20,6 +20,7 @@ against few trained long; see :func:`hyperband`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -32,11 +33,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_course import compilation
-from jaxopt_course import sweep_programs as programs
-from jaxopt_course import sweep_results as results
+from jaxopt_course.checks import check_count
 from jaxopt_course.progress import ProgressBar
-from jaxopt_course.sweep_results import SweepResult, check_metric, named_leaves
-from jaxopt_course.sweeps import Zip, expand_grid, prepare
+from jaxopt_course.sweeps import programs
+from jaxopt_course.sweeps import results
+from jaxopt_course.sweeps.checkpoints import Checkpoints, check_checkpoint_dir, describe_run
+from jaxopt_course.sweeps.grid import SeedKeys, Zip, expand_grid, prepare
+from jaxopt_course.sweeps.results import SweepResult, check_metric, named_leaves
 
 FORMAT = "jaxopt_course.HalvingResult/1"
 
@@ -152,8 +155,8 @@ def _check_rungs(rungs) -> tuple[int, ...]:
     if isinstance(rungs, Sequence) and not isinstance(rungs, str):
         if not rungs:
             raise ValueError("rungs must be a positive integer or a non-empty list of advance counts; got []")
-        return tuple(programs.check_count("each entry of rungs", r) for r in rungs)
-    return (1,) * programs.check_count("rungs", rungs)
+        return tuple(check_count("each entry of rungs", r) for r in rungs)
+    return (1,) * check_count("rungs", rungs)
 
 
 def _check_keep(keep) -> float:
@@ -167,51 +170,11 @@ def survivors(count: int, keep: float) -> int:
     return max(1, math.ceil(count * keep - 1e-9))
 
 
-def _programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width, group):
-    """The rung programs, kept by :func:`~jaxopt_course.hyperparams.static_key` of the functions at this call."""
-    parts = ("halving", init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width, group)
-    return programs.PROGRAMS.get(parts, lambda: _build_programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width, group))
-
-
-def _build_programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width, group):
-    """init (hparams, key data) -> state and advance (state, hparams) -> (state, metrics), each
-    over [width, seeds]; traced once, with the reads, outputs and state shapes checked."""
-    by_config, replicated = programs.shardings(devices)
-    read: set[str] = set()
-
-    def init_one(hparams, key):
-        recording = programs.Recording(hparams)
-        state = init_fn(recording, key)
-        read.update(recording.read)
-        programs.check_outputs("init_fn", state, "state")
-        return state
-
-    def advance_one(state, hparams):
-        recording = programs.Recording(hparams)
-        out = advance_fn(state, recording)
-        read.update(recording.read)
-        if not (isinstance(out, tuple) and len(out) == 2):
-            raise TypeError(f"advance_fn must return a pair (state, metrics); got {type(out).__name__}")
-        new_state, metrics = out
-        shapes = lambda tree: jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)), tree)  # noqa: E731
-        if jax.tree.structure(new_state) != jax.tree.structure(state) or shapes(new_state) != shapes(state):
-            raise TypeError("advance_fn must return a state of the structure, shapes and dtypes it was given (the next rung starts from it)")
-        programs.check_outputs("advance_fn", metrics)
-        return new_state, metrics
-
-    init = programs.sharded(lambda h, key_data: programs.over_seeds(init_one, seeds, (None, 0))(h, programs.wrap_keys(key_data, key_impl)), devices, 1, group)
-    advance = programs.sharded(lambda pair: programs.over_seeds(advance_one, seeds, (0, None))(*pair), devices, 0, group)
-    hparams = programs.hparam_structs(names, width, by_config)
-    compilation.choose_threefry_lowering()
-    init_program = jax.jit(init, in_shardings=(by_config, replicated), out_shardings=by_config)
-    with programs.traced_call("init_fn", names):
-        init_lowered = init_program.lower(hparams, jax.ShapeDtypeStruct((seeds, key_width), jnp.uint32, sharding=replicated))
-    state = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=by_config), init_lowered.out_info)
-    advance_program = jax.jit(lambda state, h: advance((state, h)), in_shardings=(by_config, by_config), out_shardings=by_config)
-    with programs.traced_call("advance_fn", names):
-        advance_lowered = advance_program.lower(state, hparams)
-    programs.check_reads("init_fn and advance_fn", names, read)
-    return programs.Program(init_lowered), programs.Program(advance_lowered), advance_lowered.out_info[1]
+def _rung_layout(metrics_info, state_info, alive: int, num_chunks: int):
+    """(tree, leaves' (shape, dtype)) of a rung's checkpoint: its survivors' metrics and each lane's state."""
+    host = lambda info, rows=None: jax.ShapeDtypeStruct(info.shape if rows is None else (rows, *info.shape[1:]), info.dtype)  # noqa: E731
+    layout = {"metrics": jax.tree.map(lambda i: host(i, alive), metrics_info), "states": [jax.tree.map(host, state_info)] * num_chunks}
+    return jax.tree.structure(layout), [(leaf.shape, leaf.dtype) for leaf in jax.tree.leaves(layout)]
 
 
 @functools.lru_cache(maxsize=16)
@@ -240,6 +203,7 @@ def successive_halving(
     chunk_size: int | None = None,
     devices: Sequence[jax.Device] | None = None,
     group_size: int | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> HalvingResult:
     """Successive halving of ``grid`` × ``seeds``, each rung one compiled, vmapped, sharded program.
@@ -258,6 +222,10 @@ def successive_halving(
         of ``advance_fn`` calls in each rung (a rung's metrics are those of its last call).
       keep: the fraction that continues after each rung, n_{r+1} = ⌈keep · n_r⌉ (1 stops nothing).
       seeds, key, devices, group_size, progress: as for ``sweep``.
+      checkpoint_dir: a folder where each finished rung is written (atomically): its metrics and
+        every lane's state.  A later call with the same arguments loads the finished rungs and
+        continues from the last one's states, bit for bit as an uninterrupted run; a call with
+        other arguments, or a file of another run, is refused by name (as for ``sweep``).
       chunk_size: the width of the rung program (configurations per call, rounded up to a
         multiple of the devices).  Default: the survivors of the first rung, ⌈keep · n⌉.  Compare
         with a ``keep=1`` run of the same ``chunk_size`` for bit-identical numbers.
@@ -271,34 +239,52 @@ def successive_halving(
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max'; got {mode!r}")
     advances, keep = _check_rungs(rungs), _check_keep(keep)
+    checkpoint_dir = check_checkpoint_dir(checkpoint_dir)
     configurations, names, count, seeds, keys, chunk_size, devices = prepare(grid, seeds, key, chunk_size, devices)
     width = programs.chunk_width(count, chunk_size or survivors(count, keep), len(devices))
-    group = programs.group_size_for(devices, programs.check_count("group_size", group_size, allow_none=True))
-    init, advance, metrics_info = _programs(init_fn, advance_fn, names, devices, width, seeds, keys.impl, keys.data.shape[1], group)
+    group = programs.group_size_for(devices, check_count("group_size", group_size, allow_none=True))
+    init, advance, metrics_info = programs.rung_programs(init_fn, advance_fn, names, devices, width, seeds, keys.impl, keys.data.shape[1], group)
     metric = check_metric(list(named_leaves(metrics_info)), metric)
     by_config, replicated = programs.shardings(devices)
     seed_keys = programs.global_array(keys.data, replicated)
     gather = _gather_program(devices)
+    store = None
+    if checkpoint_dir is not None:
+        described = describe_run({"init_fn": init_fn, "advance_fn": advance_fn}, configurations, seeds, keys, width, devices, group,
+                                 metric=metric, mode=mode, rungs=list(advances), keep=keep)
+        store = Checkpoints(checkpoint_dir, described, len(advances), part="rung", manifest="halving.json", caller="successive_halving")
+    state_info = init.lowered.out_info
 
     alive = np.arange(count)
     states, rung_results, indices, scores = None, [], [], np.full((len(advances), count), np.nan)
     computed = 0
-    with ProgressBar(len(advances), enabled=progress, description="successive halving", unit="rung") as bar:
+    saved_states = None  # the host states of the last rung loaded from checkpoint_dir
+    positions = None  # the survivors' lanes in the last rung's chunks
+    with contextlib.closing(store) if store is not None else contextlib.nullcontext(), \
+            ProgressBar(len(advances), enabled=progress, description="successive halving", unit="rung") as bar:
         for rung, num_advances in enumerate(advances):
             num_chunks = -(-len(alive) // width)
-            slots = programs.pad_to(alive, num_chunks * width)  # configurations of each lane
-            hparams = [programs.hparam_arrays({n: v[slots[c * width : (c + 1) * width]] for n, v in configurations.items()}, by_config) for c in range(num_chunks)]
-            if states is None:
-                states = [init(h, seed_keys) for h in hparams]
-            else:
-                states = list(gather(tuple(states), programs.global_array(positions.reshape(num_chunks, width).astype(np.int32), replicated)))
-            metrics = []
-            for c in range(num_chunks):
-                for _ in range(num_advances):
-                    states[c], chunk_metrics = advance(states[c], hparams[c])
-                metrics.append(programs.to_host(chunk_metrics))
             computed += num_chunks * width * num_advances
-            metrics = jax.tree.map(lambda *parts: np.concatenate(parts)[: len(alive)], *metrics)
+            finished = None if store is None else store.load(rung, *_rung_layout(metrics_info, state_info, len(alive), num_chunks))
+            if finished is not None:
+                metrics, saved_states, states = finished["metrics"], finished["states"], None
+            else:
+                slots = programs.pad_to(alive, num_chunks * width)  # configurations of each lane
+                hparams = [programs.hparam_arrays({n: v[slots[c * width : (c + 1) * width]] for n, v in configurations.items()}, by_config) for c in range(num_chunks)]
+                if saved_states is not None:
+                    states, saved_states = [jax.tree.map(lambda a: programs.global_array(a, by_config), lane) for lane in saved_states], None
+                if rung == 0:
+                    states = [init(h, seed_keys) for h in hparams]
+                else:
+                    states = list(gather(tuple(states), programs.global_array(positions.reshape(num_chunks, width).astype(np.int32), replicated)))
+                metrics = []
+                for c in range(num_chunks):
+                    for _ in range(num_advances):
+                        states[c], chunk_metrics = advance((states[c], hparams[c]))
+                    metrics.append(programs.to_host(chunk_metrics))
+                metrics = jax.tree.map(lambda *parts: np.concatenate(parts)[: len(alive)], *metrics)
+                if store is not None:
+                    store.save(rung, {"metrics": metrics, "states": [programs.to_host(lane) for lane in states]})
             result = SweepResult(grid={n: v[alive] for n, v in configurations.items()}, metrics=metrics, seeds=seeds)
             rung_results.append(result)
             indices.append(alive)
@@ -406,6 +392,7 @@ def hyperband(
     seeds: int = 1,
     key: jax.Array,
     devices: Sequence[jax.Device] | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> HyperbandResult:
     """Hyperband (Li et al. 2018) over a grid: brackets of :func:`successive_halving` that trade
@@ -422,19 +409,23 @@ def hyperband(
       grid: the configurations to draw from (``sweep``'s grid).
       max_advances: R, the advance calls of a configuration trained to the end.
       eta: η ≥ 2, the factor between rungs.
+      checkpoint_dir: a folder holding one :func:`successive_halving` checkpoint folder per
+        bracket (``bracket_0``, ``bracket_1``, …), so that a rerun resumes where it stopped.
     """
-    max_advances = programs.check_count("max_advances", max_advances)
+    checkpoint_dir = check_checkpoint_dir(checkpoint_dir)
+    max_advances = check_count("max_advances", max_advances)
     if isinstance(eta, bool) or not isinstance(eta, (int, np.integer)) or eta < 2:
         raise ValueError(f"eta must be an integer >= 2; got {eta!r}")
     configurations = expand_grid(grid)
     count = len(next(iter(configurations.values())))
-    programs.SeedKeys(key, 1)  # checks the key before any work
+    SeedKeys(key, 1)  # checks the key before any work
     brackets, members = [], []
     for number, (size, advances) in enumerate(hyperband_brackets(max_advances, int(eta))):
         order = np.asarray(jax.random.permutation(jax.random.fold_in(key, number), count))
         chosen = np.sort(order[: min(size, count)])
         subset = {"configuration": Zip(**{name: values[chosen] for name, values in configurations.items()})}
         brackets.append(successive_halving(init_fn, advance_fn, subset, metric=metric, mode=mode, rungs=advances, keep=1 / eta,
-                                           seeds=seeds, key=key, devices=devices, progress=progress))
+                                           seeds=seeds, key=key, devices=devices, progress=progress,
+                                           checkpoint_dir=None if checkpoint_dir is None else checkpoint_dir / f"bracket_{number}"))
         members.append(chosen)
     return HyperbandResult(grid=configurations, brackets=brackets, members=members, max_advances=max_advances)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import numbers
 import os
-import threading
 from collections.abc import Callable, Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,62 +27,6 @@ _TRACER_ERRORS = (
     jax.errors.TracerArrayConversionError,
     jax.errors.TracerIntegerConversionError,
 )
-
-
-def check_count(name: str, value, *, allow_none: bool = False) -> int | None:
-    """A positive integer (Python or numpy), or None where allowed."""
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)) or value < 1:
-        accepted = "a positive integer" + (" or None" if allow_none else "")
-        raise ValueError(f"{name} must be {accepted}; got {value!r}")
-    return int(value)
-
-
-def check_devices(devices) -> tuple:
-    """``None`` (every device JAX sees) or a non-empty list of distinct ``jax.Device`` objects."""
-    if devices is None:
-        return tuple(jax.devices())
-    if isinstance(devices, jax.Device):
-        raise TypeError(f"devices must be a list of devices, not one device: use devices=[{devices}]")
-    if isinstance(devices, (str, bytes)) or not isinstance(devices, Sequence):
-        raise TypeError(f"devices must be a list of jax.Device objects (such as jax.devices()[:2]) or None; got {devices!r}")
-    devices = tuple(devices)
-    if not devices:
-        raise ValueError("devices must name at least one device (or be None for every device)")
-    strangers = [d for d in devices if not isinstance(d, jax.Device)]
-    if strangers:
-        raise TypeError(f"devices must hold jax.Device objects (such as jax.devices()[0]), not names; got {strangers[0]!r}")
-    if len(set(devices)) != len(devices):
-        raise ValueError(f"devices lists a device twice: {list(devices)}")
-    return devices
-
-
-class SeedKeys:
-    """One key per seed (``jax.random.split(key, seeds)``) as raw uint32 data plus its PRNG impl.
-
-    Raw data can be a replicated global array on every process; the program wraps it back into a
-    typed key when the user gave one (``impl`` is then its name), so ``run_fn`` sees the kind of
-    key it was given.
-    """
-
-    def __init__(self, key, seeds: int):
-        if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-            if key.shape != ():
-                raise ValueError(f"key must be one PRNG key (shape ()); got an array of keys of shape {key.shape}")
-            self.impl = str(jax.random.key_impl(key))
-            self.data = np.asarray(jax.random.key_data(jax.random.split(key, seeds)))
-        elif isinstance(key, (jax.Array, np.ndarray)) and key.dtype == np.uint32 and key.ndim == 1:
-            self.impl = None
-            self.data = np.asarray(jax.random.split(jnp.asarray(key), seeds))
-        else:
-            raise TypeError(f"key must be a PRNG key, jax.random.key(seed) or jax.random.PRNGKey(seed); got {key!r}")
-
-    def wrap(self, data):
-        return wrap_keys(data, self.impl)
-
-    def describe(self) -> dict:
-        return {"data": self.data.tolist(), "impl": self.impl}
 
 
 def wrap_keys(data, impl: str | None):
@@ -152,31 +96,6 @@ def shardings(devices: tuple) -> tuple[NamedSharding, NamedSharding]:
     """(split by configuration, replicated) over a one-axis mesh of ``devices``."""
     mesh = Mesh(np.array(devices), ("config",))
     return NamedSharding(mesh, PartitionSpec("config")), NamedSharding(mesh, PartitionSpec())
-
-
-class Program:
-    """A traced (lowered) program, compiled when first called under a set of compiler options
-    (``compilation.options()``), once for each set."""
-
-    def __init__(self, lowered):
-        self.lowered = lowered
-        self._compiled: dict = {}
-        self._lock = threading.Lock()  # lanes call one program from several threads: compile it once
-
-    @property
-    def out_tree(self):
-        return self.lowered.out_tree
-
-    def compiled(self, chosen: dict | None):
-        """The executable for compiler options ``chosen`` (compiled on the first request)."""
-        key = compilation.options_key(chosen)
-        with self._lock:
-            if key not in self._compiled:
-                self._compiled[key] = self.lowered.compile(compiler_options=chosen)
-            return self._compiled[key]
-
-    def __call__(self, *args):
-        return self.compiled(compilation.options())(*args)
 
 
 def hparam_structs(names: Sequence[str], width: int, sharding) -> dict:
@@ -260,18 +179,30 @@ def sharded(function: Callable, devices: tuple, num_shared: int, group: int | No
 PROGRAMS = ProgramCache(maxsize=64)  # sweep's and halving's programs, by what they close over
 
 
-def run_program(run_fn: Callable, names: tuple[str, ...], devices: tuple, width: int, seeds: int, key_impl: str | None, key_width: int, group: int | None = None) -> Program:
-    """``run_fn`` over [width configurations, seeds], kept by :func:`~jaxopt_course.hyperparams.static_key`
-    of ``run_fn`` at this call (a ``run_fn`` defined again with the same code reuses it; one whose
-    closure or globals changed is traced again)."""
-    parts = ("run", run_fn, names, devices, width, seeds, key_impl, key_width, group)
-    return PROGRAMS.get(parts, lambda: _run_program(run_fn, names, devices, width, seeds, key_impl, key_width, group))
-
-
-def _run_program(run_fn, names, devices, width, seeds, key_impl, key_width, group) -> Program:
-    """``run_fn`` over [width configurations, seeds]: one trace, which checks reads and outputs."""
-    compilation.choose_threefry_lowering()
+def lower(per_configuration: Callable, mapped, shared: tuple, devices: tuple, group: int | None, function_name: str, names: Sequence[str]) -> compilation.Program:
+    """The one builder of a grid program: ``per_configuration(one_configuration, *shared)`` over
+    the configuration axis of ``mapped`` (a pytree of ``ShapeDtypeStruct`` [width, ...]), split
+    over a ``config`` mesh of ``devices`` and run ``group`` at a time on each, ``shared``
+    replicated; traced now, with the user function's errors named, and compiled on first call."""
     by_config, replicated = shardings(devices)
+    body = sharded(per_configuration, devices, len(shared), group)
+    program = jax.jit(body, in_shardings=(by_config,) + (replicated,) * len(shared), out_shardings=by_config)
+    with traced_call(function_name, names):
+        return compilation.Program(program.lower(mapped, *shared))
+
+
+def key_struct(seeds: int, key_width: int, devices: tuple) -> jax.ShapeDtypeStruct:
+    return jax.ShapeDtypeStruct((seeds, key_width), jnp.uint32, sharding=shardings(devices)[1])
+
+
+def run_program(run_fn: Callable, names: tuple[str, ...], devices: tuple, width: int, seeds: int, key_impl: str | None, key_width: int, group: int | None = None) -> compilation.Program:
+    """``sweep``'s program: ``run_fn`` over [width configurations, seeds], kept by
+    :func:`~jaxopt_course.hyperparams.static_key` of ``run_fn`` at this call (a ``run_fn`` defined
+    again with the same code reuses it; one whose closure or globals changed is traced again)."""
+    return PROGRAMS.get(("run", run_fn, names, devices, width, seeds, key_impl, key_width, group), lambda: _run_program(run_fn, names, devices, width, seeds, key_impl, key_width, group))
+
+
+def _run_program(run_fn, names, devices, width, seeds, key_impl, key_width, group):
     read: set[str] = set()
 
     def one(hparams, key):
@@ -284,11 +215,50 @@ def _run_program(run_fn, names, devices, width, seeds, key_impl, key_width, grou
     def per_configuration(hparams, key_data):
         return over_seeds(one, seeds, (None, 0))(hparams, wrap_keys(key_data, key_impl))
 
-    program = jax.jit(sharded(per_configuration, devices, 1, group), in_shardings=(by_config, replicated), out_shardings=by_config)
-    with traced_call("run_fn", names):
-        lowered = program.lower(hparam_structs(names, width, by_config), jax.ShapeDtypeStruct((seeds, key_width), jnp.uint32, sharding=replicated))
+    hparams = hparam_structs(names, width, shardings(devices)[0])
+    program = lower(per_configuration, hparams, (key_struct(seeds, key_width, devices),), devices, group, "run_fn", names)
     check_reads("run_fn", names, read)
-    return Program(lowered)
+    return program
+
+
+def rung_programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width, group):
+    """Halving's programs, kept as :func:`run_program`'s: init (hparams, key data) -> state and
+    advance (state, hparams) -> (state, metrics), each over [width, seeds], and the metrics' shapes."""
+    parts = ("rungs", init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width, group)
+    return PROGRAMS.get(parts, lambda: _rung_programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width, group))
+
+
+def _rung_programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width, group):
+    read: set[str] = set()
+
+    def init_one(hparams, key):
+        recording = Recording(hparams)
+        state = init_fn(recording, key)
+        read.update(recording.read)
+        check_outputs("init_fn", state, "state")
+        return state
+
+    def advance_one(state, hparams):
+        recording = Recording(hparams)
+        out = advance_fn(state, recording)
+        read.update(recording.read)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise TypeError(f"advance_fn must return a pair (state, metrics); got {type(out).__name__}")
+        new_state, metrics = out
+        shapes = lambda tree: jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)), tree)  # noqa: E731
+        if jax.tree.structure(new_state) != jax.tree.structure(state) or shapes(new_state) != shapes(state):
+            raise TypeError("advance_fn must return a state of the structure, shapes and dtypes it was given (the next rung starts from it)")
+        check_outputs("advance_fn", metrics)
+        return new_state, metrics
+
+    by_config = shardings(devices)[0]
+    hparams = hparam_structs(names, width, by_config)
+    init = lower(lambda h, key_data: over_seeds(init_one, seeds, (None, 0))(h, wrap_keys(key_data, key_impl)),
+                 hparams, (key_struct(seeds, key_width, devices),), devices, group, "init_fn", names)
+    state = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=by_config), init.lowered.out_info)
+    advance = lower(lambda pair: over_seeds(advance_one, seeds, (0, None))(*pair), (state, hparams), (), devices, group, "advance_fn", names)
+    check_reads("init_fn and advance_fn", names, read)
+    return init, advance, advance.lowered.out_info[1]
 
 
 def global_array(values: np.ndarray, sharding: NamedSharding) -> jax.Array:
