@@ -13,7 +13,7 @@
   plain library import or :func:`jc.fit <jaxopt_course.training.fit>` never makes it.
 
 Results agree with XLA's defaults to float32 rounding (``tests/test_compilation.py``); the
-README gives the measurements.  Nothing is changed on a GPU or TPU.  ``CPU_OPTIONS = {}``
+measurements are in docs/performance.md.  Nothing is changed on a GPU or TPU.  ``CPU_OPTIONS = {}``
 compiles with XLA's defaults; a program called after an edit compiles again (one version per set
 of options).  An option named in ``XLA_FLAGS`` at import is the user's: never overridden.
 """
@@ -149,10 +149,9 @@ def long_runs(**xla_options):
     level 1) instead of the short runs' level 0, and ``xla_options`` on top.
 
     For a program whose run outlasts its compile in a process of short runs
-    (:func:`use_in_process`), such as E12's 512-wide MLP trained for 1500 epochs (4 runs, cold:
-    9.3 CPU-s at level 0, 4.2 at level 1).  ``xla_options`` names more, such as
-    ``xla_cpu_use_fusion_emitters=True`` for a ten-layer batch-norm network (3× quicker to
-    compile with them); an option the user set in ``XLA_FLAGS`` still wins.  An option the
+    (:func:`use_in_process`), such as E12's 512-wide MLP trained for 1500 epochs.  ``xla_options``
+    names more, such as ``xla_cpu_use_fusion_emitters=True`` (which E12's ten-layer batch-norm
+    network compiles with); an option the user set in ``XLA_FLAGS`` still wins.  An option the
     installed XLA does not know is not dropped here, as it is from :data:`CPU_OPTIONS`: the
     program fails to compile, naming it.  Elsewhere only
     ``xla_options`` change anything.  The block holds for this thread (a context variable); a

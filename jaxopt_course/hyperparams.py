@@ -16,9 +16,10 @@ and ``jax.tree.map(lambda *v: jnp.stack(v), adam(1e-3), adam(3e-4))`` is two opt
 ``jax.vmap`` runs side by side.  :func:`jaxopt_course.fit` relies on this: a freshly built
 optimiser of the same structure compiles nothing.
 
-Structure is compared by *value* where that is safe, through :func:`static_key`: numbers, strings
-and tuples by value; functions by their code, the values in their closure and the globals they
-read; arrays and other mutable objects by identity.  The same rule keys ``fit``'s loss function.
+Structure is compared through :func:`static_key`, a snapshot of what a fresh trace would read:
+numbers, strings and tuples by value; lists, dicts, sets, numpy arrays and objects' attributes by
+their contents now; functions by their code, defaults, closure and the globals they read; JAX
+arrays by identity.  The same rule keys ``fit``'s loss function and ``sweep``'s ``run_fn``.
 """
 
 from __future__ import annotations

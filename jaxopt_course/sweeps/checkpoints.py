@@ -8,7 +8,9 @@ by its contents instead.  So a function's
 fingerprint is equal in two processes when its code (bytecode, constants, names; not the line it
 stands on), its defaults, the values in its closure and the globals it reads (by name, and the
 same way down into the functions it reads) are equal, and it changes when any of them changes.
-Modules and classes count by name, so a change inside a library the function calls is not seen.
+Modules and the classes of installed libraries (and of this package) count by name, and such a
+library's function by its code, defaults and closure, not the module globals it reads, so a
+change inside a library the function calls is not seen.
 A string or path that names an existing file counts with the file's bytes, so a function that
 reads its data by path changes fingerprint when that file changes.
 """

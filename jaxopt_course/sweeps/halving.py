@@ -90,7 +90,7 @@ class HalvingResult:
 
     def save(self, path: str | os.PathLike) -> None:
         """Writes everything, every array bit for bit, to one ``.npz`` file (atomically), as
-        :meth:`SweepResult.save <jaxopt_course.sweep_results.SweepResult.save>` does."""
+        :meth:`SweepResult.save <jaxopt_course.sweeps.results.SweepResult.save>` does."""
         meta, arrays = self._encode()
         results.write_npz(path, {"format": FORMAT, **meta}, arrays)
 
@@ -99,7 +99,7 @@ class HalvingResult:
         """The :class:`HalvingResult` that :meth:`save` wrote to ``path``; never unpickles or imports.
 
         ``namedtuples`` and the checks are those of :meth:`SweepResult.load
-        <jaxopt_course.sweep_results.SweepResult.load>`, for every rung (its grid the configurations
+        <jaxopt_course.sweeps.results.SweepResult.load>`, for every rung (its grid the configurations
         ``indices[r]``); also ``stopped_rung`` is [n], ``scores`` [rungs, n], one ``advances`` per rung."""
         stored = results.StoredFile(path, FORMAT, "HalvingResult.save", namedtuples)
         return cls._decode(stored, stored.meta)

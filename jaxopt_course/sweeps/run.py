@@ -69,15 +69,15 @@ def sweep(
       devices: a list of devices to spread the configurations over; default every device JAX sees.
       group_size: how many configurations each device runs side by side (vmapped); the rest of
         its share runs group after group inside the same program (``lax.map``).  Small groups
-        keep a step's working set in the CPU caches: the default is 32 on CPU (about 1.5× the
-        rate of a 1024-wide vmap there) and all at once on GPU and TPU.  On CPU a chunk's groups
-        are also split into one lane per core (``sweep_programs.lanes_for``), each lane a call of
-        the same program from its own thread: about twice the rate of one call on 2 cores.
+        keep a step's working set in the CPU caches: the default is 32 on CPU and all at once on
+        GPU and TPU.  On CPU a chunk's groups are also split into one lane per core
+        (``programs.lanes_for``), each lane a call of the same program from its own thread
+        (docs/performance.md gives the rates).
         Numbers change only by float32 rounding with the group size and the lanes.
       checkpoint_dir: a folder where each finished chunk is written (atomically) as it ends.  A
         later call with the same arguments loads the finished chunks instead of running them and
         gives the same result as an uninterrupted run; a call with other arguments is refused.
-        run_fn is recognised by its name and its :func:`~jaxopt_course.fingerprints.fingerprint`
+        run_fn is recognised by its name and its :func:`~jaxopt_course.sweeps.checkpoints.fingerprint`
         (its code, closure, defaults and the globals it reads, arrays by their contents): the same
         function resumes in a new process, an edited one is refused.  On a cluster, the folder
         must be one that every process sees.
