@@ -129,9 +129,10 @@ def params_from_torch(torch_model, like: dict | None = None) -> dict:
 
 
 def _host_array(leaf) -> np.ndarray:
-    """A contiguous numpy copy of a JAX leaf that ``torch.from_numpy`` reads (bfloat16 widens to float32, exactly)."""
+    """A writable, contiguous numpy copy of a JAX leaf that ``torch.from_numpy`` reads (bfloat16
+    widens to float32, exactly)."""
     array = np.asarray(leaf)
-    return np.ascontiguousarray(array if array.dtype in _TORCH_DTYPES else array.astype(np.float32))
+    return np.array(array, dtype=array.dtype if array.dtype in _TORCH_DTYPES else np.float32, order="C", copy=True)
 
 
 def params_to_torch(params: dict, torch_model):
@@ -157,7 +158,7 @@ def params_to_torch(params: dict, torch_model):
     _check_layout(layers, dense, "params")
     with torch.no_grad():
         for layer, values in zip(layers, dense):
-            layer.weight.copy_(torch.from_numpy(_host_array(values["kernel"]).T.copy()))
+            layer.weight.copy_(torch.from_numpy(_host_array(values["kernel"]).T))
             layer.bias.copy_(torch.from_numpy(_host_array(values["bias"])))
     return torch_model
 
