@@ -241,3 +241,17 @@ def test_hyperband_bad_arguments(kwargs, match):
     arguments = {"max_advances": 9, "eta": 3, "key": jax.random.PRNGKey(0), **kwargs}
     with pytest.raises((ValueError, TypeError), match=match):
         jc.hyperband(quadratic_init, quadratic_advance, {"learning_rate": [0.1, 0.2]}, progress=False, **arguments)
+
+
+def test_hyperband_cost_counts_against_the_configurations_drawn_and_warns_when_few():
+    """A 60-configuration grid with R = 9, η = 3 draws at most 17: cost() compares with those drawn
+    (not with 60 never-trained ones), and a warning says how few were drawn."""
+    rates = np.linspace(0.01, 0.9, 60).astype(np.float32)
+    with pytest.warns(UserWarning, match=r"hyperband drew (\d+) of the grid's 60 configurations"):
+        result = jc.hyperband(quadratic_init, quadratic_advance, {"learning_rate": rates}, max_advances=9, eta=3, key=jax.random.key(1), progress=False)
+    drawn = np.unique(np.concatenate(result.members))
+    cost = result.cost()
+    assert cost["drawn_configurations"] == len(drawn) <= 17 and cost["grid_configurations"] == 60
+    assert cost["config_advances"] == (9 + 3 * 2 + 6) + (5 * 3 + 2 * 6) + 3 * 9
+    assert cost["saved"] == pytest.approx(1 - cost["config_advances"] / (len(drawn) * 9))
+    assert "full_grid_config_advances" not in cost

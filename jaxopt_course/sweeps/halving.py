@@ -25,6 +25,7 @@ import dataclasses
 import functools
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -324,11 +325,21 @@ class HyperbandResult:
         pick, members = min(finalists, key=lambda f: (np.inf if np.isnan(f[0]["score"]) else sign * f[0]["score"]))
         return {**pick, "index": int(members[pick["index"]])}
 
+    def drawn(self) -> np.ndarray:
+        """The indices into ``grid`` of the configurations some bracket drew (sorted, distinct)."""
+        return np.unique(np.concatenate([np.asarray(m) for m in self.members]))
+
     def cost(self) -> dict:
-        """Advance calls of every bracket together, against the full grid trained ``max_advances`` calls."""
+        """Advance calls of every bracket together, against the configurations drawn trained
+        ``max_advances`` calls each (not the whole grid: those never drawn were never compared).
+
+        ``saved`` is 1 - config_advances / drawn_config_advances; it is negative when brackets
+        drew the same configurations often enough to cost more than training them all once.
+        """
         run = sum(b.cost()["config_advances"] for b in self.brackets)
-        full = len(next(iter(self.grid.values()))) * self.max_advances
-        return {"config_advances": run, "full_grid_config_advances": full, "saved": 1 - run / full}
+        drawn = len(self.drawn())
+        return {"config_advances": run, "drawn_configurations": drawn, "grid_configurations": len(next(iter(self.grid.values()))),
+                "drawn_config_advances": drawn * self.max_advances, "saved": 1 - run / (drawn * self.max_advances)}
 
     def save(self, path: str | os.PathLike) -> None:
         """Writes the grid, members and every bracket, every array bit for bit, to one ``.npz`` file
@@ -428,4 +439,13 @@ def hyperband(
                                            seeds=seeds, key=key, devices=devices, progress=progress,
                                            checkpoint_dir=None if checkpoint_dir is None else checkpoint_dir / f"bracket_{number}"))
         members.append(chosen)
-    return HyperbandResult(grid=configurations, brackets=brackets, members=members, max_advances=max_advances)
+    result = HyperbandResult(grid=configurations, brackets=brackets, members=members, max_advances=max_advances)
+    drawn = len(result.drawn())
+    if drawn < count / 2:
+        warnings.warn(
+            f"hyperband drew {drawn} of the grid's {count} configurations ({drawn / count:.0%}); the other {count - drawn} were "
+            "never trained, so best() is the best of those drawn and cost() counts against them only. For more, raise "
+            "max_advances (more and larger brackets), or run successive_halving over the whole grid",
+            UserWarning, stacklevel=2,
+        )
+    return result
