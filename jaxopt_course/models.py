@@ -288,12 +288,41 @@ def half_squared_error(prediction: jax.Array, target: jax.Array) -> jax.Array:
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Softmax cross-entropy with integer labels, averaged over the batch."""
-    if jnp.ndim(logits) != 2 or jnp.size(labels) != jnp.shape(logits)[0]:
-        raise ValueError(f"cross_entropy takes logits [N, classes] and N labels; got logits {jnp.shape(logits)} and labels {jnp.shape(labels)}")
+    """Softmax cross-entropy with integer labels, averaged over the batch.
+
+    ``L = -(1/N) Σ_i log softmax(z_i)[y_i]`` for logits ``z`` [N, C] and labels ``y_i`` in
+    ``{0, …, C-1}`` (shape [N] or [N, 1]).  One-hot labels, and labels outside ``[0, C)`` where
+    they are concrete (not traced), are refused with a message that says what to pass instead.
+    """
+    check_labels(logits, labels)
     log_probabilities = jax.nn.log_softmax(logits)
     labels = labels.reshape(-1).astype(jnp.int32)
     return -jnp.mean(jnp.take_along_axis(log_probabilities, labels[:, None], axis=-1))
+
+
+def check_labels(logits, labels) -> None:
+    """Integer class labels for ``logits`` [N, C]: N of them, not one-hot, in ``[0, C)`` when concrete."""
+    logits_shape, labels_shape = jnp.shape(logits), jnp.shape(labels)
+    if len(logits_shape) != 2:
+        raise ValueError(f"cross_entropy takes logits [N, classes]; got logits of shape {logits_shape}")
+    count, classes = logits_shape
+    if len(labels_shape) == 2 and labels_shape == logits_shape and classes > 1:
+        raise ValueError(
+            f"cross_entropy takes integer class labels [N] (0 … {classes - 1}); got labels of shape {labels_shape}, "
+            "the shape of one-hot labels: pass labels.argmax(axis=-1), or use optax.softmax_cross_entropy as the loss for one-hot or soft labels"
+        )
+    if int(np.prod(labels_shape)) != count or len(labels_shape) > 2:
+        raise ValueError(f"cross_entropy takes logits [N, classes] and N labels; got logits {logits_shape} and labels {labels_shape}")
+    if not isinstance(labels, jax.core.Tracer):
+        values = np.asarray(labels)
+        if values.size and not np.issubdtype(values.dtype, np.integer) and not np.all(values == np.round(values)):
+            raise ValueError(f"cross_entropy takes integer class labels; got non-integer values such as {values[values != np.round(values)].flat[0].item()!r}")
+        outside = values[(values < 0) | (values >= classes)]
+        if outside.size:
+            raise ValueError(
+                f"cross_entropy's labels must be class indices in [0, {classes}) for logits of {classes} classes; "
+                f"got {outside.size} outside, such as {outside.flat[0].item()!r}: give the model {int(values.max()) + 1} outputs, or relabel the classes 0 … {classes - 1}"
+            )
 
 
 LOSSES = {"mse": mse, "half_squared_error": half_squared_error, "cross_entropy": cross_entropy}
