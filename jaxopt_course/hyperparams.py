@@ -174,6 +174,8 @@ def _class_key(cls: type) -> Any:
 def _module_from_library(module_name: str) -> bool:
     if module_name.split(".")[0] in ("builtins", "jaxopt_course"):
         return True
+    if module_name == "__main__":  # the user's script, even when run by a tool installed as a library
+        return False
     module = sys.modules.get(module_name)
     path = getattr(module, "__file__", None)
     if path is None:
@@ -224,7 +226,7 @@ def _function_key(function: types.FunctionType) -> Any:
     in_progress.add(id(function))
     try:
         cells = tuple(_cell_key(cell) for cell in function.__closure__ or ())
-        if _module_from_library(function.__module__ or "__main__"):
+        if function.__module__ is not None and _module_from_library(function.__module__):
             # a library's code does not change in a process, and its globals are module attributes
             # (not seen, as for user code); its closures (a factory's inner functions) still count
             return (types.FunctionType, _code_key(function.__code__), cells, static_key(function.__defaults__), static_key(function.__kwdefaults__))
