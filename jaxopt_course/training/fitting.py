@@ -81,7 +81,7 @@ def fit(
       num_epochs, num_steps: the length of the run; give exactly one.  An epoch is ceil(N/B) steps.
       key: a PRNG key (``jax.random.PRNGKey(seed)`` or ``jax.random.key(seed)``); the same key
         gives bit-identical histories.
-      sampling: "epoch", "sequential", "single_batch" or "replacement" (module docstring).
+      sampling: "epoch", "sequential", "single_batch" or "replacement" (:mod:`jaxopt_course.training.plan` describes each).
       eval_data: ``(x, y)`` evaluated after every epoch.
       drop_last: in "epoch" mode, drop the last N mod B samples of each epoch's shuffle.
       early_stopping: an :class:`EarlyStopping` (needs eval_data).
