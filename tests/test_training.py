@@ -13,7 +13,7 @@ import pytest
 
 import jaxopt_course as jc
 from jaxopt_course import data, models, training
-from jaxopt_course.training import EarlyStopping, fit, make_plan, train
+from jaxopt_course.training import EarlyStopping, batches, fit, make_plan, reporting, train
 from compiles import Traces
 
 X = jnp.linspace(-1.0, 1.0, 10).reshape(-1, 1)
@@ -102,7 +102,7 @@ def test_uniform_below_is_the_exact_multiply_shift_with_lemire_rejection(n):
     against numpy's 64-bit arithmetic."""
     bits = np.random.default_rng(n).integers(0, 2**32, 50_000, dtype=np.uint64)
     bits[:3] = [0, 2**32 - 1, 2**31]
-    values, kept = training._uniform_below(jnp.asarray(bits.astype(np.uint32)), n)
+    values, kept = batches._uniform_below(jnp.asarray(bits.astype(np.uint32)), n)
     np.testing.assert_array_equal(np.asarray(values), (bits * n) >> 32)
     np.testing.assert_array_equal(np.asarray(kept), (bits * n) % 2**32 >= 2**32 % n)
 
@@ -194,7 +194,7 @@ def test_progress_bar_advances_within_an_epoch_and_reaches_its_total(monkeypatch
         totals.append((self.bar.n, self.total))
 
     monkeypatch.setattr(progress.ProgressBar, "__exit__", recording_exit)
-    monkeypatch.setattr(training, "tick", lambda n: (ticks.append(int(n)), progress.tick(n)))
+    monkeypatch.setattr(reporting, "tick", lambda n: (ticks.append(int(n)), progress.tick(n)))
 
     def counting_loss(params, batch):
         traces()
