@@ -83,10 +83,20 @@ def check_data(data, name: str = "data") -> int:
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         shown = f"an array of shape {np.shape(data)}" if hasattr(data, "shape") else f"{type(data).__name__}"
         raise ValueError(f"{name} must be a pair (x, y) of arrays with one row per sample; got {shown}")
+    for part, array in zip("xy", data):
+        if isinstance(array, (list, tuple)):
+            raise TypeError(f"{name}'s {part} is a Python {type(array).__name__}; give arrays: {name}=(np.asarray(x), np.asarray(y))")
+        dtype = getattr(array, "dtype", None)
+        if dtype is None or not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)):
+            shown = f"an array of dtype {dtype}" if dtype is not None else f"a {type(array).__name__}"
+            raise TypeError(f"{name}'s {part} is {shown}; give numeric arrays (numpy or JAX), one row per sample")
     try:
-        return num_samples_of(data)
+        count = num_samples_of(data)
     except ValueError as error:
         raise ValueError(f"{name}: {error}") from None
+    if count == 0:
+        raise ValueError(f"{name} has 0 rows: give at least one sample (x and y with one row per sample)")
+    return count
 
 
 def train_test_split(data: Data, test_fraction: float, key: jax.Array) -> tuple[Data, Data]:

@@ -302,7 +302,7 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 def check_labels(logits, labels) -> None:
     """Integer class labels for ``logits`` [N, C]: N of them, not one-hot, in ``[0, C)`` when concrete."""
-    logits_shape, labels_shape = jnp.shape(logits), jnp.shape(labels)
+    logits_shape, labels_shape = tuple(getattr(logits, "shape", None) or jnp.shape(logits)), jnp.shape(labels)
     if len(logits_shape) != 2:
         raise ValueError(f"cross_entropy takes logits [N, classes]; got logits of shape {logits_shape}")
     count, classes = logits_shape
@@ -339,6 +339,7 @@ def supervised_loss(apply: Callable, loss: str | Callable = "mse", *, stateful: 
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {sorted(LOSSES)} or a callable; got {loss!r}")
         loss = LOSSES[loss]
+    checks = functools.partial(_check_classes, apply, stateful) if loss is cross_entropy else None
     if stateful:
 
         def stateful_loss_fn(params, batch, key, model_state):
@@ -346,10 +347,26 @@ def supervised_loss(apply: Callable, loss: str | Callable = "mse", *, stateful: 
             prediction, model_state = apply(params, x, key, model_state)
             return loss(prediction, y), model_state
 
+        stateful_loss_fn.check_data = checks
         return stateful_loss_fn
 
     def loss_fn(params, batch, key=None):
         x, y = batch
         return loss(apply(params, x, key), y)
 
+    loss_fn.check_data = checks  # fit calls it on data and eval_data before training
     return loss_fn
+
+
+def _check_classes(apply: Callable, stateful: bool, params, data, model_state=None, name: str = "data") -> None:
+    """Every label of ``data`` against the model's number of outputs (read from its shapes)."""
+    x, y = data
+    first = jax.tree.map(lambda a: a[:1], x)
+    if stateful:
+        shape = jax.eval_shape(lambda p, s: apply(p, first, None, s)[0], params, model_state).shape
+    else:
+        shape = jax.eval_shape(lambda p: apply(p, first, None), params).shape
+    try:
+        check_labels(jax.ShapeDtypeStruct((len(y), *shape[1:]), jnp.float32), y)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None

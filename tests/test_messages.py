@@ -43,3 +43,54 @@ def test_traced_labels_are_not_checked_for_range_but_still_for_shape():
     assert np.isfinite(jax.jit(cross_entropy)(LOGITS, jnp.array([0, 1, 2, 0])))
     with pytest.raises(ValueError, match="one-hot"):
         jax.jit(cross_entropy)(LOGITS, jnp.eye(3)[jnp.array([0, 1, 2, 0])])
+
+
+# --------------------------------------------------------------------------- fit's input
+import jaxopt_course as jc  # noqa: E402
+from jaxopt_course import models, schedules  # noqa: E402
+
+KEY = jax.random.PRNGKey(0)
+PARAMS, APPLY = models.mlp(KEY, 4, (8, 3))
+LOSS = models.supervised_loss(APPLY, "cross_entropy")
+X = np.random.default_rng(0).random((20, 4), dtype=np.float32)
+Y = np.random.default_rng(1).integers(0, 3, 20)
+
+
+def fit(loss_fn=LOSS, params=PARAMS, optimizer=None, data=(X, Y), **changes):
+    arguments = {"key": KEY, "batch_size": 4, "num_steps": 3, "sampling": "single_batch", "progress": False, **changes}
+    return jc.fit(loss_fn, params, jc.sgd(0.1) if optimizer is None else optimizer, data, **arguments)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"optimizer": schedules.cosine_decay(0.1, 10)}, r"optimizer is a learning-rate schedule .*jc\.sgd\(learning_rate=schedule\)"),
+        ({"optimizer": lambda count: 0.1 * 0.9**count}, r"optimizer is a learning-rate schedule"),
+        ({"optimizer": jc.sgd}, r"got the function 'sgd': call it, e\.g\. sgd\(learning_rate=0\.1\)"),
+        ({"params": (PARAMS, APPLY)}, r"params\[1\] is a function .*params, apply = models\.mlp\(\.\.\.\)"),
+        ({"params": {**PARAMS, "name": "mlp"}}, r"params\['name'\] is the string 'mlp'"),
+        ({"data": (X.tolist(), Y.tolist())}, r"data's x is a Python list; give arrays: data=\(np\.asarray\(x\), np\.asarray\(y\)\)"),
+        ({"data": (X.astype(str), Y)}, r"data's x is an array of dtype <U.*give numeric arrays"),
+        ({"data": (X[:0], Y[:0])}, r"data has 0 rows"),
+        ({"loss_fn": lambda params, x, y: models.cross_entropy(APPLY(params, x), y)}, r"loss_fn takes \(params, x, y\).*def loss_fn\(params, batch\): x, y = batch"),
+        ({"data": (X, Y + 5)}, r"data: cross_entropy's labels must be class indices in \[0, 3\).*give the model \d+ outputs"),
+        ({"data": (X, np.eye(3)[Y])}, r"data: .*one-hot labels: pass labels\.argmax\(axis=-1\)"),
+        ({"eval_data": (X, Y - 1)}, r"eval_data: cross_entropy's labels must be class indices in \[0, 3\).*such as -1"),
+    ],
+)
+def test_fit_refuses_a_newcomers_mistake_naming_the_argument_and_the_fix(changes, message):
+    """Each mistake is one clear error naming what to pass instead, before anything compiles."""
+    with pytest.raises((TypeError, ValueError), match=message):
+        fit(**changes)
+
+
+def test_a_numpy_integer_is_a_count():
+    """num_steps=np.int64(5) and batch_size=np.int32(4) are counts like 5 and 4."""
+    history = fit(num_steps=np.int64(5), batch_size=np.int32(4))
+    assert history.step_loss.shape == (5,)
+
+
+def test_a_loss_taking_a_key_is_not_mistaken_for_one_taking_x_and_y():
+    """loss_fn(params, batch, key) (dropout) stays accepted."""
+    history = fit(loss_fn=lambda params, batch, key: LOSS(params, batch))
+    assert np.all(np.isfinite(history.step_loss))

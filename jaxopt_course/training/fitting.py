@@ -123,6 +123,11 @@ def fit(
         raise ValueError(f"on_nonfinite must be 'warn' or 'raise'; got {on_nonfinite!r}")
     check_start(params, optimizer, key)
     traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((params, data, eval_data, key)))
+    check_labels = getattr(loss_fn, "check_data", None)  # models.supervised_loss's: labels against the model's outputs
+    if callable(check_labels) and not traced:
+        for name, arrays in (("data", data), ("eval_data", eval_data)):
+            if arrays is not None:
+                check_labels(params, arrays, model_state, name)
     # at most ~20 host round trips (each ~0.3-1 ms), and none more often than every 2000 steps
     every = max(plan.num_steps // 20, MIN_STEPS_PER_REPORT) if progress and not traced else 0
     trainer = make_train(loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping, progress_every=every)

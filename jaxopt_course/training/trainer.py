@@ -28,6 +28,7 @@ import optax
 
 from jaxopt_course.checks import check_key, is_count
 from jaxopt_course.data import check_data
+from jaxopt_course.hyperparams import Schedule
 from jaxopt_course.learning_rate import latest_learning_rate
 from jaxopt_course.training.batches import drawn_batch
 from jaxopt_course.training.history import Evaluation, History, RunLog, StepLog, StepState, TrainCarry
@@ -46,10 +47,45 @@ def takes_key(loss_fn: Callable) -> bool:
     return len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
 
 
+_DATA_NAMES = frozenset({"x", "xs", "X", "xb", "x_batch", "inputs", "features", "images", "y", "ys", "Y", "yb", "y_batch", "labels", "targets", "target"})
+
+
+def check_loss_signature(loss_fn: Callable) -> None:
+    """``loss_fn(params, batch[, key])``, not ``loss_fn(params, x, y)`` (a batch taken apart)."""
+    try:
+        parameters = list(inspect.signature(loss_fn).parameters.values())
+    except (TypeError, ValueError):
+        return
+    positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) >= 3 and {positional[1], positional[2]} & _DATA_NAMES:
+        raise TypeError(
+            f"loss_fn takes ({', '.join(positional)}), but it is called as loss_fn(params, batch) (or loss_fn(params, batch, key) "
+            "for dropout) with batch = (x, y): write def loss_fn(params, batch): x, y = batch; ..., "
+            "or build it with models.supervised_loss(apply, 'cross_entropy')"
+        )
+
+
+def _is_schedule(value: Any) -> bool:
+    """A learning-rate schedule: ours, or a function of one step count (optax's ``schedule(count)``)."""
+    if isinstance(value, Schedule):
+        return True
+    try:
+        parameters = list(inspect.signature(value).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    required = [p for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(required) == 1 and required[0].name in ("count", "step", "t", "epoch", "steps", "iteration")
+
+
 def check_optimizer(optimizer: Any) -> None:
     """An optimiser is a built ``optax.GradientTransformation``: an ``(init, update)`` pair."""
     if isinstance(optimizer, optax.GradientTransformation) and callable(optimizer.init) and callable(optimizer.update):
         return
+    if callable(optimizer) and _is_schedule(optimizer):
+        raise TypeError(
+            f"optimizer is a learning-rate schedule ({optimizer!r:.100}), not an optimiser: give it to one as its learning rate, "
+            "e.g. jc.sgd(learning_rate=schedule) or optax.adam(learning_rate=schedule)"
+        )
     if callable(optimizer) and not hasattr(optimizer, "init"):
         name = getattr(optimizer, "__name__", repr(optimizer))
         raise TypeError(f"optimizer must be an optax.GradientTransformation; got the function {name!r}: call it, e.g. {name}(learning_rate=0.1)")
@@ -62,7 +98,18 @@ def check_params(params: Any) -> None:
     if not leaves:
         raise ValueError("params must hold at least one array; got an empty tree")
     for path, leaf in leaves:
-        dtype = jnp.result_type(leaf)
+        where = f"params{jax.tree_util.keystr(path)}"
+        if callable(leaf):
+            raise TypeError(
+                f"{where} is a function ({getattr(leaf, '__qualname__', type(leaf).__name__)}), not an array: models.mlp(...) and the "
+                "other model builders return (params, apply); unpack them, params, apply = models.mlp(...), and pass params"
+            )
+        if isinstance(leaf, (str, bytes)):
+            raise TypeError(f"{where} is the string {leaf!r:.60}; params must hold only floating-point arrays: keep names and settings outside params")
+        try:
+            dtype = jnp.result_type(leaf)
+        except TypeError:
+            raise TypeError(f"{where} is a {type(leaf).__name__}, not an array; params must hold only floating-point arrays") from None
         if not jnp.issubdtype(dtype, jnp.inexact):
             where = jax.tree_util.keystr(path) or "params"
             raise ValueError(
@@ -100,6 +147,7 @@ def make_train(
     """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be a function loss_fn(params, batch) -> scalar loss; got {loss_fn!r}")
+    check_loss_signature(loss_fn)
     if not isinstance(plan, Plan):
         raise TypeError(f"plan must be a Plan from training.make_plan(...); got {plan!r}")
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
