@@ -6,9 +6,9 @@ a sweep can ``vmap`` over a decay rate or a warm-up length: there is no Python b
 only ``jnp.where``.  Concrete arguments that make no sense raise ``ValueError`` naming them,
 among them every value that would make a rate negative or non-finite; traced arguments and the
 values a user's callable returns cannot be inspected and are not checked.  A zero-length schedule
-is refused here (``conventions.optax`` accepts it, as optax does).  Exponentials are evaluated as
+is refused here (``conventions.optax_compat`` accepts it, as optax does).  Exponentials are evaluated as
 ``exp(t log r)`` and cosines as ``sin²``, forms that stay accurate to float32 rounding over long
-runs (docs/conventions.md).  ``conventions.torch`` and ``conventions.keras``
+runs (docs/conventions.md).  ``conventions.pytorch`` and ``conventions.keras``
 expose the same schedules under those frameworks' names and off-by-ones.
 """
 

@@ -10,7 +10,7 @@ import pytest
 
 from jaxopt_course import schedules
 from jaxopt_course.conventions import keras
-from jaxopt_course.conventions import torch as torch_convention
+from jaxopt_course.conventions import pytorch as torch_convention
 from trajectories import jax_trajectory
 
 STEPS = np.arange(301)
@@ -306,8 +306,8 @@ def test_keras_polynomial_decay_with_power_below_one_lands_on_the_end_value_unde
 
 def test_zero_step_schedules_top_level_strict_and_optax_convention_constant():
     """A schedule of zero transition steps: refused by jaxopt_course.schedules, a constant schedule
-    in conventions.optax, as in optax itself."""
-    from jaxopt_course.conventions import optax as optax_convention
+    in conventions.optax_compat, as in optax itself."""
+    from jaxopt_course.conventions import optax_compat as optax_convention
 
     with pytest.raises(ValueError, match="decay_steps"):
         schedules.polynomial_decay(0.1, 0.0, 0)
@@ -322,9 +322,9 @@ def test_zero_step_schedules_top_level_strict_and_optax_convention_constant():
 
 
 def test_optax_one_cycle_phase_ends_are_optax_s():
-    """conventions.optax's one-cycle peaks at int(pct·N) and ends at N, as optax's; the top-level
+    """conventions.optax_compat's one-cycle peaks at int(pct·N) and ends at N, as optax's; the top-level
     (torch's) peaks at pct·N - 1 and ends at N - 1."""
-    from jaxopt_course.conventions import optax as optax_convention
+    from jaxopt_course.conventions import optax_compat as optax_convention
 
     ours = optax_convention.cosine_onecycle_schedule(100, 1.0, pct_start=0.3)
     stock = optax.cosine_onecycle_schedule(100, 1.0, pct_start=0.3)

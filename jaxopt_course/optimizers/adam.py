@@ -220,7 +220,7 @@ def adam(
     """Adam: ``p_{t+1} = p_t - η_t m̂_t / (sqrt(v̂_t) + ε)``; see :func:`scale_by_adam`.
 
     optax's signature and defaults; the bias corrections are accurate to float32 rounding
-    (``conventions.optax.adam`` rounds them in float32 as optax does).
+    (``conventions.optax_compat.adam`` rounds them in float32 as optax does).
 
     Args:
       learning_rate: η: a number >= 0, an array, or a schedule ``step -> η``.

@@ -3,7 +3,7 @@
 A factory returns the learning rate that optimiser update k uses when torch's scheduler is stepped
 once after every ``steps_per_epoch`` optimiser steps (1: after every step).  The scheduler's
 constructor step is counted: update 0 already uses ``f(0)`` (LinearLR starts at
-``lr · start_factor``).  Pass the result as the ``lr`` of a ``conventions.torch`` optimiser.
+``lr · start_factor``).  Pass the result as the ``lr`` of a ``conventions.pytorch`` optimiser.
 """
 
 from __future__ import annotations
