@@ -14,6 +14,7 @@ from jaxopt_course import schedules
 from jaxopt_course.base import ArrayLike, Schedule
 from jaxopt_course.checks import check_positive_int, check_range
 from jaxopt_course.numerics import as_float32
+from jaxopt_course.horizons import Horizon, steps_of, with_horizon
 from jaxopt_course.hyperparams import hyperparameters
 
 
@@ -54,7 +55,9 @@ def cosine_annealing_lr(lr: ArrayLike, T_max: int, eta_min: ArrayLike = 0.0, *, 
     check_range("lr", lr, low=0.0)
     check_range("T_max", T_max, low=0.0, low_inclusive=False)
     check_range("eta_min", eta_min, low=0.0)
-    return _stepped(schedules.cosine_decay(lr, T_max, end_value=eta_min, periodic=True), steps_per_epoch)
+    cosine = _stepped(schedules.cosine_decay(lr, T_max, end_value=eta_min, periodic=True), steps_per_epoch)
+    steps = steps_of(T_max)
+    return with_horizon(cosine, None if steps is None else Horizon(steps * steps_per_epoch, "T_max", steps_per_epoch))
 
 
 @hyperparameters(kind="schedule")
