@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_course.base import ArrayLike, Schedule
-from jaxopt_course.checks import check_positive_int, check_range, is_traced
+from jaxopt_course.checks import check_positive_int, check_range, check_traceable, is_traced
 from jaxopt_course.numerics import as_float32
 from jaxopt_course.horizons import Horizon, check_horizon, horizon_of, scaled, shifted, steps_of, with_horizon
 from jaxopt_course.hyperparams import hyperparameters
@@ -349,8 +349,10 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
 def from_function(function: Callable) -> Schedule:
     """Any jnp-traceable function of the step, as a float32 schedule (torch's LambdaLR).
 
-    The function's values are not checked (they are traced)."""
+    The function's values are not checked (they are traced); one that needs a concrete step (a
+    Python ``if`` on it) is refused here, with the ``jnp.where`` form to write instead."""
     _check_schedule("function", function)
+    check_traceable("function", function, "step")
     return lambda count: as_float32(function(_step(count)))
 
 

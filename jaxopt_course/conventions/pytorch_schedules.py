@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from jaxopt_course import schedules
 from jaxopt_course.base import ArrayLike, Schedule
-from jaxopt_course.checks import check_positive_int, check_range
+from jaxopt_course.checks import check_positive_int, check_range, check_traceable
 from jaxopt_course.numerics import as_float32
 from jaxopt_course.horizons import Horizon, steps_of, with_horizon
 from jaxopt_course.hyperparams import hyperparameters
@@ -62,7 +62,13 @@ def cosine_annealing_lr(lr: ArrayLike, T_max: int, eta_min: ArrayLike = 0.0, *, 
 
 @hyperparameters(kind="schedule")
 def lambda_lr(lr: ArrayLike, lr_lambda: Callable, *, steps_per_epoch: int = 1) -> Schedule:
-    """``LambdaLR``: ``lr · lr_lambda(e)`` (lr_lambda must be jnp-traceable)."""
+    """``LambdaLR``: ``lr · lr_lambda(e)``.
+
+    ``lr_lambda`` receives the epoch as a traced float32 scalar, so it is written with jnp:
+    torch's ``lambda epoch: 0.1 if epoch < 10 else 0.01`` is ``lambda epoch: jnp.where(epoch < 10,
+    0.1, 0.01)``.  One with a Python ``if`` on the epoch is refused here, showing that form.
+    """
+    check_traceable("lr_lambda", lr_lambda, "epoch")
     return _stepped(schedules.from_function(lambda e: as_float32(lr) * lr_lambda(e)), steps_per_epoch)
 
 
