@@ -24,7 +24,7 @@ import numpy as np
 import optax
 
 from jaxopt_course import data, models
-from jaxopt_course.conventions import torch as torch_convention
+from jaxopt_course.conventions import pytorch as torch_convention
 from jaxopt_course.training import fit
 
 MODES = [("Batch", 1000, 1.0), ("Stochastic", 1, 0.0), ("Minibatch", 128, 1.0)]

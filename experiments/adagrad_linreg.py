@@ -16,7 +16,7 @@ import numpy as np
 
 from experiments._common import parse_args, write_results
 from jaxopt_course import data, models, plotting
-from jaxopt_course.conventions import torch
+from jaxopt_course.conventions import pytorch
 from jaxopt_course.training import fit
 
 
@@ -37,7 +37,7 @@ def run(cfg: Config) -> dict:
     loss_fn = models.supervised_loss(lambda p, x, key=None: x @ p["w"] + p["b"])
     results = {}
     for rate in cfg.learning_rates:
-        history = fit(loss_fn, params, torch.adagrad(rate), (x, y), batch_size=cfg.num_samples, num_epochs=cfg.num_epochs, key=jax.random.PRNGKey(0), progress=False)
+        history = fit(loss_fn, params, pytorch.adagrad(rate), (x, y), batch_size=cfg.num_samples, num_epochs=cfg.num_epochs, key=jax.random.PRNGKey(0), progress=False)
         results[rate] = {"loss": np.asarray(history.step_loss), "w": float(history.params["w"][0, 0]), "b": float(history.params["b"][0])}
     return results
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from experiments._common import parse_args, write_results
 from jaxopt_course import data, models, plotting
-from jaxopt_course.conventions import torch
+from jaxopt_course.conventions import pytorch
 from jaxopt_course.training import fit
 
 
@@ -84,11 +84,11 @@ def run(cfg: Config) -> dict:
     for mode in cfg.modes:
         batch_size = min(mode.batch_size, cfg.num_samples)
         runs["published", mode.name] = (
-            torch.sgd(cfg.learning_rate, momentum=mode.published_momentum), 1,
+            pytorch.sgd(cfg.learning_rate, momentum=mode.published_momentum), 1,
             dict(batch_size=batch_size, num_steps=cfg.published_steps, sampling="single_batch"),
         )
         runs["corrected", mode.name] = (
-            torch.sgd(cfg.learning_rate, momentum=cfg.corrected_momentum), -(-cfg.num_samples // batch_size),
+            pytorch.sgd(cfg.learning_rate, momentum=cfg.corrected_momentum), -(-cfg.num_samples // batch_size),
             dict(batch_size=batch_size, num_epochs=cfg.corrected_epochs, sampling="epoch"),
         )
 

@@ -46,7 +46,7 @@ from experiments._common import parse_args
 from experiments.momentum_theory import Config as TheoryConfig
 from experiments.momentum_theory import theory
 from jaxopt_course import compilation, problems
-from jaxopt_course.conventions import d2l, torch
+from jaxopt_course.conventions import d2l, pytorch
 from jaxopt_course.sweeps.files import write_text
 from jaxopt_course.sweeps import sweep
 
@@ -88,7 +88,7 @@ OPTIMIZERS = {
     "momentum": Optimizer("Momentum", "momentum", lambda lr, b: d2l.sgd(lr, momentum=b), "gd",
                           "d2l sgd_momentum, as in E10 (torch.optim.SGD(momentum=β) and Polyak's heavy ball are the same)",
                           "v ← β v + g;  x ← x − η v   (v₀ = 0)"),
-    "nesterov": Optimizer("Nesterov", "momentum", lambda lr, b: torch.sgd(lr, momentum=b, nesterov=True), "gd",
+    "nesterov": Optimizer("Nesterov", "momentum", lambda lr, b: pytorch.sgd(lr, momentum=b, nesterov=True), "gd",
                           "torch.optim.SGD(momentum=β, nesterov=True), as in E4",
                           "b ← β b + g;  x ← x − η (g + β b)   (b₁ = g)", lowest_knob=0.01),  # torch refuses nesterov with β = 0
     "adagrad": Optimizer("AdaGrad", None, lambda lr, _: d2l.adagrad(lr), "adaptive", "d2l adagrad, as in E10 (ε = 10⁻⁶ inside the root)",
@@ -96,12 +96,12 @@ OPTIMIZERS = {
     "rmsprop": Optimizer("RMSProp", "decay", lambda lr, g: d2l.rmsprop(lr, gamma=g), "adaptive",
                          "d2l rmsprop, as in E10 (ε = 10⁻⁶ inside the root)",
                          "s ← γ s + (1 − γ) g²;  x ← x − η g / √(s + ε)"),
-    "adadelta": Optimizer("AdaDelta", "rho", lambda lr, r: torch.adadelta(lr, rho=r), "adadelta",
+    "adadelta": Optimizer("AdaDelta", "rho", lambda lr, r: pytorch.adadelta(lr, rho=r), "adadelta",
                           "torch.optim.Adadelta(lr=η, rho=ρ), as in E4 (ε = 10⁻⁶; d2l's has no η, i.e. η = 1)",
                           "s ← ρ s + (1 − ρ) g²;  Δ = √(δ + ε) / √(s + ε) · g;  δ ← ρ δ + (1 − ρ) Δ²;  x ← x − η Δ"),
     "adam": Optimizer("Adam", "b1", lambda lr, b1: d2l.adam(lr, b1=b1), "adaptive", "d2l adam, as in E10 (β₂ = 0.999, ε = 10⁻⁶)",
                       "m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;  x ← x − η (m / (1 − β₁ᵗ)) / (√(v / (1 − β₂ᵗ)) + ε)"),
-    "amsgrad": Optimizer("AMSGrad", "b1", lambda lr, b1: torch.adam(lr, betas=(b1, 0.999), amsgrad=True), "adaptive",
+    "amsgrad": Optimizer("AMSGrad", "b1", lambda lr, b1: pytorch.adam(lr, betas=(b1, 0.999), amsgrad=True), "adaptive",
                          "torch.optim.Adam(amsgrad=True) (β₂ = 0.999, ε = 10⁻⁸); the course names it, torch is its framework",
                          "m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;  v̂ ← max(v̂, v);  x ← x − η (m / (1 − β₁ᵗ)) / (√v̂ / √(1 − β₂ᵗ) + ε)"),
 }

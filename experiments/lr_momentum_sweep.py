@@ -20,7 +20,7 @@ import numpy as np
 
 from experiments._common import parse_args, write_results
 from jaxopt_course import compilation, data, models, plotting, training
-from jaxopt_course.conventions import torch
+from jaxopt_course.conventions import pytorch
 from jaxopt_course.sweeps.halving import successive_halving
 from jaxopt_course.sweeps.results import SweepResult
 from jaxopt_course.sweeps import sweep
@@ -50,7 +50,7 @@ def make_run_fn(cfg: Config):
     def run_fn(hparams, key):
         init_key, train_key = jax.random.split(key)
         params, _ = models.mlp(init_key, 1, cfg.widths)
-        optimizer = torch.sgd(hparams["learning_rate"], momentum=hparams["momentum"])
+        optimizer = pytorch.sgd(hparams["learning_rate"], momentum=hparams["momentum"])
         history = training.train(loss_fn, params, optimizer, (x, y), train_key, plan)
         return {"epoch_loss": history.epoch_loss}
 
@@ -65,7 +65,7 @@ def make_halving_fns(cfg: Config):
     trainer = training.make_train(models.supervised_loss(apply), plan)
 
     def optimizer(hparams):
-        return torch.sgd(hparams["learning_rate"], momentum=hparams["momentum"])
+        return pytorch.sgd(hparams["learning_rate"], momentum=hparams["momentum"])
 
     def init_fn(hparams, key):
         init_key, train_key = jax.random.split(key)

@@ -19,7 +19,7 @@ import numpy as np
 from experiments._common import parse_args, write_results
 from experiments.optimizer_comparison import final_losses
 from jaxopt_course import data, models, plotting
-from jaxopt_course.conventions import torch
+from jaxopt_course.conventions import pytorch
 from jaxopt_course.training import fit
 
 BUGS = "As in E4, both published loaders wrap the whole data set, so the model trains and 'tests' on the same 1000 samples; the corrected run trains on the 70% split and tests on the held-out 30%."
@@ -64,12 +64,12 @@ def run(cfg: Config) -> dict:
         # Without the scheduler is ExponentialLR(γ = 1): lr · 1^e is the constant rate exactly, and
         # the two runs differ only in a number, so they share one compiled program.
         learning_rates = {
-            "Without lr_scheduler": torch.exponential_lr(cfg.learning_rate, 1.0, steps_per_epoch=steps_per_epoch),
-            "With lr_scheduler": torch.exponential_lr(cfg.learning_rate, cfg.gamma, steps_per_epoch=steps_per_epoch),
+            "Without lr_scheduler": pytorch.exponential_lr(cfg.learning_rate, 1.0, steps_per_epoch=steps_per_epoch),
+            "With lr_scheduler": pytorch.exponential_lr(cfg.learning_rate, cfg.gamma, steps_per_epoch=steps_per_epoch),
         }
         results[variant] = {}
         for name, learning_rate in learning_rates.items():
-            history = fit(loss_fn, params, torch.sgd(learning_rate), training, batch_size=cfg.batch_size, num_epochs=cfg.num_epochs, key=jax.random.PRNGKey(0), sampling="sequential", eval_data=evaluation, progress=False)
+            history = fit(loss_fn, params, pytorch.sgd(learning_rate), training, batch_size=cfg.batch_size, num_epochs=cfg.num_epochs, key=jax.random.PRNGKey(0), sampling="sequential", eval_data=evaluation, progress=False)
             curves = {"train": np.asarray(history.epoch_loss), "test": np.asarray(history.eval_loss), "learning_rate": np.asarray(history.learning_rate)[::steps_per_epoch]}
             results[variant][name] = curves | final_losses(loss_fn, apply, history.params, training, test)
     return results

@@ -20,7 +20,7 @@ import numpy as np
 
 from experiments._common import parse_args, write_results
 from jaxopt_course import compilation, data, models, plotting
-from jaxopt_course.conventions import torch
+from jaxopt_course.conventions import pytorch
 from jaxopt_course.training import fit
 
 BUGS = "Published: both loaders wrap train_dataset.dataset, so the model trains on the whole data set and the 'test' curve is computed on it too; and every optimiser gets lr 0.1 from an earlier cell; corrected: the real 80/20 split and lr 0.01."
@@ -48,12 +48,12 @@ class Config:
 
 
 OPTIMIZERS = {
-    "SGD": lambda lr: torch.sgd(lr),
-    "SGD Nesterov 0.8": lambda lr: torch.sgd(lr, momentum=0.8, nesterov=True),
-    "Adagrad": lambda lr: torch.adagrad(lr),
-    "RMSprop": lambda lr: torch.rmsprop(lr),
-    "Adadelta": lambda lr: torch.adadelta(lr),
-    "Adam": lambda lr: torch.adam(lr),
+    "SGD": lambda lr: pytorch.sgd(lr),
+    "SGD Nesterov 0.8": lambda lr: pytorch.sgd(lr, momentum=0.8, nesterov=True),
+    "Adagrad": lambda lr: pytorch.adagrad(lr),
+    "RMSprop": lambda lr: pytorch.rmsprop(lr),
+    "Adadelta": lambda lr: pytorch.adadelta(lr),
+    "Adam": lambda lr: pytorch.adam(lr),
 }
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from experiments._common import parse_args, write_results
 from jaxopt_course import compilation, plotting
-from jaxopt_course.conventions import keras, torch
+from jaxopt_course.conventions import keras, pytorch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,12 +29,12 @@ def build(cfg: Config) -> dict:
     """Every schedule of the course: name -> (panel, schedule)."""
     lr, w = cfg.base_lr, cfg.warmup_steps
     return {
-        "StepLR(100, γ=0.5)": ("torch StepLR", torch.step_lr(lr, 100, 0.5)),
-        "ExponentialLR(γ=0.99)": ("torch ExponentialLR", torch.exponential_lr(lr, 0.99)),
-        "CosineAnnealingLR(T=100, η_min=1e-5)": ("torch CosineAnnealingLR", torch.cosine_annealing_lr(lr, 100, 1e-5)),
-        "LambdaLR(0.99^epoch)": ("torch LambdaLR", torch.lambda_lr(lr, lambda epoch: 0.99**epoch)),
-        "warm-up as published: min(t/20, 0.001)": ("warm-up (LambdaLR)", torch.lambda_lr(lr, lambda t: jnp.minimum(t / w, 0.001))),
-        "warm-up as meant: min(t/20, 1)": ("warm-up (LambdaLR)", torch.lambda_lr(lr, lambda t: jnp.minimum(t / w, 1.0))),
+        "StepLR(100, γ=0.5)": ("torch StepLR", pytorch.step_lr(lr, 100, 0.5)),
+        "ExponentialLR(γ=0.99)": ("torch ExponentialLR", pytorch.exponential_lr(lr, 0.99)),
+        "CosineAnnealingLR(T=100, η_min=1e-5)": ("torch CosineAnnealingLR", pytorch.cosine_annealing_lr(lr, 100, 1e-5)),
+        "LambdaLR(0.99^epoch)": ("torch LambdaLR", pytorch.lambda_lr(lr, lambda epoch: 0.99**epoch)),
+        "warm-up as published: min(t/20, 0.001)": ("warm-up (LambdaLR)", pytorch.lambda_lr(lr, lambda t: jnp.minimum(t / w, 0.001))),
+        "warm-up as meant: min(t/20, 1)": ("warm-up (LambdaLR)", pytorch.lambda_lr(lr, lambda t: jnp.minimum(t / w, 1.0))),
         "PiecewiseConstantDecay([100, 200], [0.1, 0.05, 0.01])": ("Keras PiecewiseConstantDecay", keras.piecewise_constant_decay([100, 200], [lr, lr / 2, lr / 10])),
         "ExponentialDecay(k=50, r=0.5)": ("Keras ExponentialDecay", keras.exponential_decay(lr, 50, 0.5)),
         "ExponentialDecay(k=50, r=0.5, staircase)": ("Keras ExponentialDecay", keras.exponential_decay(lr, 50, 0.5, staircase=True)),

@@ -2,7 +2,7 @@
 
 Every optimiser is a pure ``(init, update)`` ``optax.GradientTransformation``: use it alone, or
 inside ``optax.chain`` with optax's own transforms.  Framework-exact variants live in
-``jaxopt_course.conventions.{optax, torch, keras, d2l}``.  Every optimiser, schedule and
+``jaxopt_course.conventions.{optax_compat, pytorch, keras, d2l}``.  Every optimiser, schedule and
 regulariser is also a pytree of its numeric hyper-parameters (``jaxopt_course.hyperparams``):
 chain them with :func:`chain` to keep that, so that a new optimiser with new numbers reuses every
 compiled program.
@@ -33,6 +33,10 @@ __all__ = [
     "EarlyStopping",
     "History",
     "fit",
+    "HalvingResult",
+    "HyperbandResult",
+    "hyperband",
+    "successive_halving",
     "sweep",
     "SweepResult",
     "Zip",

@@ -7,6 +7,7 @@ Traced values (a sweep builds its optimisers from tracers) cannot be inspected a
 
 from __future__ import annotations
 
+import inspect
 import numbers
 from typing import Any
 
@@ -136,3 +137,34 @@ def check_key(key: Any, name: str = "key") -> None:
             return
     shown = f"an array of shape {key.shape} and dtype {key.dtype}" if hasattr(key, "dtype") else repr(key)
     raise TypeError(f"{name} must be a PRNG key, jax.random.PRNGKey(seed) or jax.random.key(seed); got {shown}")
+
+
+def check_traceable(name: str, function: Any, argument: str = "step") -> None:
+    """A schedule's function of the ``argument`` (a step, an epoch) must take a traced value.
+
+    The function is traced once on an abstract float32 scalar (``jax.eval_shape``: nothing is
+    computed, as torch's LambdaLR calls its lambda once when built), so a Python ``if`` on the
+    value fails here, with the ``jnp.where`` form to write instead, not deep inside a compiled run.
+    """
+    try:
+        jax.eval_shape(function, jax.ShapeDtypeStruct((), jnp.float32))
+    except jax.errors.TracerBoolConversionError as error:
+        raise ValueError(
+            f"{name} uses a Python `if` on the {argument} (or `and`/`or`/`not`, `min`/`max`), which a traced "
+            f"{argument} cannot take; write it as lambda {argument}: jnp.where({argument} < 10, 0.1, 0.01) rather "
+            f"than lambda {argument}: 0.1 if {argument} < 10 else 0.01 (and min/max as jnp.minimum/jnp.maximum); "
+            f"got {_source(function)}"
+        ) from error
+    except jax.errors.ConcretizationTypeError as error:
+        raise ValueError(
+            f"{name} needs a concrete {argument} (math.*, float(), int() or indexing by it), which a traced "
+            f"{argument} is not; write it with jnp functions (jnp.cos, jnp.floor, jnp.where); got {_source(function)}"
+        ) from error
+
+
+def _source(function: Any) -> str:
+    """The source line(s) of a function, for an error message, or its repr when there is none."""
+    try:
+        return " ".join(inspect.getsource(function).split())[:300]
+    except (OSError, TypeError):
+        return repr(function)

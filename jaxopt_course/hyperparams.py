@@ -36,13 +36,13 @@ import threading
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 import optax
 
-__all__ = ["ProgramCache", "Schedule", "Transform", "chain", "hyperparameters", "is_hyperparametric", "static_key", "structure_key"]
+__all__ = ["ProgramCache", "Schedule", "ScheduleWithHorizon", "Transform", "chain", "hyperparameters", "is_hyperparametric", "static_key", "structure_key"]
 
 
 # --------------------------------------------------------------------------- static keys
@@ -388,18 +388,32 @@ class Transform(optax.GradientTransformation):
 
 
 class Schedule:
-    """A learning-rate schedule ``step -> η`` that is also a pytree of its numeric parameters."""
+    """A learning-rate schedule ``step -> η`` that is also a pytree of its numeric parameters.
 
-    __slots__ = ("function", "recipe", "children", "__weakref__")
+    ``horizon`` is the :class:`jaxopt_course.horizons.Horizon` its factory stated (how many steps
+    it is built for, and the argument that sets it), or None: see :class:`ScheduleWithHorizon`.
+    """
 
-    def __init__(self, function: Callable, recipe: Recipe, children: tuple):
-        self.function, self.recipe, self.children = function, recipe, children
+    __slots__ = ("function", "recipe", "children", "horizon", "__weakref__")
+
+    def __init__(self, function: Callable, recipe: Recipe, children: tuple, horizon: Any = None):
+        self.function, self.recipe, self.children, self.horizon = function, recipe, children, horizon
 
     def __call__(self, count):
         return self.function(count)
 
     def __repr__(self) -> str:
         return f"Schedule({self.recipe!r}, numbers={list(self.children)!r})"
+
+
+class ScheduleWithHorizon(NamedTuple):
+    """What a schedule factory returns to state its horizon: the function and a
+    :class:`jaxopt_course.horizons.Horizon` (or None).  A factory that returns a plain function
+    builds a schedule without one; one that returns another factory's schedule keeps that
+    schedule's horizon."""
+
+    function: Callable
+    horizon: Any
 
 
 def _placeholder(*_args, **_kwargs):
@@ -414,8 +428,10 @@ def _make(built: Any, recipe: Recipe, children: tuple) -> Transform | Schedule:
         made = Transform(built.init, built.update)
         made.__dict__.update(recipe=recipe, children=children)
         return made
+    if isinstance(built, ScheduleWithHorizon):
+        return Schedule(built.function, recipe, children, built.horizon)
     if callable(built):
-        return Schedule(built, recipe, children)
+        return Schedule(built, recipe, children, built.horizon if isinstance(built, Schedule) else None)
     raise TypeError(f"{recipe!r} returned {type(built).__name__}, neither a transform nor a schedule")
 
 

@@ -36,6 +36,24 @@ def exclude_biases(params):
     return jax.tree.map_with_path(lambda path, _: getattr(path[-1], "key", None) not in ("bias", "b"), params)
 
 
+def _add_penalty_gradient(name: str, weight_decay: ArrayLike, mask, direction) -> optax.GradientTransformation:
+    """``g ← g + λ · direction(p)`` on the leaves ``mask`` keeps: the (sub-)gradient of a penalty
+    ``λ R(p)`` added to the gradient, before the optimiser sees it."""
+    check_range("weight_decay", weight_decay, low=0.0)
+
+    def update_fn(updates, state, params=None):
+        if params is None:
+            raise ValueError(f"{name} needs the params: call update(grads, state, params)")
+        check_same_structure(updates, params, "params passed to update()")
+        decay = as_float32(weight_decay)
+        updates = jax.tree.map(
+            lambda g, p, keep: (g + decay * direction(p)).astype(g.dtype) if keep else g, updates, params, mask_tree(mask, params)
+        )
+        return updates, state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
+
+
 @hyperparameters
 def add_l2(weight_decay: ArrayLike, mask=None) -> optax.GradientTransformation:
     """Coupled L2 decay: ``g ← g + λ p`` (torch's ``weight_decay=``), placed before the optimiser.
@@ -44,19 +62,7 @@ def add_l2(weight_decay: ArrayLike, mask=None) -> optax.GradientTransformation:
     prior).  Because λp enters the gradient, it also enters every moment an adaptive optimiser
     keeps; compare :func:`decoupled_weight_decay`.
     """
-    check_range("weight_decay", weight_decay, low=0.0)
-
-    def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError("add_l2 needs the params: call update(grads, state, params)")
-        check_same_structure(updates, params, "params passed to update()")
-        decay = as_float32(weight_decay)
-        updates = jax.tree.map(
-            lambda g, p, keep: (g + decay * p).astype(g.dtype) if keep else g, updates, params, mask_tree(mask, params)
-        )
-        return updates, state
-
-    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
+    return _add_penalty_gradient("add_l2", weight_decay, mask, lambda p: p)
 
 
 class DecoupledWeightDecayState(NamedTuple):
@@ -104,19 +110,7 @@ def add_l1(weight_decay: ArrayLike, mask=None) -> optax.GradientTransformation:
     The MAP reading of the course: an L1 penalty is a Laplace prior on the weights, as L2 is a
     Gaussian one; it pushes small weights to exactly zero.
     """
-    check_range("weight_decay", weight_decay, low=0.0)
-
-    def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError("add_l1 needs the params: call update(grads, state, params)")
-        check_same_structure(updates, params, "params passed to update()")
-        decay = as_float32(weight_decay)
-        updates = jax.tree.map(
-            lambda g, p, keep: (g + decay * jnp.sign(p)).astype(g.dtype) if keep else g, updates, params, mask_tree(mask, params)
-        )
-        return updates, state
-
-    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
+    return _add_penalty_gradient("add_l1", weight_decay, mask, jnp.sign)
 
 
 @hyperparameters

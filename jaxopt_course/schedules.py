@@ -6,10 +6,12 @@ a sweep can ``vmap`` over a decay rate or a warm-up length: there is no Python b
 only ``jnp.where``.  Concrete arguments that make no sense raise ``ValueError`` naming them,
 among them every value that would make a rate negative or non-finite; traced arguments and the
 values a user's callable returns cannot be inspected and are not checked.  A zero-length schedule
-is refused here (``conventions.optax`` accepts it, as optax does).  Exponentials are evaluated as
+is refused here (``conventions.optax_compat`` accepts it, as optax does).  Exponentials are evaluated as
 ``exp(t log r)`` and cosines as ``sin²``, forms that stay accurate to float32 rounding over long
-runs (docs/conventions.md).  ``conventions.torch`` and ``conventions.keras``
-expose the same schedules under those frameworks' names and off-by-ones.
+runs (docs/conventions.md).  ``conventions.pytorch`` and ``conventions.keras``
+expose the same schedules under those frameworks' names and off-by-ones.  Schedules built for a
+number of steps (cosines, one-cycle, and what is built on them) state it as ``schedule.horizon``;
+:func:`check_horizon` warns when a run is longer (``jaxopt_course.horizons``).
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_course.base import ArrayLike, Schedule
-from jaxopt_course.checks import check_count, check_range, is_traced
+from jaxopt_course.checks import check_count, check_range, check_traceable, is_traced
 from jaxopt_course.numerics import as_float32
+from jaxopt_course.horizons import Horizon, check_horizon, horizon_of, scaled, shifted, steps_of, with_horizon
 from jaxopt_course.hyperparams import hyperparameters
 
 __all__ = [
+    "check_horizon",
     "constant",
     "cosine_decay",
     "cosine_with_restarts",
@@ -189,7 +193,8 @@ def cosine_decay(init_value: ArrayLike, decay_steps: ArrayLike, end_value: Array
         weight = jnp.sin(jnp.pi * (period - t) / (2.0 * period)) ** 2
         return as_float32(end_value) + (as_float32(init_value) - as_float32(end_value)) * weight
 
-    return schedule
+    steps = steps_of(decay_steps)
+    return with_horizon(schedule, None if steps is None else Horizon(steps, "decay_steps"))
 
 
 @hyperparameters(kind="schedule")
@@ -247,7 +252,7 @@ def linear_warmup(schedule: Schedule, warmup_steps: ArrayLike, *, start_value: A
         ramp = as_float32(start_value) + (schedule(jnp.zeros_like(t)) - as_float32(start_value)) * t / jnp.maximum(w, 1.0)
         return jnp.where(t < w, ramp, schedule(jnp.maximum(t - w, 0.0)))
 
-    return warmed
+    return with_horizon(warmed, shifted(horizon_of(schedule), warmup_steps))
 
 
 @hyperparameters(kind="schedule")
@@ -265,7 +270,7 @@ def warmup_cosine_decay(init_value: ArrayLike, peak_value: ArrayLike, warmup_ste
     if not is_traced(warmup_steps) and np.any(np.asarray(warmup_steps) >= decay_steps):
         raise ValueError(f"warmup_steps ({warmup_steps!r}) must be less than decay_steps ({decay_steps!r}), the length of the whole schedule")
     decay = cosine_decay(peak_value, as_float32(decay_steps) - as_float32(warmup_steps), end_value)
-    return linear_warmup(decay, warmup_steps, start_value=init_value)
+    return with_horizon(linear_warmup(decay, warmup_steps, start_value=init_value), Horizon(decay_steps, "decay_steps"))
 
 
 @hyperparameters(kind="schedule")
@@ -317,7 +322,7 @@ def one_cycle(
             chosen, phase_start = chosen | inside, end
         return value
 
-    return schedule
+    return with_horizon(schedule, Horizon(total_steps, "total_steps"))
 
 
 @hyperparameters(kind="schedule")
@@ -337,15 +342,17 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
             value = jnp.where(t >= start, schedule(jnp.maximum(t - start, 0.0)), value)
         return value
 
-    return joined
+    return with_horizon(joined, shifted(horizon_of(schedules[-1]), starts[-1]))
 
 
 @hyperparameters(kind="schedule")
 def from_function(function: Callable) -> Schedule:
     """Any jnp-traceable function of the step, as a float32 schedule (torch's LambdaLR).
 
-    The function's values are not checked (they are traced)."""
+    The function's values are not checked (they are traced); one that needs a concrete step (a
+    Python ``if`` on it) is refused here, with the ``jnp.where`` form to write instead."""
     _check_schedule("function", function)
+    check_traceable("function", function, "step")
     return lambda count: as_float32(function(_step(count)))
 
 
@@ -357,7 +364,7 @@ def per_epoch(schedule: Schedule, steps_per_epoch: int) -> Schedule:
     """
     _check_schedule("schedule", schedule)
     check_count("steps_per_epoch", steps_per_epoch)
-    return lambda count: schedule(jnp.floor(_step(count) / steps_per_epoch))
+    return with_horizon(lambda count: schedule(jnp.floor(_step(count) / steps_per_epoch)), scaled(horizon_of(schedule), steps_per_epoch))
 
 
 def _check_schedule(name: str, schedule) -> None:

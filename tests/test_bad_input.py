@@ -11,7 +11,7 @@ import pytest
 import jaxopt_course as jc
 from jaxopt_course.conventions import d2l as d2l_convention
 from jaxopt_course.conventions import keras as keras_convention
-from jaxopt_course.conventions import torch as torch_convention
+from jaxopt_course.conventions import pytorch as torch_convention
 
 FACTORIES = {
     "sgd": jc.sgd,

@@ -18,7 +18,7 @@ import pytest
 import jaxopt_course as jc
 from compiles import Traces, compiles
 from jaxopt_course import compilation, data, models, training
-from jaxopt_course.conventions import keras, torch
+from jaxopt_course.conventions import keras, pytorch
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def task():
 
 
 @pytest.mark.parametrize("short_runs", [False, True], ids=["library", "short_runs"])
-@pytest.mark.parametrize("optimizer", [torch.sgd(1e-3, momentum=0.9, nesterov=True), jc.adam(1e-3), torch.rmsprop(1e-3, centered=True), keras.adam(1e-3, amsgrad=True)], ids=["nesterov", "adam", "centered_rmsprop", "keras_amsgrad"])
+@pytest.mark.parametrize("optimizer", [pytorch.sgd(1e-3, momentum=0.9, nesterov=True), jc.adam(1e-3), pytorch.rmsprop(1e-3, centered=True), keras.adam(1e-3, amsgrad=True)], ids=["nesterov", "adam", "centered_rmsprop", "keras_amsgrad"])
 def test_fit_with_the_options_equals_xla_defaults_to_float32_rounding(task, optimizer, short_runs, monkeypatch):
     """fit (compiled with CPU_OPTIONS, and SHORT_RUN_OPTIONS too in an experiments' process)
     against the same run compiled by a plain ``jax.jit``."""

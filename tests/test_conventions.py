@@ -15,8 +15,8 @@ import pytest
 
 import jaxopt_course as jc
 from jaxopt_course.conventions import d2l, keras
-from jaxopt_course.conventions import optax as optax_convention
-from jaxopt_course.conventions import torch as torch_convention
+from jaxopt_course.conventions import optax_compat as optax_convention
+from jaxopt_course.conventions import pytorch as torch_convention
 
 P0 = jnp.array([1.0, -2.0, 0.5])
 GRADS = [jnp.array([0.1, -0.2, 0.3]), jnp.array([0.4, 0.1, -0.5]), jnp.array([-0.3, 0.2, 0.05])]
@@ -107,7 +107,7 @@ def test_every_convention_exposes_the_same_names():
     """optax, torch, keras and d2l each expose sgd, adagrad, rmsprop, adadelta, adam and adamw."""
     from jaxopt_course import conventions
 
-    for namespace in (conventions.optax, conventions.torch, conventions.keras, conventions.d2l):
+    for namespace in (conventions.optax_compat, conventions.pytorch, conventions.keras, conventions.d2l):
         for name in ("sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw"):
             assert callable(getattr(namespace, name)), (namespace.__name__, name)
     with pytest.raises(NotImplementedError, match="no AdamW"):
@@ -115,7 +115,7 @@ def test_every_convention_exposes_the_same_names():
 
 
 def test_optax_convention_matches_optax_over_many_steps():
-    """conventions.optax.adam and .adamw follow optax's float32 arithmetic over 200 steps."""
+    """conventions.optax_compat.adam and .adamw follow optax's float32 arithmetic over 200 steps."""
     noise = jax.random.normal(jax.random.PRNGKey(1), (200, 3))
     for ours, reference in [
         (optax_convention.adam(1e-2), optax.adam(1e-2)),

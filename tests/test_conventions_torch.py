@@ -9,7 +9,7 @@ import optax
 import pytest
 
 import trajectories
-from jaxopt_course.conventions import torch as torch_convention
+from jaxopt_course.conventions import pytorch as torch_convention
 
 torch = pytest.importorskip("torch")
 
@@ -62,7 +62,7 @@ def jax_trajectory(optimizer, p0=P0, noise=NOISE, curvature=CURVATURE):
 
 def ours_traced(name, kwargs, factory=None, p0=P0, noise=NOISE, curvature=CURVATURE):
     """Our trajectory for torch's ``name(**kwargs)``, the floats traced; ``factory`` replaces
-    ``conventions.torch``'s (a wrong variant, to show the grid tells it apart)."""
+    ``conventions.pytorch``'s (a wrong variant, to show the grid tells it apart)."""
     factory = factory or getattr(torch_convention, name.lower())
     structural = tuple(sorted((k, v) for k, v in kwargs.items() if isinstance(v, bool)))
     floats = {k: v for k, v in kwargs.items() if not isinstance(v, bool)}

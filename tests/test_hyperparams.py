@@ -17,8 +17,8 @@ import jaxopt_course as jc
 from compiles import compiles
 from jaxopt_course import models, regularizers, schedules, training
 from jaxopt_course.conventions import d2l, keras
-from jaxopt_course.conventions import optax as optax_convention
-from jaxopt_course.conventions import torch
+from jaxopt_course.conventions import optax_compat as optax_convention
+from jaxopt_course.conventions import pytorch
 from jaxopt_course.hyperparams import is_hyperparametric, static_key
 
 # name -> build(s): s in [0.5, 1] changes every number and nothing else
@@ -34,14 +34,14 @@ ROWS = {
     "amsgrad": lambda s: jc.amsgrad(0.05 * s, b1=0.9 * s, b2=0.99 * s),
     "adamw": lambda s: jc.adamw(0.05 * s, weight_decay=0.01 * s),
     "scale_by_adam+lr": lambda s: jc.chain(jc.scale_by_adam(b1=0.8 * s), jc.scale_by_learning_rate(0.05 * s)),
-    "torch.sgd": lambda s: torch.sgd(0.05 * s, momentum=0.9 * s, dampening=0.1 * s, weight_decay=1e-3 * s),
-    "torch.sgd_nesterov": lambda s: torch.sgd(0.05 * s, momentum=0.9 * s, nesterov=True),
-    "torch.adagrad": lambda s: torch.adagrad(0.1 * s, lr_decay=0.01 * s, initial_accumulator_value=0.1 * s),
-    "torch.rmsprop": lambda s: torch.rmsprop(0.01 * s, alpha=0.9 * s, momentum=0.5 * s, centered=True),
-    "torch.adadelta": lambda s: torch.adadelta(1.0 * s, rho=0.9 * s),
-    "torch.adam": lambda s: torch.adam(0.05 * s, betas=(0.9 * s, 0.999 * s), weight_decay=1e-3 * s),
-    "torch.adam_amsgrad": lambda s: torch.adam(0.05 * s, amsgrad=True),
-    "torch.adamw": lambda s: torch.adamw(0.05 * s, weight_decay=0.01 * s),
+    "torch.sgd": lambda s: pytorch.sgd(0.05 * s, momentum=0.9 * s, dampening=0.1 * s, weight_decay=1e-3 * s),
+    "torch.sgd_nesterov": lambda s: pytorch.sgd(0.05 * s, momentum=0.9 * s, nesterov=True),
+    "torch.adagrad": lambda s: pytorch.adagrad(0.1 * s, lr_decay=0.01 * s, initial_accumulator_value=0.1 * s),
+    "torch.rmsprop": lambda s: pytorch.rmsprop(0.01 * s, alpha=0.9 * s, momentum=0.5 * s, centered=True),
+    "torch.adadelta": lambda s: pytorch.adadelta(1.0 * s, rho=0.9 * s),
+    "torch.adam": lambda s: pytorch.adam(0.05 * s, betas=(0.9 * s, 0.999 * s), weight_decay=1e-3 * s),
+    "torch.adam_amsgrad": lambda s: pytorch.adam(0.05 * s, amsgrad=True),
+    "torch.adamw": lambda s: pytorch.adamw(0.05 * s, weight_decay=0.01 * s),
     "keras.sgd": lambda s: keras.sgd(0.05 * s, momentum=0.9 * s),
     "keras.adagrad": lambda s: keras.adagrad(0.1 * s),
     "keras.rmsprop": lambda s: keras.rmsprop(0.01 * s, rho=0.9 * s, momentum=0.5 * s),
@@ -69,8 +69,8 @@ ROWS = {
     "schedule.warmup_cosine_decay": lambda s: jc.sgd(schedules.warmup_cosine_decay(0.0, 0.1 * s, 5, 30, 0.001 * s)),
     "schedule.linear_warmup": lambda s: jc.sgd(schedules.linear_warmup(schedules.constant(0.1 * s), 5)),
     "schedule.per_epoch": lambda s: jc.sgd(schedules.per_epoch(schedules.exponential_decay(0.1 * s, 1, 0.9 * s), 4)),
-    "torch.step_lr": lambda s: torch.sgd(torch.step_lr(0.1 * s, 3, 0.5 * s, steps_per_epoch=2)),
-    "torch.cosine_annealing_lr": lambda s: torch.sgd(torch.cosine_annealing_lr(0.1 * s, 10, 0.001 * s)),
+    "torch.step_lr": lambda s: pytorch.sgd(pytorch.step_lr(0.1 * s, 3, 0.5 * s, steps_per_epoch=2)),
+    "torch.cosine_annealing_lr": lambda s: pytorch.sgd(pytorch.cosine_annealing_lr(0.1 * s, 10, 0.001 * s)),
     "keras.exponential_decay": lambda s: keras.sgd(keras.exponential_decay(0.1 * s, 10, 0.9 * s)),
     "keras.polynomial_decay": lambda s: keras.sgd(keras.polynomial_decay(0.1 * s, 20, 0.01 * s)),
     "regularizers.l2+clip": lambda s: jc.chain(regularizers.clip_by_global_norm(1.0 * s), regularizers.add_l2(1e-3 * s), jc.sgd(0.05 * s)),
@@ -156,7 +156,7 @@ def test_a_flag_is_structure():
     """nesterov, amsgrad and centered change the structure, and so compile again."""
     for plain, flagged in [
         (jc.sgd(0.1, momentum=0.9), jc.sgd(0.1, momentum=0.9, nesterov=True)),
-        (torch.adam(0.1), torch.adam(0.1, amsgrad=True)),
+        (pytorch.adam(0.1), pytorch.adam(0.1, amsgrad=True)),
         (jc.rmsprop(0.1), jc.rmsprop(0.1, centered=True)),
     ]:
         assert jax.tree.structure(plain) != jax.tree.structure(flagged)
@@ -217,11 +217,11 @@ def test_fit_compiles_again_for_a_flag_or_a_shape():
 
 def test_fit_gives_the_numbers_of_the_per_object_program():
     """fit with a fresh optimiser equals the run compiled with the numbers baked in."""
-    optimizer = torch.sgd(0.07, momentum=0.8, weight_decay=1e-3)
+    optimizer = pytorch.sgd(0.07, momentum=0.8, weight_decay=1e-3)
     plan = training.make_plan(32, 8, num_epochs=3)
     loss_fn = models.supervised_loss(MLP_APPLY)
     baked = jax.jit(lambda: training.train(loss_fn, MLP_PARAMS, optimizer, (X, Y), jax.random.PRNGKey(0), plan))()
-    fitted = _fit(torch.sgd(0.07, momentum=0.8, weight_decay=1e-3))
+    fitted = _fit(pytorch.sgd(0.07, momentum=0.8, weight_decay=1e-3))
     np.testing.assert_allclose(fitted.step_loss, baked.step_loss, rtol=1e-6)
 
 

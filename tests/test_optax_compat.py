@@ -1,8 +1,8 @@
-"""optax's own shipped tests, run unchanged against ``jaxopt_course.conventions.optax``.
+"""optax's own shipped tests, run unchanged against ``jaxopt_course.conventions.optax_compat``.
 
 The test here starts a second pytest on the test files that ship inside the installed optax, with
 this module loaded as a plugin (``-p test_optax_compat``).  As a plugin it replaces every optax
-function that ``conventions.optax`` implements by ours, everywhere optax exports it, before the
+function that ``conventions.optax_compat`` implements by ours, everywhere optax exports it, before the
 test modules are imported, and keeps only the tests that exercise those names (the subset below).
 Every test that fails is either one that fails on stock optax too, or is listed with its reason in
 the known-differences table of docs/optax_compat.md; the table is enforced both ways.
@@ -22,7 +22,6 @@ import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-import pytest
 
 ENV = "JAXOPT_OPTAX_COMPAT"
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,8 +87,8 @@ def optax_test_files() -> list[str]:
 
 # --------------------------------------------------------------------------- the plugin side
 def _replacements() -> dict:
-    """optax's name -> ours, for every name conventions.optax implements."""
-    from jaxopt_course.conventions import optax as ours
+    """optax's name -> ours, for every name conventions.optax_compat implements."""
+    from jaxopt_course.conventions import optax_compat as ours
 
     return {name: getattr(ours, name) for name in ours.__all__}
 
@@ -159,7 +158,7 @@ def documented(section: str) -> dict[str, str]:
 
 
 def test_optax_own_tests_pass_against_conventions_optax(tmp_path):
-    """optax's shipped tests (the subset above) pass against conventions.optax, except the ones
+    """optax's shipped tests (the subset above) pass against conventions.optax_compat, except the ones
     that fail on stock optax too and the known differences, both listed in docs/optax_compat.md."""
     outcomes = run_optax_tests("ours", tmp_path / "ours.xml", workers=1)
     failed = {name for name, outcome in outcomes.items() if outcome == "failed"}

@@ -14,8 +14,8 @@ import pytest
 
 import jaxopt_course as jc
 from jaxopt_course.conventions import keras as keras_convention
-from jaxopt_course.conventions import optax as optax_convention
-from jaxopt_course.conventions import torch as torch_convention
+from jaxopt_course.conventions import optax_compat as optax_convention
+from jaxopt_course.conventions import pytorch as torch_convention
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ import optax
 import pytest
 
 from jaxopt_course import models
-from jaxopt_course.conventions import torch as torch_conventions
+from jaxopt_course.conventions import pytorch as torch_conventions
 from jaxopt_course.porting import decay_mask, param_labels, params_from_torch, params_to_torch
 
 torch = pytest.importorskip("torch")

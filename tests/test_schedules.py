@@ -10,7 +10,7 @@ import pytest
 
 from jaxopt_course import schedules
 from jaxopt_course.conventions import keras
-from jaxopt_course.conventions import torch as torch_convention
+from jaxopt_course.conventions import pytorch as torch_convention
 from trajectories import jax_trajectory
 
 STEPS = np.arange(301)
@@ -306,8 +306,8 @@ def test_keras_polynomial_decay_with_power_below_one_lands_on_the_end_value_unde
 
 def test_zero_step_schedules_top_level_strict_and_optax_convention_constant():
     """A schedule of zero transition steps: refused by jaxopt_course.schedules, a constant schedule
-    in conventions.optax, as in optax itself."""
-    from jaxopt_course.conventions import optax as optax_convention
+    in conventions.optax_compat, as in optax itself."""
+    from jaxopt_course.conventions import optax_compat as optax_convention
 
     with pytest.raises(ValueError, match="decay_steps"):
         schedules.polynomial_decay(0.1, 0.0, 0)
@@ -322,12 +322,37 @@ def test_zero_step_schedules_top_level_strict_and_optax_convention_constant():
 
 
 def test_optax_one_cycle_phase_ends_are_optax_s():
-    """conventions.optax's one-cycle peaks at int(pct·N) and ends at N, as optax's; the top-level
+    """conventions.optax_compat's one-cycle peaks at int(pct·N) and ends at N, as optax's; the top-level
     (torch's) peaks at pct·N - 1 and ends at N - 1."""
-    from jaxopt_course.conventions import optax as optax_convention
+    from jaxopt_course.conventions import optax_compat as optax_convention
 
     ours = optax_convention.cosine_onecycle_schedule(100, 1.0, pct_start=0.3)
     stock = optax.cosine_onecycle_schedule(100, 1.0, pct_start=0.3)
     steps = [0, 10, 29, 30, 31, 60, 99, 100, 104]
     np.testing.assert_allclose([ours(t) for t in steps], [stock(t) for t in steps], rtol=1e-5, atol=1e-9)
     assert float(schedules.one_cycle(1.0, 100, pct_start=0.3)(29)) == 1.0
+
+
+def test_lambda_lr_with_a_python_if_on_the_epoch_is_refused_showing_the_jnp_where_form():
+    """torch users' LambdaLR ``lambda epoch: 0.1 if epoch < 10 else 0.01`` fails when built, with a
+    message that gives the jnp.where form and quotes the lambda (not a TracerBoolConversionError
+    inside the first compiled step); so do min() on the epoch and a Python if in from_function."""
+    with pytest.raises(ValueError, match=r"lr_lambda uses a Python `if` on the epoch\b.*write it as lambda epoch: jnp\.where\(epoch < 10, 0\.1, 0\.01\)") as caught:
+        torch_convention.lambda_lr(0.1, lambda epoch: 0.1 if epoch < 10 else 0.01)
+    assert "got torch_convention.lambda_lr(0.1, lambda epoch: 0.1 if epoch < 10 else 0.01)" in str(caught.value)
+    with pytest.raises(ValueError, match="jnp.minimum"):
+        torch_convention.lambda_lr(0.1, lambda epoch: min(1.0, (epoch + 1) / 5), steps_per_epoch=4)
+    with pytest.raises(ValueError, match=r"function uses a Python `if` on the step\b.*jnp\.where\(step < 10"):
+        schedules.from_function(lambda step: 1.0 if step < 10 else 0.5)
+
+
+@pytest.mark.parametrize("steps_per_epoch", [1, 3])
+def test_lambda_lr_jnp_where_form_matches_torch_lambda_lr_with_its_python_if(steps_per_epoch):
+    """The jnp.where form gives the learning rates torch's LambdaLR gives with the Python if, over
+    25 epochs stepped per epoch (the switch lands on epoch 10, not 9 or 11)."""
+    num_steps = 25 * steps_per_epoch
+    expected = torch_learning_rates("LambdaLR", dict(lr_lambda=lambda epoch: 1.0 if epoch < 10 else 0.1), num_steps, steps_per_epoch)
+    ours = torch_convention.lambda_lr(0.1, lambda epoch: jnp.where(epoch < 10, 1.0, 0.1), steps_per_epoch=steps_per_epoch)
+    got = np.asarray(jax.jit(ours)(jnp.arange(num_steps)))
+    np.testing.assert_allclose(got, expected, rtol=1e-7)
+    assert got[10 * steps_per_epoch - 1] == pytest.approx(0.1, rel=1e-6) and got[10 * steps_per_epoch] == pytest.approx(0.01, rel=1e-6)

@@ -68,5 +68,5 @@ def adamw(*args, **kwargs):
     """d2l's optimisation chapter has no AdamW: this raises NotImplementedError."""
     raise NotImplementedError(
         "d2l's 'Optimization Algorithms' chapter has no AdamW (the book adds an L2 penalty to the "
-        "loss instead); use jaxopt_course.conventions.torch.adamw or jaxopt_course.adamw"
+        "loss instead); use jaxopt_course.conventions.pytorch.adamw or jaxopt_course.adamw"
     )

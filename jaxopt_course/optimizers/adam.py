@@ -83,6 +83,50 @@ def _moments(updates, state, b1, b2, rounding):
     return mu, nu
 
 
+def _first_moment_hat(mu, updates, b1, count, bc1, rounding, nesterov):
+    """``m̂_t = m_t / (1 - β1^t)``, or NAdam's look-ahead ``β1 m_t / (1 - β1^{t+1}) + (1 - β1) g_t / (1 - β1^t)``."""
+    if not nesterov:
+        return jax.tree.map(lambda m: m / bc1, mu)
+    bc1_next, c1 = rounding.correction(b1, safe_increment(count)), rounding.one_minus(b1)
+    return jax.tree.map(lambda m, g: as_float32(b1) * m / bc1_next + c1 * g / bc1, mu, updates)
+
+
+def _second_moment_hat(nu, nu_max, bc2, maximum):
+    """``(v̂_t, new running maximum)``: ``v_t / (1 - β2^t)`` for Adam (no maximum: None); for
+    AMSGrad the v̂ that ``maximum(v̂_max, v_t, 1 - β2^t)`` returns beside the maximum, kept in
+    the maximum's dtype."""
+    if maximum is None:
+        return jax.tree.map(lambda v: v / bc2, nu), None
+    pairs = jax.tree.map(lambda vm, v: maximum(vm, v, bc2), nu_max, nu)
+    new_max = jax.tree.map(lambda _, pair, vm: pair[0].astype(vm.dtype), nu, pairs, nu_max)
+    return jax.tree.map(lambda _, pair: pair[1], nu, pairs), new_max
+
+
+def _adam_transform(b1, b2, eps, eps_root, mu_dtype, *, nesterov, rounding, denominator, maximum):
+    """Adam's direction, and AMSGrad's when ``maximum`` (see :func:`scale_by_amsgrad`) is given:
+    the same moments, corrections and denominator, with a running maximum of the second moment."""
+    name = "Adam" if maximum is None else "AMSGrad"
+
+    def init_fn(params):
+        state = ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=otu.tree_zeros_like(params, dtype=mu_dtype), nu=otu.tree_zeros_like(params))
+        return state if maximum is None else ScaleByAmsgradState(*state, nu_max=otu.tree_zeros_like(params))
+
+    def update_fn(updates, state, params=None):
+        del params
+        check_same_structure(updates, state.mu, f"{name} moments built by init()")
+        mu, nu = _moments(updates, state, b1, b2, rounding)
+        count = safe_increment(state.count)
+        bc1, bc2 = rounding.correction(b1, count), rounding.correction(b2, count)
+        m_hat = _first_moment_hat(mu, updates, b1, count, bc1, rounding, nesterov)
+        v_hat, nu_max = _second_moment_hat(nu, None if maximum is None else state.nu_max, bc2, maximum)
+        e, e_root = as_float32(eps), as_float32(eps_root)
+        direction = jax.tree.map(lambda m, v, g: (m / denominator(v, e, e_root, bc2)).astype(g.dtype), m_hat, v_hat, updates)
+        moments = ScaleByAdamState(count=count, mu=mu, nu=nu)
+        return direction, moments if maximum is None else ScaleByAmsgradState(*moments, nu_max=nu_max)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
 @hyperparameters
 def scale_by_adam(
     b1: ArrayLike = 0.9,
@@ -126,27 +170,7 @@ def scale_by_adam(
       Dozat, "Incorporating Nesterov momentum into Adam", 2016.
     """
     _check_adam(b1, b2, eps, eps_root)
-
-    def init_fn(params):
-        mu = otu.tree_zeros_like(params, dtype=mu_dtype)
-        return ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=mu, nu=otu.tree_zeros_like(params))
-
-    def update_fn(updates, state, params=None):
-        del params
-        check_same_structure(updates, state.mu, "Adam moments built by init()")
-        mu, nu = _moments(updates, state, b1, b2, rounding)
-        count = safe_increment(state.count)
-        bc1, bc2 = rounding.correction(b1, count), rounding.correction(b2, count)
-        if nesterov:
-            bc1_next, c1 = rounding.correction(b1, safe_increment(count)), rounding.one_minus(b1)
-            m_hat = jax.tree.map(lambda m, g: as_float32(b1) * m / bc1_next + c1 * g / bc1, mu, updates)
-        else:
-            m_hat = jax.tree.map(lambda m: m / bc1, mu)
-        e, e_root = as_float32(eps), as_float32(eps_root)
-        direction = jax.tree.map(lambda m, v, g: (m / denominator(v / bc2, e, e_root, bc2)).astype(g.dtype), m_hat, nu, updates)
-        return direction, ScaleByAdamState(count=count, mu=mu, nu=nu)
-
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _adam_transform(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, rounding=rounding, denominator=denominator, maximum=None)
 
 
 def corrected_maximum(nu_max, nu, correction2):
@@ -184,25 +208,7 @@ def scale_by_amsgrad(
       Reddi, Kale, Kumar, "On the convergence of Adam and beyond", 2018.
     """
     _check_adam(b1, b2, eps, eps_root)
-
-    def init_fn(params):
-        adam_state = scale_by_adam(mu_dtype=mu_dtype).init(params)
-        return ScaleByAmsgradState(*adam_state, nu_max=otu.tree_zeros_like(params))
-
-    def update_fn(updates, state, params=None):
-        del params
-        check_same_structure(updates, state.mu, "AMSGrad moments built by init()")
-        mu, nu = _moments(updates, state, b1, b2, rounding)
-        count = safe_increment(state.count)
-        bc1, bc2 = rounding.correction(b1, count), rounding.correction(b2, count)
-        pairs = jax.tree.map(lambda vm, v: maximum(vm, v, bc2), state.nu_max, nu)
-        nu_max = jax.tree.map(lambda _, pair, vm: pair[0].astype(vm.dtype), nu, pairs, state.nu_max)
-        v_hat = jax.tree.map(lambda _, pair: pair[1], nu, pairs)
-        e, e_root = as_float32(eps), as_float32(eps_root)
-        direction = jax.tree.map(lambda m, v, g: (m / bc1 / denominator(v, e, e_root, bc2)).astype(g.dtype), mu, v_hat, updates)
-        return direction, ScaleByAmsgradState(count=count, mu=mu, nu=nu, nu_max=nu_max)
-
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _adam_transform(b1, b2, eps, eps_root, mu_dtype, nesterov=False, rounding=rounding, denominator=denominator, maximum=maximum)
 
 
 @hyperparameters
@@ -220,7 +226,7 @@ def adam(
     """Adam: ``p_{t+1} = p_t - η_t m̂_t / (sqrt(v̂_t) + ε)``; see :func:`scale_by_adam`.
 
     optax's signature and defaults; the bias corrections are accurate to float32 rounding
-    (``conventions.optax.adam`` rounds them in float32 as optax does).
+    (``conventions.optax_compat.adam`` rounds them in float32 as optax does).
 
     Args:
       learning_rate: η: a number >= 0, an array, or a schedule ``step -> η``.

@@ -101,7 +101,7 @@ def rmsprop(
     """RMSProp: ``p_{t+1} = p_t - η_t · d_t`` with d_t from :func:`scale_by_rms` (optax's defaults).
 
     With momentum μ the scaled steps feed a heavy-ball buffer, ``b_t = μ b_{t-1} + η_t d_t``,
-    ``p -= b_t`` (optax, Keras; torch puts η outside the buffer, ``conventions.torch``).
+    ``p -= b_t`` (optax, Keras; torch puts η outside the buffer, ``conventions.pytorch``).
 
     Args:
       learning_rate: η: a number >= 0, an array, or a schedule ``step -> η``.

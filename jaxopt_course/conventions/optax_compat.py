@@ -17,8 +17,6 @@ docs/conventions.md lists the formulas and docs/optax_compat.md the test counts.
 # (``optax.ScalarOrSchedule``) from the signature, so it must be the object, not a string
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import optax as _optax
 from optax import ScalarOrSchedule
 
@@ -269,7 +267,7 @@ def clip_by_global_norm(max_norm: ArrayLike) -> _optax.GradientTransformation:
     return _clip_by_global_norm(max_norm)
 
 
-from jaxopt_course.conventions.optax_schedules import (  # noqa: E402 - optax's schedules, same namespace
+from jaxopt_course.conventions.optax_compat_schedules import (  # noqa: E402 - optax's schedules, same namespace
     constant_schedule,
     cosine_decay_schedule,
     cosine_onecycle_schedule,

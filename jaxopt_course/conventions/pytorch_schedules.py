@@ -3,7 +3,7 @@
 A factory returns the learning rate that optimiser update k uses when torch's scheduler is stepped
 once after every ``steps_per_epoch`` optimiser steps (1: after every step).  The scheduler's
 constructor step is counted: update 0 already uses ``f(0)`` (LinearLR starts at
-``lr · start_factor``).  Pass the result as the ``lr`` of a ``conventions.torch`` optimiser.
+``lr · start_factor``).  Pass the result as the ``lr`` of a ``conventions.pytorch`` optimiser.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 
 from jaxopt_course import schedules
 from jaxopt_course.base import ArrayLike, Schedule
-from jaxopt_course.checks import check_count, check_range
+from jaxopt_course.checks import check_count, check_range, check_traceable
 from jaxopt_course.numerics import as_float32
+from jaxopt_course.horizons import Horizon, steps_of, with_horizon
 from jaxopt_course.hyperparams import hyperparameters
 
 
@@ -54,12 +55,20 @@ def cosine_annealing_lr(lr: ArrayLike, T_max: int, eta_min: ArrayLike = 0.0, *, 
     check_range("lr", lr, low=0.0)
     check_range("T_max", T_max, low=0.0, low_inclusive=False)
     check_range("eta_min", eta_min, low=0.0)
-    return _stepped(schedules.cosine_decay(lr, T_max, end_value=eta_min, periodic=True), steps_per_epoch)
+    cosine = _stepped(schedules.cosine_decay(lr, T_max, end_value=eta_min, periodic=True), steps_per_epoch)
+    steps = steps_of(T_max)
+    return with_horizon(cosine, None if steps is None else Horizon(steps * steps_per_epoch, "T_max", steps_per_epoch))
 
 
 @hyperparameters(kind="schedule")
 def lambda_lr(lr: ArrayLike, lr_lambda: Callable, *, steps_per_epoch: int = 1) -> Schedule:
-    """``LambdaLR``: ``lr · lr_lambda(e)`` (lr_lambda must be jnp-traceable)."""
+    """``LambdaLR``: ``lr · lr_lambda(e)``.
+
+    ``lr_lambda`` receives the epoch as a traced float32 scalar, so it is written with jnp:
+    torch's ``lambda epoch: 0.1 if epoch < 10 else 0.01`` is ``lambda epoch: jnp.where(epoch < 10,
+    0.1, 0.01)``.  One with a Python ``if`` on the epoch is refused here, showing that form.
+    """
+    check_traceable("lr_lambda", lr_lambda, "epoch")
     return _stepped(schedules.from_function(lambda e: as_float32(lr) * lr_lambda(e)), steps_per_epoch)
 
 

@@ -1,4 +1,4 @@
-"""optax's schedules, name for name, with optax's edge cases (``conventions.optax`` re-exports them).
+"""optax's schedules, name for name, with optax's edge cases (``conventions.optax_compat`` re-exports them).
 
 Unlike ``jaxopt_course.schedules``, these accept what optax accepts: zero or negative transition
 steps give a constant schedule, values may be negative, ``decay_rate = 0`` holds the initial

@@ -176,7 +176,7 @@ def adamw(
     return adam(lr, betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
 
 
-from jaxopt_course.conventions.torch_schedules import (  # noqa: E402 - torch's schedulers, same namespace
+from jaxopt_course.conventions.pytorch_schedules import (  # noqa: E402 - torch's schedulers, same namespace
     cosine_annealing_lr,
     exponential_lr,
     lambda_lr,
