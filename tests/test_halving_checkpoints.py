@@ -128,6 +128,7 @@ def test_a_bad_checkpoint_dir_is_refused_before_any_work(bad):
         hyperband(init_fn, advance_fn, GRID, max_advances=3, metric="loss", key=jax.random.PRNGKey(0), progress=False, checkpoint_dir=bad)
 
 
+@pytest.mark.filterwarnings("ignore:hyperband drew")  # R = 3 draws few of the 9: not what this test is about
 def test_hyperband_keeps_one_folder_per_bracket_and_resumes(tmp_path):
     """hyperband(checkpoint_dir=) writes bracket_0, bracket_1, …; a rerun after losing a bracket's
     last rung equals the uninterrupted run bit for bit."""

@@ -94,3 +94,18 @@ def test_a_loss_taking_a_key_is_not_mistaken_for_one_taking_x_and_y():
     """loss_fn(params, batch, key) (dropout) stays accepted."""
     history = fit(loss_fn=lambda params, batch, key: LOSS(params, batch))
     assert np.all(np.isfinite(history.step_loss))
+
+
+def test_fit_warns_when_the_schedule_ends_before_the_run():
+    """torch's CosineAnnealingLR(T_max=2) stepped per epoch of 5 steps covers 10 steps; a 20-step
+    run warns (naming T_max), a 10-step run does not."""
+    from jaxopt_course.conventions import pytorch
+
+    optimizer = pytorch.sgd(pytorch.cosine_annealing_lr(0.1, T_max=2, steps_per_epoch=5))
+    with pytest.warns(UserWarning, match="T_max"):
+        fit(optimizer=optimizer, num_steps=20)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit(optimizer=optimizer, num_steps=10)

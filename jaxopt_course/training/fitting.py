@@ -15,6 +15,7 @@ import optax
 
 from jaxopt_course import compilation
 from jaxopt_course.data import check_data
+from jaxopt_course.horizons import check_horizon
 from jaxopt_course.hyperparams import ProgramCache, is_hyperparametric, structure_key
 from jaxopt_course.progress import ProgressBar
 from jaxopt_course.training.history import History
@@ -122,6 +123,7 @@ def fit(
     if on_nonfinite not in ("warn", "raise"):
         raise ValueError(f"on_nonfinite must be 'warn' or 'raise'; got {on_nonfinite!r}")
     check_start(params, optimizer, key)
+    check_horizon(optimizer, plan.num_steps, stacklevel=3)  # a cosine that ends before the run would climb back
     traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((params, data, eval_data, key)))
     check_labels = getattr(loss_fn, "check_data", None)  # models.supervised_loss's: labels against the model's outputs
     if callable(check_labels) and not traced:
