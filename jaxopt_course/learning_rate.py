@@ -92,22 +92,30 @@ def scale_by_learning_rate(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+def _injected(node) -> bool:
+    return isinstance(getattr(node, "hyperparams", None), dict) and "learning_rate" in node.hyperparams
+
+
+def _rate_nodes(optimizer_state: Any) -> list:
+    """The states in the tree that record a learning rate, outermost first."""
+    found = jax.tree.leaves(optimizer_state, is_leaf=lambda node: isinstance(node, ScaleByLearningRateState) or _injected(node))
+    return [node for node in found if isinstance(node, ScaleByLearningRateState) or _injected(node)]
+
+
 def latest_learning_rate(optimizer_state: Any) -> jax.Array:
     """η used by the latest update, read from an optimiser's state; NaN if none is recorded.
 
     Finds the first :func:`scale_by_learning_rate` state in the tree, or the ``learning_rate`` of
     an ``optax.inject_hyperparams`` state.
     """
-
-    def injected(node):
-        return isinstance(getattr(node, "hyperparams", None), dict) and "learning_rate" in node.hyperparams
-
-    found = jax.tree.leaves(
-        optimizer_state, is_leaf=lambda node: isinstance(node, ScaleByLearningRateState) or injected(node)
-    )
-    for node in found:
+    for node in _rate_nodes(optimizer_state):
         if isinstance(node, ScaleByLearningRateState):
             return node.learning_rate
-        if injected(node):
-            return as_float32(node.hyperparams["learning_rate"])
+        return as_float32(node.hyperparams["learning_rate"])
     return jnp.float32(jnp.nan)
+
+
+def records_learning_rate(optimizer: optax.GradientTransformation, params: Any) -> bool:
+    """Whether ``optimizer``'s state records its learning rate (ours do; optax's own optimisers
+    do only under ``optax.inject_hyperparams``).  Reads the state's structure only (no compute)."""
+    return bool(_rate_nodes(jax.eval_shape(optimizer.init, params)))

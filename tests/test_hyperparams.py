@@ -246,6 +246,7 @@ def test_equal_loss_functions_share_a_program():
         assert _programs(compiled) == 4
 
 
+@pytest.mark.filterwarnings("ignore:History.learning_rate will be NaN")  # optax's own optimiser, on purpose
 def test_opaque_optax_optimizers_are_keyed_by_their_closures():
     """optax's own optimisers: equal numbers reuse a program, new numbers compile again."""
     jax.clear_caches()

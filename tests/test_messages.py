@@ -109,3 +109,21 @@ def test_fit_warns_when_the_schedule_ends_before_the_run():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fit(optimizer=optimizer, num_steps=10)
+
+
+def test_an_optimiser_that_keeps_no_learning_rate_is_said_plainly():
+    """optax.adam keeps no η in its state: fit says History.learning_rate is unknown (NaN);
+    optax.inject_hyperparams(optax.adam) records it, and ours record it, with no warning."""
+    import optax
+
+    with pytest.warns(UserWarning, match=r"History\.learning_rate will be NaN \(unknown\).*optax\.inject_hyperparams"):
+        history = fit(optimizer=optax.adam(1e-3))
+    assert np.all(np.isnan(history.learning_rate))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        injected = fit(optimizer=optax.inject_hyperparams(optax.adam)(learning_rate=1e-3))
+        ours = fit(optimizer=jc.adam(1e-3))
+    np.testing.assert_allclose(injected.learning_rate, 1e-3, rtol=1e-6)
+    np.testing.assert_allclose(ours.learning_rate, 1e-3, rtol=1e-6)

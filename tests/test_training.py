@@ -56,6 +56,7 @@ def test_fit_equals_hand_written_loop_over_the_same_batches():
 
 
 @pytest.mark.parametrize("batch_size,drop_last", [(3, False), (5, False), (10, False), (3, True)])
+@pytest.mark.filterwarnings("ignore:History.learning_rate will be NaN")  # optax's own optimiser, on purpose
 def test_epoch_mode_visits_every_sample_exactly_once(batch_size, drop_last):
     """In "epoch" mode each epoch sees every sample once: ceil(N/B)·epochs steps (N//B dropping)."""
     indices = jnp.arange(10, dtype=jnp.float32).reshape(-1, 1)
@@ -75,6 +76,7 @@ def test_epoch_mode_visits_every_sample_exactly_once(batch_size, drop_last):
 
 
 @pytest.mark.parametrize("sampling, batch_size", [("single_batch", 4), ("single_batch", 6), ("replacement", 6)])
+@pytest.mark.filterwarnings("ignore:History.learning_rate will be NaN")  # optax's own optimiser, on purpose
 def test_per_step_modes_draw_batches_of_the_right_kind(sampling, batch_size):
     """single_batch draws B distinct samples per step (B ≤ N/2 by distinct draws, above by top_k);
     replacement may repeat; both are random."""
