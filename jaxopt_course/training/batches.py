@@ -42,9 +42,8 @@ def distinct_draws(key: jax.Array, n: int, count: int, *, per_round: int | None 
     Draws come ``per_round`` at a time (default 2·count); rounds repeat until ``count`` values are
     kept.  The expected number of draws is :math:`n \ln\frac{n}{n-\text{count}}`, at most
     1.39·count when count ≤ n/2, so a second round is rare (E3, 128 of 1000: never in practice).
-    One round is a scatter into an n-long array and a prefix sum over the round: on a CPU, for 128
-    of 1000, 5 µs a step against 37–46 µs for a ``top_k`` over n uniforms (13–15 µs with JAX's
-    looped Threefry hash, which ``compilation.use_in_process`` replaces).
+    One round is a scatter into an n-long array and a prefix sum over the round, cheaper than a
+    ``top_k`` over n uniforms (docs/performance.md gives the measurements).
     """
     per_round = 2 * count if per_round is None else per_round
     for name, value, low, high in (("n", n, 1, 2**31 - 1), ("count", count, 1, n), ("per_round", per_round, 1, 2**31 - 1)):
