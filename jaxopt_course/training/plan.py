@@ -22,7 +22,7 @@ import numbers
 
 import numpy as np
 
-from jaxopt_course.checks import is_count
+from jaxopt_course.checks import check_count, is_count
 
 SAMPLING = ("epoch", "sequential", "single_batch", "replacement")
 WHOLE_EPOCHS = ("epoch", "sequential")
@@ -74,8 +74,7 @@ def make_plan(
     if (num_epochs is None) == (num_steps is None):
         raise ValueError(f"give exactly one of num_epochs and num_steps; got num_epochs={num_epochs!r}, num_steps={num_steps!r}")
     for name, value in (("num_epochs", num_epochs), ("num_steps", num_steps)):
-        if value is not None and (not is_count(value) or value < 1):
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        check_count(name, value, allow_none=True)
     if not isinstance(drop_last, (bool, np.bool_)):
         raise ValueError(f"drop_last must be True or False; got {drop_last!r}")
     num_samples, batch_size = int(num_samples), int(batch_size)
@@ -100,8 +99,7 @@ class EarlyStopping:
     restore_best: bool = True
 
     def __post_init__(self):
-        if not is_count(self.patience) or self.patience < 1:
-            raise ValueError(f"patience must be a positive integer; got {self.patience!r}")
+        check_count("patience", self.patience)
         if isinstance(self.min_delta, bool) or not isinstance(self.min_delta, (numbers.Real, np.floating)) or not self.min_delta >= 0:
             raise ValueError(f"min_delta must be a number >= 0; got {self.min_delta!r}")
         object.__setattr__(self, "patience", int(self.patience))

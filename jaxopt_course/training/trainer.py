@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxopt_course.checks import check_key, is_count
+from jaxopt_course.checks import check_count, check_key, is_count
 from jaxopt_course.data import check_data
 from jaxopt_course.hyperparams import Schedule
 from jaxopt_course.learning_rate import latest_learning_rate
@@ -202,8 +202,7 @@ class Trainer:
 
     def advance(self, carry: TrainCarry, optimizer: optax.GradientTransformation, data: tuple, num_epochs: int) -> tuple[TrainCarry, History]:
         """``num_epochs`` (a static count) more whole epochs from ``carry``; their history."""
-        if not is_count(num_epochs) or num_epochs < 1:
-            raise ValueError(f"num_epochs must be a positive integer; got {num_epochs!r}")
+        check_count("num_epochs", num_epochs)
         carry, log = self._epochs(carry, optimizer, self._check_data(data), int(num_epochs))
         return carry, self._history(carry, log)
 
