@@ -193,8 +193,7 @@ def _rows(array, indices):
     """``array[indices]``: the same values, of the same kind (numpy or JAX, on the same device).
 
     A small array on one device is gathered on the host: a split is a one-off copy, and an eager
-    gather on a JAX array compiles several small programs for every new shape (about 20 ms each
-    on a CPU).  Traced, sharded or multi-host arrays, and traced indices, use JAX's own gather.
+    gather on a JAX array compiles several small programs for every new shape.  Traced, sharded or multi-host arrays, and traced indices, use JAX's own gather.
     """
     if isinstance(array, jax.core.Tracer) or isinstance(indices, jax.core.Tracer):
         return array[indices]

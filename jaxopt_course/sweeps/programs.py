@@ -116,10 +116,10 @@ def lanes_for(devices: tuple, width: int, group: int | None) -> int:
     """How many calls of a chunk's program run side by side, each from its own thread.
 
     On CPU, XLA runs a small program's operations on the thread that called it, helped by its
-    thread pool only where one operation is large: one wide call keeps about 1.5 of 2 cores busy
-    and pays to share each small matrix product between them, while one call per core, each over
-    its own configurations, keeps every core busy with operations that stay on one core (about
-    twice the rate on 2 cores).  So a chunk is split into one lane per core that its devices
+    thread pool only where one operation is large: one wide call leaves cores idle and pays to
+    share each small matrix product between them, while one call per core, each over its own
+    configurations, keeps every core busy with operations that stay on one core
+    (docs/performance.md gives the rates).  So a chunk is split into one lane per core that its devices
     leave free, each lane holding at least one group per device.  GPU and TPU programs, and
     programs of several processes (whose results are gathered together), run as one call.
     """
