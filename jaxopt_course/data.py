@@ -1,10 +1,16 @@
-"""The course's synthetic data sets, splits and K-fold folds.
+"""The course's data sets (synthetic ones, and the digits images shipped with the package),
+splits and K-fold folds.
 
 A data set is a pair ``(x, y)`` of arrays with the same leading length N (one row per sample);
-``x`` is ``[N, features]`` and ``y`` is ``[N, 1]`` (or ``[N]`` labels), float32.
+``x`` is ``[N, features]``, float32, and ``y`` is ``[N, 1]`` float32 targets or ``[N]`` int32
+class labels.
 """
 
 from __future__ import annotations
+
+import functools
+import gzip
+import importlib.resources
 
 import jax
 import jax.numpy as jnp
@@ -67,6 +73,42 @@ def d2l_linear(key: jax.Array, num_samples: int = 1000, *, noise_scale: float = 
 def three_points() -> Data:
     """E9: x = [1, 2, 3], y = [2, 4, 6] (the line y = 2x)."""
     return _column([1.0, 2.0, 3.0]), _column([2.0, 4.0, 6.0])
+
+
+DIGITS_FILE = "datasets/digits.csv.gz"  # inside the package; its origin and licence: datasets/LICENSE
+
+
+def load_digits(*, scale: bool = False) -> Data:
+    """The digits images: 1797 handwritten digits, 8×8 pixels each, 10 classes.
+
+    scikit-learn's ``load_digits`` data (the test set of the UCI "Optical Recognition of
+    Handwritten Digits" data set), shipped with this package: no download, no scikit-learn.
+    Rows come in the file's order (the first image is a 0).  Split them with
+    :func:`train_test_split` (deterministic for a given key).
+
+    Args:
+      scale: divide the pixels by 16, to [0, 1]; by default they are unscaled.
+
+    Returns:
+      ``(x, y)``: ``x`` float32 [1797, 64], each row an image read row by row, pixel values the
+      integers 0..16 (divided by 16, in [0, 1], with ``scale=True``); ``y`` int32 [1797], the
+      digits 0..9.
+    """
+    if not isinstance(scale, (bool, np.bool_)):
+        raise ValueError(f"scale must be True or False; got {scale!r}")
+    pixels, labels = _digits_table()
+    x = pixels / np.float32(16.0) if scale else pixels
+    return jnp.asarray(x, jnp.float32), jnp.asarray(labels, jnp.int32)
+
+
+@functools.cache
+def _digits_table() -> tuple[np.ndarray, np.ndarray]:
+    """The file's pixels (float32 [N, 64]) and labels (int32 [N]), read once per process."""
+    with importlib.resources.files("jaxopt_course").joinpath(DIGITS_FILE).open("rb") as packed, gzip.open(packed, "rt") as text:
+        table = np.loadtxt(text, delimiter=",", dtype=np.int32)
+    pixels, labels = table[:, :-1].astype(np.float32), table[:, -1]
+    pixels.flags.writeable = labels.flags.writeable = False  # shared by every call
+    return pixels, labels
 
 
 def num_samples_of(data: Data) -> int:
