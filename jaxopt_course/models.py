@@ -370,3 +370,35 @@ def _check_classes(apply: Callable, stateful: bool, params, data, model_state=No
         check_labels(jax.ShapeDtypeStruct((len(y), *shape[1:]), jnp.float32), y)
     except ValueError as error:
         raise ValueError(f"{name}: {error}") from None
+
+
+def accuracy(apply: Callable, *, stateful: bool = False) -> Callable:
+    """The metric ``fn(params, batch) = mean(argmax(apply(params, x), -1) == y)`` for ``batch = (x, y)``.
+
+    The fraction of samples whose highest logit is their integer label (shape [N] or [N, 1]), a
+    float32 in [0, 1]; a ``metrics=`` entry of ``training.fit`` and ``make_train``.  Evaluated
+    without a key (no dropout).  With ``stateful=True`` (an ``apply`` from
+    :func:`batch_norm_mlp`) it is ``fn(params, batch, model_state)`` and normalises with the
+    running statistics, as ``fit(..., model_state=...)`` calls its metrics.
+    """
+    if not callable(apply):
+        raise TypeError(f"apply must be a model's apply(params, x, ...) function; got {apply!r}")
+
+    def correct(logits, labels):
+        if jnp.ndim(logits) != 2 or int(np.prod(jnp.shape(labels))) != jnp.shape(logits)[0]:
+            raise ValueError(f"accuracy takes logits [N, classes] and N integer labels; got logits {jnp.shape(logits)} and labels {jnp.shape(labels)}")
+        return jnp.mean(jnp.argmax(logits, axis=-1) == jnp.reshape(labels, (-1,)).astype(jnp.int32), dtype=jnp.float32)
+
+    if stateful:
+
+        def stateful_accuracy(params, batch, model_state):
+            x, y = batch
+            return correct(apply(params, x, None, model_state)[0], y)
+
+        return stateful_accuracy
+
+    def accuracy_fn(params, batch):
+        x, y = batch
+        return correct(apply(params, x), y)
+
+    return accuracy_fn

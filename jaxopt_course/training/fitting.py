@@ -35,7 +35,8 @@ def _program(trainer: Trainer, optimizer):
     staler than ``jax.jit`` of a freshly built ``loss_fn``.  An optimiser of this package is an
     *argument* of the program (its numbers are its pytree leaves), keyed by its structure as it is
     now (:func:`structure_key`); an optimiser we cannot see into by :func:`~jaxopt_course.hyperparams.static_key`.
-    ``eval_data`` is an argument too: the program keeps ``trainer`` without it.
+    ``eval_data`` is an argument too: the program keeps ``trainer`` without it.  The metrics are
+    keyed as the loss is: a new dict of equal functions reuses the program, another compiles anew.
     """
     hyperparametric = is_hyperparametric(optimizer)
     opaque = None if hyperparametric else optimizer
@@ -50,7 +51,7 @@ def _program(trainer: Trainer, optimizer):
 
         return compilation.jit(train_program)
 
-    return _PROGRAMS.get((trainer.loss_fn, opaque, structure, trainer.plan, trainer.early_stopping, trainer.progress_every, with_eval), build)
+    return _PROGRAMS.get((trainer.loss_fn, opaque, structure, trainer.plan, trainer.early_stopping, trainer.progress_every, with_eval, trainer.metrics), build)
 
 
 def fit(
@@ -70,6 +71,7 @@ def fit(
     progress: bool = True,
     on_nonfinite: str = "warn",
     model_state: Any = None,
+    metrics: dict[str, Callable] | None = None,
 ) -> History:
     """Trains ``params`` on ``data`` with ``optimizer``: one compiled program for the whole run.
 
@@ -95,6 +97,12 @@ def fit(
         model_state) -> (loss, new_model_state)``; evaluation calls it with ``key=None``, the
         model's cue to use its running statistics (see ``models.mlp(batch_norm=True)``).
         ``History.model_state`` is the final state.
+      metrics: ``{name: fn(params, batch) -> scalar}``, such as ``{"accuracy":
+        models.accuracy(apply)}``, evaluated on the whole of ``eval_data`` (needs it) for the
+        initial parameters and after every epoch: ``History.initial_eval_metrics[name]`` and
+        ``History.eval_metrics[name]`` (float32 [num_epochs]).  With a ``model_state`` each is
+        called ``fn(params, batch, model_state)`` with the running statistics
+        (``models.accuracy(apply, stateful=True)``).  See :func:`~jaxopt_course.training.trainer.make_train`.
 
     Returns:
       A :class:`History`.  Called under ``jax.vmap`` or ``jit`` (traced inputs), ``fit`` is
@@ -117,6 +125,8 @@ def fit(
         by name and contents, a user class by its attributes, so a ``loss_fn`` (or a schedule)
         whose object, closure or global changed since compiles again, as ``jax.jit`` of a
         freshly built function would.  Not seen: values reached through a module's attribute.
+      * ``metrics`` are keyed the same way: an equal dict built again compiles nothing, a
+        different one (another function, name or set of names) compiles its own program.
       * A new shape of data or parameters, or a new plan (batch size, steps, mode), compiles again.
     """
     num_samples = check_data(data)
@@ -133,7 +143,8 @@ def fit(
                 check_labels(params, arrays, model_state, name)
     # at most ~20 host round trips (each ~0.3-1 ms), and none more often than every 2000 steps
     every = max(plan.num_steps // 20, MIN_STEPS_PER_REPORT) if progress and not traced else 0
-    trainer = make_train(loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping, progress_every=every)
+    trainer = make_train(loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping, progress_every=every, metrics=metrics)
+    trainer.check_metric_outputs(params, model_state)
     if traced:
         return trainer.run(params, optimizer, tuple(data), key, model_state)
     if not records_learning_rate(optimizer, params):

@@ -19,6 +19,7 @@ class Evaluation(NamedTuple):
     best_loss: jax.Array  # float32: that loss (inf before the first epoch)
     best_epoch: jax.Array  # int32: that epoch (-1 before the first)
     stopped_epoch: jax.Array  # int32: the epoch at which early stopping fired, -1 while running
+    initial_metrics: dict  # {name: float32} the metrics of the initial parameters ({} without metrics)
 
 
 class TrainCarry(NamedTuple):
@@ -41,6 +42,7 @@ class RunLog(NamedTuple):
     epoch_loss: jax.Array  # [epochs]
     eval_loss: jax.Array  # [epochs]
     ran: jax.Array  # [epochs] bool: False for an epoch frozen by early stopping
+    eval_metrics: dict  # {name: [epochs]} each metric on eval_data after each epoch ({} without metrics)
 
 
 class History(NamedTuple):
@@ -56,6 +58,10 @@ class History(NamedTuple):
     stopped_epoch: jax.Array  # int32: epoch at which early stopping fired, -1 if it did not
     initial_eval_loss: jax.Array  # float32: eval loss of the initial parameters (NaN without eval_data)
     model_state: Any = None  # final model state (the best epoch's when early stopping restores it); None without one
+    # the ``metrics=`` of the run, each a float32 per epoch on eval_data (NaN once stopped early), and of the
+    # initial parameters: ``{}`` without metrics (None only in a History built by hand)
+    eval_metrics: Any = None  # {name: [num_epochs]}
+    initial_eval_metrics: Any = None  # {name: float32}
 
 
 class StepState(NamedTuple):

@@ -125,6 +125,22 @@ def check_start(params: Any, optimizer: Any, key: Any) -> None:
     check_params(params)
 
 
+def check_metrics(metrics: Any, eval_data: tuple | None) -> dict:
+    """``metrics`` as a new dict ``{name: fn}``: string names, functions, and ``eval_data`` to evaluate them on."""
+    if metrics is None:
+        return {}
+    if not isinstance(metrics, dict):
+        raise TypeError(f"metrics must be a dict {{name: fn(params, batch) -> scalar}}, e.g. {{'accuracy': models.accuracy(apply)}}; got {type(metrics).__name__} {metrics!r}")
+    for name, metric in metrics.items():
+        if not isinstance(name, str) or not name or "." in name:
+            raise TypeError(f"metrics' names must be non-empty strings without a dot (results name them 'eval_metrics.<name>'); got {name!r}")
+        if not callable(metric):
+            raise TypeError(f"metrics[{name!r}] must be a function fn(params, batch) -> scalar; got {metric!r}")
+    if metrics and eval_data is None:
+        raise ValueError("metrics are evaluated on eval_data; give eval_data=(x, y)")
+    return dict(metrics)
+
+
 # --------------------------------------------------------------------------- the trainer
 def make_train(
     loss_fn: Callable,
@@ -133,6 +149,7 @@ def make_train(
     eval_data: tuple | None = None,
     early_stopping: EarlyStopping | None = None,
     progress_every: int = 0,
+    metrics: dict[str, Callable] | None = None,
 ) -> Trainer:
     """Makes every static decision of a run once; returns its pure :class:`Trainer`.
 
@@ -144,6 +161,13 @@ def make_train(
       early_stopping: an :class:`EarlyStopping` (needs ``eval_data``).
       progress_every: report to the open progress bar about every that many steps (0: never, as
         under ``vmap``).
+      metrics: ``{name: fn(params, batch) -> scalar}`` (e.g. ``{"accuracy": models.accuracy(apply)}``),
+        each evaluated on the whole of ``eval_data`` (needs it) wherever the eval loss is: for the
+        initial parameters (``History.initial_eval_metrics``) and after every epoch
+        (``History.eval_metrics[name]``, float32 [num_epochs], NaN for an epoch frozen by early
+        stopping).  With a ``model_state`` each is called ``fn(params, batch, model_state)`` with
+        the running statistics (evaluation mode), as ``models.accuracy(apply, stateful=True)``
+        does.  A metric is not differentiated and never decides early stopping.
     """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be a function loss_fn(params, batch) -> scalar loss; got {loss_fn!r}")
@@ -158,7 +182,8 @@ def make_train(
         check_data(eval_data, "eval_data")
     if not is_count(progress_every) or progress_every < 0:
         raise ValueError(f"progress_every must be an integer >= 0; got {progress_every!r}")
-    return Trainer(loss_fn, plan, eval_data, early_stopping, int(progress_every), takes_key(loss_fn))
+    metrics = check_metrics(metrics, eval_data)
+    return Trainer(loss_fn, plan, eval_data, early_stopping, int(progress_every), takes_key(loss_fn), metrics)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,6 +196,7 @@ class Trainer:
     early_stopping: EarlyStopping | None
     progress_every: int
     loss_takes_key: bool
+    metrics: dict = dataclasses.field(default_factory=dict)  # {name: fn}, checked by make_train
 
     @property
     def flat(self) -> bool:
@@ -181,6 +207,7 @@ class Trainer:
     def __call__(self, params: Any, optimizer: optax.GradientTransformation, data: tuple, key: jax.Array, model_state: Any = None) -> History:
         """The whole run: ``plan.num_epochs`` epochs, then the tail steps of a per-step plan."""
         check_start(params, optimizer, key)
+        self.check_metric_outputs(params, model_state)
         return self.run(params, optimizer, self._check_data(data), key, model_state)
 
     def run(self, params: Any, optimizer: optax.GradientTransformation, data: tuple, key: jax.Array, model_state: Any = None) -> History:
@@ -198,7 +225,13 @@ class Trainer:
         the carry keeps the state from step to step.
         """
         check_start(params, optimizer, key)
+        self.check_metric_outputs(params, model_state)
         return self._start(params, optimizer, key, model_state)
+
+    def check_metric_outputs(self, params: Any, model_state: Any = None) -> None:
+        """Each metric returns a scalar on ``eval_data``: traced for shapes only, nothing runs."""
+        if self.metrics:
+            jax.eval_shape(self._eval_metrics, params, model_state)
 
     def advance(self, carry: TrainCarry, optimizer: optax.GradientTransformation, data: tuple, num_epochs: int) -> tuple[TrainCarry, History]:
         """``num_epochs`` (a static count) more whole epochs from ``carry``; their history."""
@@ -212,7 +245,7 @@ class Trainer:
         evaluation = None
         if self.eval_data is not None:
             initial = self._eval_loss(params, model_state)
-            evaluation = Evaluation(initial, params, model_state, jnp.float32(jnp.inf), jnp.int32(-1), jnp.int32(-1))
+            evaluation = Evaluation(initial, params, model_state, jnp.float32(jnp.inf), jnp.int32(-1), jnp.int32(-1), self._eval_metrics(params, model_state))
         return TrainCarry(params, optimizer.init(params), jnp.int32(0), sample_key, dropout_key, evaluation, model_state)
 
     # ---- epochs
@@ -228,7 +261,7 @@ class Trainer:
             logged = num_epochs + (1 if tail_steps else 0)
             nothing = jnp.full((logged,), jnp.nan, jnp.float32)
             carry = carry._replace(**state._asdict(), epoch=carry.epoch + logged)
-            return carry, RunLog(steps.loss, steps.learning_rate, epoch_loss, nothing, jnp.ones((logged,), bool))
+            return carry, RunLog(steps.loss, steps.learning_rate, epoch_loss, nothing, jnp.ones((logged,), bool), {})
         # progress from inside a long epoch's steps, else after every few short epochs
         inside = reports_inside(plan.steps_per_epoch, self.progress_every)
         every = 0 if not self.progress_every or inside else max(1, self.progress_every // plan.steps_per_epoch)
@@ -250,12 +283,13 @@ class Trainer:
             sizes = self._batch_sizes(num_steps)
             epoch_loss = jnp.sum(steps.loss * sizes) / jnp.sum(sizes)
             carry = carry._replace(**state._asdict(), epoch=epoch + 1)
-            evaluation, eval_loss = self._evaluate(carry, epoch)
-            return carry._replace(evaluation=evaluation), RunLog(steps.loss, steps.learning_rate, epoch_loss, eval_loss, jnp.bool_(True))
+            evaluation, eval_loss, eval_metrics = self._evaluate(carry, epoch)
+            return carry._replace(evaluation=evaluation), RunLog(steps.loss, steps.learning_rate, epoch_loss, eval_loss, jnp.bool_(True), eval_metrics)
 
         def frozen(carry):
             nothing = jnp.full((self._steps_in(num_steps),), jnp.nan, jnp.float32)
-            return carry._replace(epoch=epoch + 1), RunLog(nothing, nothing, jnp.float32(jnp.nan), jnp.float32(jnp.nan), jnp.bool_(False))
+            no_metrics = {name: jnp.float32(jnp.nan) for name in self.metrics}
+            return carry._replace(epoch=epoch + 1), RunLog(nothing, nothing, jnp.float32(jnp.nan), jnp.float32(jnp.nan), jnp.bool_(False), no_metrics)
 
         if self.early_stopping is None:  # no epoch is ever frozen: no branch to compile
             return active(carry)
@@ -344,11 +378,17 @@ class Trainer:
         loss = self._scalar_loss(params, batch) if model_state is None else self._stateful_loss(params, batch, None, model_state)[0]
         return jnp.asarray(loss, jnp.float32)
 
-    def _evaluate(self, carry: TrainCarry, epoch) -> tuple[Evaluation | None, jax.Array]:
-        """The eval loss after ``epoch``; the best epoch so far and whether to stop."""
+    def _eval_metrics(self, params, model_state) -> dict:
+        """Each metric on the whole of ``eval_data``, a float32 scalar; ``(params, batch, model_state)`` with a model state."""
+        batch = jax.tree.map(jnp.asarray, tuple(self.eval_data)) if self.metrics else None
+        state = () if model_state is None else (model_state,)
+        return {name: _checked_metric(name, metric(params, batch, *state)) for name, metric in self.metrics.items()}
+
+    def _evaluate(self, carry: TrainCarry, epoch) -> tuple[Evaluation | None, jax.Array, dict]:
+        """The eval loss and metrics after ``epoch``; the best epoch so far and whether to stop."""
         evaluation = carry.evaluation
         if evaluation is None:
-            return None, jnp.float32(jnp.nan)
+            return None, jnp.float32(jnp.nan), {}
         eval_loss = self._eval_loss(carry.params, carry.model_state)
         min_delta = self.early_stopping.min_delta if self.early_stopping else 0.0
         improved = eval_loss < evaluation.best_loss - min_delta
@@ -364,7 +404,8 @@ class Trainer:
             best_loss=jnp.minimum(eval_loss, evaluation.best_loss),
             best_epoch=best_epoch,
             stopped_epoch=jnp.asarray(stopped, jnp.int32),
-        ), eval_loss
+            initial_metrics=evaluation.initial_metrics,
+        ), eval_loss, self._eval_metrics(carry.params, carry.model_state)
 
     # ---- the record
     def _history(self, carry: TrainCarry, log: RunLog) -> History:
@@ -389,6 +430,8 @@ class Trainer:
             stopped_epoch=evaluation.stopped_epoch if evaluation is not None else jnp.int32(-1),
             initial_eval_loss=evaluation.initial_loss if evaluation is not None else jnp.float32(jnp.nan),
             model_state=evaluation.best_model_state if restore else carry.model_state,
+            eval_metrics=log.eval_metrics,
+            initial_eval_metrics=evaluation.initial_metrics if evaluation is not None else {},
         )
 
     def _check_data(self, data) -> tuple:
@@ -408,6 +451,14 @@ def _checked_scalar(loss):
     return loss
 
 
+def _checked_metric(name: str, value) -> jax.Array:
+    is_number = hasattr(value, "shape") or isinstance(value, (int, float))
+    if not is_number or jnp.shape(value) != ():
+        shown = f"shape {jnp.shape(value)}" if hasattr(value, "shape") else type(value).__name__
+        raise ValueError(f"metrics[{name!r}] must return a scalar (one number for the whole eval_data); it returned {shown}")
+    return jnp.asarray(value, jnp.float32)
+
+
 def train(
     loss_fn: Callable,
     params: Any,
@@ -419,7 +470,8 @@ def train(
     early_stopping: EarlyStopping | None = None,
     progress_every: int = 0,
     model_state: Any = None,
+    metrics: dict[str, Callable] | None = None,
 ) -> History:
     """One whole run, pure: ``make_train(loss_fn, plan, ...)(params, optimizer, data, key, model_state)``."""
-    trainer = make_train(loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping, progress_every=progress_every)
+    trainer = make_train(loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping, progress_every=progress_every, metrics=metrics)
     return trainer(params, optimizer, data, key, model_state)
