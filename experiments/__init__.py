@@ -41,4 +41,5 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "model_selection": ("experiments.model_selection", "E12: capacity, data size, K-fold CV, weight decay, dropout, early stopping, vanishing/exploding gradients"),
     "lr_momentum_sweep": ("experiments.lr_momentum_sweep", "Sweep: learning rate x momentum x seeds of E3's mini-batch task, one compiled program"),
     "momentum_theory": ("experiments.momentum_theory", "Sweep: momentum's optimal step and rate on a quadratic, measured against theory"),
+    "digits": ("experiments.digits", "Digits: the course's optimisers on 8×8 handwritten digits (test accuracy), and a learning-rate sweep against successive halving"),
 }
