@@ -133,7 +133,7 @@ def compare(task, size: int, num_epochs: int, calls: int = 2) -> dict:
     key = jax.random.PRNGKey(1)
     rates = learning_rates(size)
     row = {"configurations": size, "seeds": SEEDS, "epochs": num_epochs, "steps": num_epochs * (task[0][0].shape[0] // BATCH),
-           "lanes": sweep_programs.lanes_for(tuple(jax.devices()), size, sweep_programs.group_size_for(tuple(jax.devices()), None))}
+           "lanes": sweep_programs.lanes_for(tuple(jax.devices()), size, sweep_programs.lane_group_size(tuple(jax.devices()), size, None))}
     finals = {}
     for name, call in sides(task, num_epochs, key).items():
         sweep_programs.PROGRAMS.clear()  # so that sweep's first call compiles, as in a new process
