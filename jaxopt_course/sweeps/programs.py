@@ -125,8 +125,29 @@ def lanes_for(devices: tuple, width: int, group: int | None) -> int:
     """
     if devices[0].platform != "cpu" or jax.process_count() > 1 or group is None:
         return 1
+    return max(1, min(_cores_per_device(devices), -(-width // (group * len(devices)))))
+
+
+def lane_group_size(devices: tuple, width: int, group_size: int | None) -> int | None:
+    """The group of a sweep's lanes: ``group_size`` where one is given, else :func:`group_size_for`'s
+    default, made smaller on a CPU where a chunk is too narrow to give every core it leaves free
+    a lane of whole groups (32 configurations on 2 cores: two lanes of 16, not one lane of 32).
+
+    One lane is one thread: a chunk of a single group keeps one core busy and leaves the others
+    idle, while a plain ``jit(vmap(...))`` of the same run gets some help from XLA's thread pool;
+    half-width groups, one lane per core, keep every core busy (``benchmarks/sweep_vs_handwritten.py``
+    gives the times).  An explicit ``group_size`` is kept as given.
+    """
+    group = group_size_for(devices, group_size)
+    if group_size is not None or group is None or devices[0].platform != "cpu" or jax.process_count() > 1:
+        return group
+    return max(1, min(group, -(-width // (_cores_per_device(devices) * len(devices)))))
+
+
+def _cores_per_device(devices: tuple) -> int:
+    """The cores this process may run on, shared out among ``devices`` (at least one each)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(cores // len(devices), -(-width // (group * len(devices)))))
+    return max(1, cores // len(devices))
 
 
 def in_groups(function: Callable, group: int | None) -> Callable:

@@ -69,8 +69,8 @@ def sweep(
       devices: a list of devices to spread the configurations over; default every device JAX sees.
       group_size: how many configurations each device runs side by side (vmapped); the rest of
         its share runs group after group inside the same program (``lax.map``).  Small groups
-        keep a step's working set in the CPU caches: the default is 32 on CPU and all at once on
-        GPU and TPU.  On CPU a chunk's groups are also split into one lane per core
+        keep a step's working set in the CPU caches: the default is 32 on CPU (fewer where a chunk
+        has too few configurations to give each core a lane of 32) and all at once on GPU and TPU.  On CPU a chunk's groups are also split into one lane per core
         (``programs.lanes_for``), each lane a call of the same program from its own thread
         (docs/performance.md gives the rates).
         Numbers change only by float32 rounding with the group size and the lanes.
@@ -93,7 +93,7 @@ def sweep(
     configurations, names, count, seeds, keys, chunk_size, devices = prepare(grid, seeds, key, chunk_size, devices)
     width = programs.chunk_width(count, chunk_size, len(devices))
     num_chunks = -(-count // width)
-    group = programs.group_size_for(devices, check_count("group_size", group_size, allow_none=True))
+    group = programs.lane_group_size(devices, width, check_count("group_size", group_size, allow_none=True))
     lanes = programs.lanes_for(devices, width, group)
     lane_width = programs.chunk_width(-(-width // lanes), None, len(devices))
     program = programs.run_program(run_fn, names, devices, lane_width, seeds, keys.impl, keys.data.shape[1], group)
