@@ -253,7 +253,7 @@ def main(argv=None) -> int:
     args = parse_args(argv, "model_selection", "E12: model selection, regularisation, vanishing and exploding gradients")
     cfg = Config(seed=args.seed)
     if args.quick:
-        cfg = dataclasses.replace(cfg, poly_steps=1500, mlp_epochs=600, gradient_epochs=100, patience=50)
+        cfg = dataclasses.replace(cfg, poly_steps=800, mlp_epochs=300, gradient_epochs=100, patience=50)
     results = run(cfg)
     c, s, r, g = results["capacity"], results["size"], results["regularisation"], results["gradients"]
     best_degree = int(c["degree"][np.argmin(c["kfold"])])

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from experiments import batch_modes
 
 
+@pytest.mark.slow
 def test_quick_run_reproduces_the_lesson(tmp_path):
     """--quick writes figures and metrics; each mode learns; B=1 is noisier than full batch."""
     assert batch_modes.main(["--quick", "--out", str(tmp_path)]) == 0

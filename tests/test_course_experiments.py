@@ -57,6 +57,7 @@ def published_test_curve_is_the_training_data(variant: dict) -> bool:
     return on_training and abs(variant["final_test"] - variant["loss_on_test_split"]) > 1e-3
 
 
+@pytest.mark.slow
 def test_e4_optimizer_comparison(tmp_path):
     """E4: the learners' distance to the noiseless x² + 2y² falls many-fold, in the caption's order, Adadelta's barely; as published
     (lr 0.1, whole data for both loaders) the 'test' loss is the training data's, corrected it is the held-out split's."""
@@ -189,6 +190,7 @@ def test_e11_saddle(tmp_path):
     assert gd_plateau == -1 or all(gd_plateau > m["plateau_escape_step"] for m in others)
 
 
+@pytest.mark.slow
 def test_e12_model_selection(tmp_path):
     """E12: the fits reach the noise floor σ² = 0.04 and CV picks a middle degree; more data helps; the wide MLP
     over-fits and L2, dropout and early stopping beat it; gradients vanish towards the input and every remedy the

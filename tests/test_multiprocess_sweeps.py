@@ -73,6 +73,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_get_the_whole_result_equal_to_one_process(tmp_path):
     """Complete on every process, identical across processes, equal to one process to float32 rounding."""
     root = Path(__file__).resolve().parents[1]

@@ -11,6 +11,8 @@ Reproduce by hand (``ours`` or ``stock``)::
 
     JAXOPT_OPTAX_COMPAT=ours python -m pytest -p test_optax_compat -q -n 2 -p no:cacheprovider \\
         -c /dev/null --rootdir /tmp -o filterwarnings= $(python tests/test_optax_compat.py files)
+
+(the test also sets ``XLA_FLAGS`` to the package's short-run options, see ``SHORT_RUN_FLAGS``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+
+import pytest
+
+from jaxopt_course import compilation
 
 
 ENV = "JAXOPT_OPTAX_COMPAT"
@@ -73,6 +79,12 @@ NAMED = [
 # every test parameterised by an optimiser we implement is kept; a list of prefixes to leave out
 # (empty: the subset is "every test of these files that exercises our names")
 LEFT_OUT: tuple[str, ...] = ()
+
+
+# optax's tests are ~300 short programs: compiling them is most of their time, and XLA's lowest
+# LLVM level (the package's short-run options) halves it; the outcomes are the same. The user's
+# XLA_FLAGS come after ours and win.
+SHORT_RUN_FLAGS = tuple(f"--{name}={str(value).lower()}" for name, value in compilation.SHORT_RUN_OPTIONS.items())
 
 
 def optax_dir() -> Path:
@@ -139,7 +151,8 @@ def run_optax_tests(mode: str, junit: Path, workers: int = 1) -> dict[str, str]:
         command += ["-n", str(workers)]
     else:
         command += ["-p", "no:xdist"]
-    env = {**os.environ, ENV: mode, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, ENV: mode, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]),
+           "XLA_FLAGS": " ".join([*SHORT_RUN_FLAGS, os.environ.get("XLA_FLAGS", "")]).strip()}
     subprocess.run(command + optax_test_files(), env=env, cwd=junit.parent, capture_output=True, text=True, timeout=900)
     outcomes = {}
     for case in ElementTree.parse(junit).iter("testcase"):
@@ -157,6 +170,7 @@ def documented(section: str) -> dict[str, str]:
     return dict(rows)
 
 
+@pytest.mark.slow
 def test_optax_own_tests_pass_against_conventions_optax(tmp_path):
     """optax's shipped tests (the subset above) pass against conventions.optax_compat, except the ones
     that fail on stock optax too and the known differences, both listed in docs/optax_compat.md."""

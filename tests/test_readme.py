@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -20,6 +22,7 @@ def test_ci_runs_the_readme_test_command():
     assert ci_lines[-1] == readme_test_command()
 
 
+@pytest.mark.slow
 def test_quick_start_runs_and_converges():
     """The README's quick start (jc.adam inside optax.chain) reaches a loss near 0, and its
     digits example classifies held-out digits (accuracy > 0.9) and its sweep finds a finite best."""
