@@ -76,7 +76,9 @@ def _fit_setup(batch_size, steps, progress):
     x, y = data.parabola(numpy_seed=0)
     params, apply = models.mlp(jax.random.PRNGKey(0), 1, [32, 32, 1])
     loss_fn = models.supervised_loss(apply)
-    kwargs = dict(batch_size=batch_size, num_steps=steps, key=jax.random.PRNGKey(1), sampling="single_batch", progress=progress)
+    kwargs = dict(
+        batch_size=batch_size, num_steps=steps, key=jax.random.PRNGKey(1), sampling="single_batch", progress=progress
+    )
     return loss_fn, params, (x, y), kwargs
 
 
@@ -106,7 +108,13 @@ def time_fit_as_users_write_it(batch_size, momentum, steps, calls=4):
     fit(models.supervised_loss(apply), params, torch_convention.sgd(LEARNING_RATE, momentum=momentum), arrays, **kwargs)
     began = time.perf_counter()
     for scale in np.linspace(0.5, 1.5, calls):
-        fit(models.supervised_loss(apply), params, torch_convention.sgd(float(scale) * LEARNING_RATE, momentum=momentum), arrays, **kwargs)
+        fit(
+            models.supervised_loss(apply),
+            params,
+            torch_convention.sgd(float(scale) * LEARNING_RATE, momentum=momentum),
+            arrays,
+            **kwargs,
+        )
     return calls * steps / (time.perf_counter() - began)
 
 
@@ -132,19 +140,25 @@ def main(argv=None) -> int:
         long_steps = max(steps * 10, int(fit_speed))
         fit_long_speed, _ = time_fit(batch_size, momentum, long_steps)
         fit_progress_speed, _ = time_fit(batch_size, momentum, long_steps, progress=True)
-        rows.append({
-            "mode": name, "batch_size": batch_size, "momentum": momentum,
-            "torch_steps_per_s": torch_speed, "optax_loop_steps_per_s": optax_speed,
-            "fit_steps_per_s": fit_speed, "fit_with_progress_steps_per_s": fit_progress_speed,
-            "fit_as_users_write_it_steps_per_s": users_speed,
-            "users_vs_torch": users_speed / torch_speed if torch_speed else None,
-            "users_vs_optax_loop": users_speed / optax_speed,
-            "fit_compile_s": compile_seconds,
-            "fit_vs_torch": fit_speed / torch_speed if torch_speed else None,
-            "fit_vs_optax_loop": fit_speed / optax_speed,
-            "progress_run_steps": long_steps,
-            "progress_overhead": 1.0 - fit_progress_speed / fit_long_speed,
-        })
+        rows.append(
+            {
+                "mode": name,
+                "batch_size": batch_size,
+                "momentum": momentum,
+                "torch_steps_per_s": torch_speed,
+                "optax_loop_steps_per_s": optax_speed,
+                "fit_steps_per_s": fit_speed,
+                "fit_with_progress_steps_per_s": fit_progress_speed,
+                "fit_as_users_write_it_steps_per_s": users_speed,
+                "users_vs_torch": users_speed / torch_speed if torch_speed else None,
+                "users_vs_optax_loop": users_speed / optax_speed,
+                "fit_compile_s": compile_seconds,
+                "fit_vs_torch": fit_speed / torch_speed if torch_speed else None,
+                "fit_vs_optax_loop": fit_speed / optax_speed,
+                "progress_run_steps": long_steps,
+                "progress_overhead": 1.0 - fit_progress_speed / fit_long_speed,
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     processes = {}
     if not args.quick:
@@ -159,7 +173,13 @@ def main(argv=None) -> int:
             processes["ratio_warm"] = processes["torch_script_s"] / processes["experiment_warm_cache_s"]
         everything = [sys.executable, "-m", "experiments", "all", "--out", str(OUT / "all_run")]
         processes["experiments_all_cold_cache_s"] = process_seconds(everything, JAXOPT_COURSE_CACHE="off")
-    report = {"device": str(jax.devices()[0]), "cpu_count": os.cpu_count(), "steps": steps, "modes": rows, "whole_process": processes}
+    report = {
+        "device": str(jax.devices()[0]),
+        "cpu_count": os.cpu_count(),
+        "steps": steps,
+        "modes": rows,
+        "whole_process": processes,
+    }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "batch_modes.json").write_text(json.dumps(report, indent=2))
     lines = [

@@ -132,8 +132,15 @@ def compare(task, size: int, num_epochs: int, calls: int = 2) -> dict:
     """One row: both sides' times, compiled and as users write code, and their agreement."""
     key = jax.random.PRNGKey(1)
     rates = learning_rates(size)
-    row = {"configurations": size, "seeds": SEEDS, "epochs": num_epochs, "steps": num_epochs * (task[0][0].shape[0] // BATCH),
-           "lanes": sweep_programs.lanes_for(tuple(jax.devices()), size, sweep_programs.lane_group_size(tuple(jax.devices()), size, None))}
+    row = {
+        "configurations": size,
+        "seeds": SEEDS,
+        "epochs": num_epochs,
+        "steps": num_epochs * (task[0][0].shape[0] // BATCH),
+        "lanes": sweep_programs.lanes_for(
+            tuple(jax.devices()), size, sweep_programs.lane_group_size(tuple(jax.devices()), size, None)
+        ),
+    }
     finals = {}
     for name, call in sides(task, num_epochs, key).items():
         sweep_programs.PROGRAMS.clear()  # so that sweep's first call compiles, as in a new process
@@ -147,8 +154,13 @@ def compare(task, size: int, num_epochs: int, calls: int = 2) -> dict:
     row["fresh_ratio"] = row["handwritten_fresh_seconds"] / row["sweep_fresh_seconds"]
     finite = np.isfinite(finals["sweep"]) & np.isfinite(finals["handwritten"])
     row["finite_runs"] = int(finite.sum())
-    row["max_relative_difference"] = float(np.max(np.abs(finals["sweep"] - finals["handwritten"])[finite] / np.abs(finals["handwritten"][finite])))
-    row["losses_agree"] = bool(np.array_equal(finite, np.isfinite(finals["sweep"])) and np.allclose(finals["sweep"][finite], finals["handwritten"][finite], rtol=1e-4, atol=1e-5))
+    row["max_relative_difference"] = float(
+        np.max(np.abs(finals["sweep"] - finals["handwritten"])[finite] / np.abs(finals["handwritten"][finite]))
+    )
+    row["losses_agree"] = bool(
+        np.array_equal(finite, np.isfinite(finals["sweep"]))
+        and np.allclose(finals["sweep"][finite], finals["handwritten"][finite], rtol=1e-4, atol=1e-5)
+    )
     return row
 
 
@@ -167,8 +179,11 @@ def markdown(report: dict) -> str:
             f"{r['handwritten_fresh_seconds']:.2f} | {r['sweep_fresh_seconds']:.2f} | {r['fresh_ratio']:.2f}× | "
             f"{'yes' if r['losses_agree'] else 'NO'} ({r['max_relative_difference']:.1e}) |"
         )
-    lines += ["", "ratio = handwritten / sweep (at least 1: sweep is at least as fast); compiled times are the best of three after a warm-up; "
-              "fresh objects: two calls with new learning rates, each building its function afresh, the first call's compile included."]
+    lines += [
+        "",
+        "ratio = handwritten / sweep (at least 1: sweep is at least as fast); compiled times are the best of three after a warm-up; "
+        "fresh objects: two calls with new learning rates, each building its function afresh, the first call's compile included.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -181,8 +196,14 @@ def main(argv=None) -> int:
     for size, num_epochs in (QUICK_EPOCHS if args.quick else EPOCHS).items():
         rows.append(compare(task, size, num_epochs))
         print(json.dumps(rows[-1]), flush=True)
-    report = {"platform": jax.devices()[0].platform, "device_count": jax.device_count(), "cpu_count": os.cpu_count(),
-              "load_average": os.getloadavg(), "quick": args.quick, "rows": rows}
+    report = {
+        "platform": jax.devices()[0].platform,
+        "device_count": jax.device_count(),
+        "cpu_count": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "quick": args.quick,
+        "rows": rows,
+    }
     OUT.mkdir(parents=True, exist_ok=True)
     name = "sweep_vs_handwritten_quick" if args.quick else "sweep_vs_handwritten"
     (OUT / f"{name}.json").write_text(json.dumps(report, indent=2))

@@ -48,8 +48,8 @@ import optax
 import jaxopt_course as jc
 from jaxopt_course import data, models, training
 from jaxopt_course.sweeps import programs as sweep_programs
-from jaxopt_course.sweeps.programs import CPU_GROUP_SIZE
 from jaxopt_course.sweeps import sweep
+from jaxopt_course.sweeps.programs import CPU_GROUP_SIZE
 
 OUT = Path(__file__).resolve().parent / "out"
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,7 +192,9 @@ def throughput(sizes, num_epochs: int) -> list[dict]:
         config_steps = size * plan.num_steps
         ours = best_of(lambda: sweep(run_fn, {"learning_rate": rates}, key=key, progress=False).metrics)
         single = best_of(one_call(run_fn, rates, key))
-        whole = best_of(lambda: sweep(run_fn, {"learning_rate": rates}, key=key, group_size=size, progress=False).metrics)
+        whole = best_of(
+            lambda: sweep(run_fn, {"learning_rate": rates}, key=key, group_size=size, progress=False).metrics
+        )
         plain = best_of(lambda: naive(rates, key))
         row = {
             "configurations": size,
@@ -228,8 +230,14 @@ def checkpoint_cost(size: int, chunk: int, num_epochs: int) -> dict:
             began = time.perf_counter()
             sweep(run_fn, grid, key=key, chunk_size=chunk, checkpoint_dir=folder, progress=False)
             loads.append(time.perf_counter() - began)
-    return {"configurations": size, "chunk_size": chunk, "plain_seconds": plain, "checkpointed_seconds": min(writes),
-            "write_overhead": min(writes) / plain - 1, "resume_all_done_seconds": min(loads)}
+    return {
+        "configurations": size,
+        "chunk_size": chunk,
+        "plain_seconds": plain,
+        "checkpointed_seconds": min(writes),
+        "write_overhead": min(writes) / plain - 1,
+        "resume_all_done_seconds": min(loads),
+    }
 
 
 def against_fit(num_configs: int, num_epochs: int) -> dict:
@@ -244,7 +252,16 @@ def against_fit(num_configs: int, num_epochs: int) -> dict:
     swept, swept_cpu = best_of(lambda: sweep(run_fn, {"learning_rate": rates * 1.01}, key=key, progress=False).metrics)
     began = time.perf_counter()
     for rate in rates:
-        training.fit(loss_fn, params, jc.sgd(float(rate), momentum=0.9), (x, y), batch_size=BATCH, num_epochs=num_epochs, key=key, progress=False)
+        training.fit(
+            loss_fn,
+            params,
+            jc.sgd(float(rate), momentum=0.9),
+            (x, y),
+            batch_size=BATCH,
+            num_epochs=num_epochs,
+            key=key,
+            progress=False,
+        )
     one_by_one = time.perf_counter() - began
     plain = jax.jit(jax.vmap(lambda rate, key: run_fn({"learning_rate": rate}, key), in_axes=(0, None)))
     wall, cpu = time.perf_counter(), time.process_time()
@@ -257,11 +274,20 @@ def against_fit(num_configs: int, num_epochs: int) -> dict:
     for rate in rates:
         jax.block_until_ready(single(np.float32(rate), key))
     compiled_loop = time.perf_counter() - began
-    return {"configurations": num_configs, "steps_per_configuration": plan.num_steps, "sweep_seconds": swept, "sweep_compile_seconds": first - swept,
-            "sweep_compile_cpu_seconds": first_cpu - swept_cpu, "plain_vmap_compile_seconds": plain_first[0] - plain_run[0],
-            "plain_vmap_compile_cpu_seconds": plain_first[1] - plain_run[1],
-            "fit_one_by_one_seconds": one_by_one, "compiled_loop_seconds": compiled_loop, "speedup_vs_fit_one_by_one": one_by_one / swept,
-            "speedup_vs_fit_one_by_one_compile_included": one_by_one / first, "speedup_vs_compiled_loop": compiled_loop / swept}
+    return {
+        "configurations": num_configs,
+        "steps_per_configuration": plan.num_steps,
+        "sweep_seconds": swept,
+        "sweep_compile_seconds": first - swept,
+        "sweep_compile_cpu_seconds": first_cpu - swept_cpu,
+        "plain_vmap_compile_seconds": plain_first[0] - plain_run[0],
+        "plain_vmap_compile_cpu_seconds": plain_first[1] - plain_run[1],
+        "fit_one_by_one_seconds": one_by_one,
+        "compiled_loop_seconds": compiled_loop,
+        "speedup_vs_fit_one_by_one": one_by_one / swept,
+        "speedup_vs_fit_one_by_one_compile_included": one_by_one / first,
+        "speedup_vs_compiled_loop": compiled_loop / swept,
+    }
 
 
 def halving_against_full_grid(quick: bool) -> dict:
@@ -273,14 +299,27 @@ def halving_against_full_grid(quick: bool) -> dict:
 
     cfg = experiment.Config()
     if quick:
-        cfg = dataclasses.replace(cfg, learning_rates=(1e-3, 1e-2, 1e-1), momenta=(0.0, 0.9), seeds=2, num_epochs=3, epochs_per_rung=1)
+        cfg = dataclasses.replace(
+            cfg, learning_rates=(1e-3, 1e-2, 1e-1), momenta=(0.0, 0.9), seeds=2, num_epochs=3, epochs_per_rung=1
+        )
     grid, key = {"learning_rate": cfg.learning_rates, "momentum": cfg.momenta}, jax.random.PRNGKey(cfg.seed)
     run_fn = experiment.make_run_fn(cfg)
     init_fn, advance_fn = experiment.make_halving_fns(cfg)
     calls = {
         "full_grid": lambda: sweep(run_fn, grid, seeds=cfg.seeds, key=key, progress=False).metrics,
-        "halving": lambda: successive_halving(init_fn, advance_fn, grid, metric="epoch_loss", rungs=cfg.num_epochs // cfg.epochs_per_rung,
-                                              keep=cfg.keep, seeds=cfg.seeds, key=key, progress=False).scores,
+        "halving": lambda: (
+            successive_halving(
+                init_fn,
+                advance_fn,
+                grid,
+                metric="epoch_loss",
+                rungs=cfg.num_epochs // cfg.epochs_per_rung,
+                keep=cfg.keep,
+                seeds=cfg.seeds,
+                key=key,
+                progress=False,
+            ).scores
+        ),
     }
     report = {}
     for name, call in calls.items():
@@ -308,7 +347,11 @@ def peak_memory(size: int, chunk: int | None) -> float:
     """Peak resident memory (MB) of a fresh process running one sweep."""
     completed = subprocess.run(
         [sys.executable, "-c", MEMORY_SCRIPT, str(size), "none" if chunk is None else str(chunk)],
-        cwd=ROOT, capture_output=True, text=True, check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
     return json.loads(completed.stdout.strip().splitlines()[-1])["peak_rss_mb"]
 
@@ -319,7 +362,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     sizes = (64, 256) if args.quick else (64, 256, 1024, 4096)
     num_epochs = 2 if args.quick else 3
-    bounds = matmul_rates(sorted({32, *sizes}), sweep_programs.lanes_for(tuple(jax.devices()), max(sizes), CPU_GROUP_SIZE))
+    bounds = matmul_rates(
+        sorted({32, *sizes}), sweep_programs.lanes_for(tuple(jax.devices()), max(sizes), CPU_GROUP_SIZE)
+    )
     print(json.dumps(bounds), flush=True)
     rows = throughput(sizes, num_epochs)
     checkpoints = checkpoint_cost(256 if args.quick else 1024, 64 if args.quick else 256, num_epochs)
@@ -330,24 +375,41 @@ def main(argv=None) -> int:
     print(json.dumps(halving), flush=True)
     memory = {}
     if not args.quick:
-        memory = {"16384_unchunked_mb": peak_memory(16384, None), "16384_chunk_1024_mb": peak_memory(16384, 1024), "1_configuration_mb": peak_memory(1, None)}
+        memory = {
+            "16384_unchunked_mb": peak_memory(16384, None),
+            "16384_chunk_1024_mb": peak_memory(16384, 1024),
+            "1_configuration_mb": peak_memory(1, None),
+        }
         print(json.dumps(memory), flush=True)
-    report = {"device": str(jax.devices()[0]), "device_count": jax.device_count(), "cpu_count": os.cpu_count(),
-              "load_average": os.getloadavg(), "flops_per_config_step": flops_per_config_step(), "bounds": bounds,
-              "throughput": rows, "checkpoints": checkpoints, "versus_fit": versus_fit, "halving": halving, "memory": memory}
+    report = {
+        "device": str(jax.devices()[0]),
+        "device_count": jax.device_count(),
+        "cpu_count": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "flops_per_config_step": flops_per_config_step(),
+        "bounds": bounds,
+        "throughput": rows,
+        "checkpoints": checkpoints,
+        "versus_fit": versus_fit,
+        "halving": halving,
+        "memory": memory,
+    }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "sweeps.json").write_text(json.dumps(report, indent=2))
     lines = [
         f"E3 mini-batch task (MLP 1-32-32-1, B = {BATCH}, {flops_per_config_step() / 1e3:.0f} kFLOP of matmuls per config-step), "
         f"{jax.device_count()} {jax.devices()[0].platform} device(s), {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}:",
         f"one 2048² matmul {bounds['large_matmul_gflops']:.0f} GFLOP/s; batched [K,128,32]×[K,32,32]: "
-        + ", ".join(f"K={k} {bounds[f'batched_matmul_{k}_gflops']:.0f}" for k in sorted({32, *sizes})) + " GFLOP/s",
+        + ", ".join(f"K={k} {bounds[f'batched_matmul_{k}_gflops']:.0f}" for k in sorted({32, *sizes}))
+        + " GFLOP/s",
         "",
         "| configurations | lanes | sweep config-steps/s (wall / per CPU s) | GFLOP/s (wall) | of the batched-matmul bound | one call, no lanes (wall / per CPU s) "
         "| whole-width vmap (wall) | naive jit(vmap), optax+flax (wall / per CPU s) | speed-up vs naive (wall / CPU s) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    products_seconds = sum(BATCH * 32 * 32 * 2 / (bounds[f"batched_{form}_in_lanes_gflops"] * 1e9) for form in PRODUCTS)  # per config-step
+    products_seconds = sum(
+        BATCH * 32 * 32 * 2 / (bounds[f"batched_{form}_in_lanes_gflops"] * 1e9) for form in PRODUCTS
+    )  # per config-step
     for r in rows:
         lines.append(
             f"| {r['configurations']} | {r['lanes']} | {r['sweep_config_steps_per_s']:.0f} / {r['sweep_config_steps_per_cpu_s']:.0f} | {r['sweep_gflops']:.1f} | "
@@ -368,20 +430,32 @@ def main(argv=None) -> int:
         "and the loop's per-operation overhead.",
     ]
     c = checkpoints
-    lines += ["", f"checkpoints, {c['configurations']} configurations in chunks of {c['chunk_size']}: {c['plain_seconds']:.2f} s plain, "
-              f"{c['checkpointed_seconds']:.2f} s writing every chunk ({c['write_overhead']:+.1%}), {c['resume_all_done_seconds']:.2f} s to resume a finished sweep"]
+    lines += [
+        "",
+        f"checkpoints, {c['configurations']} configurations in chunks of {c['chunk_size']}: {c['plain_seconds']:.2f} s plain, "
+        f"{c['checkpointed_seconds']:.2f} s writing every chunk ({c['write_overhead']:+.1%}), {c['resume_all_done_seconds']:.2f} s to resume a finished sweep",
+    ]
     v = versus_fit
-    lines += ["", f"{v['configurations']} configurations, {v['steps_per_configuration']} steps each: sweep {v['sweep_seconds']:.2f} s (compile {v['sweep_compile_seconds']:.2f} s, "
-              f"{v['sweep_compile_cpu_seconds']:.2f} CPU s, against {v['plain_vmap_compile_seconds']:.2f} s, {v['plain_vmap_compile_cpu_seconds']:.2f} CPU s for a plain jit(vmap(run_fn))); "
-              f"fit one after another {v['fit_one_by_one_seconds']:.2f} s ({v['speedup_vs_fit_one_by_one']:.0f}× slower, {v['speedup_vs_fit_one_by_one_compile_included']:.1f}× counting the sweep's compilation); "
-              f"one compiled run per configuration {v['compiled_loop_seconds']:.2f} s ({v['speedup_vs_compiled_loop']:.1f}×)"]
+    lines += [
+        "",
+        f"{v['configurations']} configurations, {v['steps_per_configuration']} steps each: sweep {v['sweep_seconds']:.2f} s (compile {v['sweep_compile_seconds']:.2f} s, "
+        f"{v['sweep_compile_cpu_seconds']:.2f} CPU s, against {v['plain_vmap_compile_seconds']:.2f} s, {v['plain_vmap_compile_cpu_seconds']:.2f} CPU s for a plain jit(vmap(run_fn))); "
+        f"fit one after another {v['fit_one_by_one_seconds']:.2f} s ({v['speedup_vs_fit_one_by_one']:.0f}× slower, {v['speedup_vs_fit_one_by_one_compile_included']:.1f}× counting the sweep's compilation); "
+        f"one compiled run per configuration {v['compiled_loop_seconds']:.2f} s ({v['speedup_vs_compiled_loop']:.1f}×)",
+    ]
     h = halving
-    lines += ["", f"lr × momentum (experiments.lr_momentum_sweep): successive halving {h['halving_seconds']:.2f} s compiled, {h['halving_cpu_seconds']:.2f} CPU s "
-              f"({h['halving_first_call_seconds']:.1f} s first call), the full grid {h['full_grid_seconds']:.2f} s, {h['full_grid_cpu_seconds']:.2f} CPU s "
-              f"({h['full_grid_first_call_seconds']:.1f} s)"]
+    lines += [
+        "",
+        f"lr × momentum (experiments.lr_momentum_sweep): successive halving {h['halving_seconds']:.2f} s compiled, {h['halving_cpu_seconds']:.2f} CPU s "
+        f"({h['halving_first_call_seconds']:.1f} s first call), the full grid {h['full_grid_seconds']:.2f} s, {h['full_grid_cpu_seconds']:.2f} CPU s "
+        f"({h['full_grid_first_call_seconds']:.1f} s)",
+    ]
     if memory:
-        lines += ["", f"peak memory (whole process), 16384 configurations: unchunked {memory['16384_unchunked_mb']:.0f} MB, chunk_size=1024 "
-                  f"{memory['16384_chunk_1024_mb']:.0f} MB (one configuration: {memory['1_configuration_mb']:.0f} MB)"]
+        lines += [
+            "",
+            f"peak memory (whole process), 16384 configurations: unchunked {memory['16384_unchunked_mb']:.0f} MB, chunk_size=1024 "
+            f"{memory['16384_chunk_1024_mb']:.0f} MB (one configuration: {memory['1_configuration_mb']:.0f} MB)",
+        ]
     (OUT / "sweeps.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -15,7 +15,9 @@ import sys
 from experiments._common import configure_jax
 from experiments.report import everything
 
-USAGE = "usage: python -m experiments {list | all | explorer | NAME} [--out DIR] [--quick] [--seed N]  (all: [--jobs N])"
+USAGE = (
+    "usage: python -m experiments {list | all | explorer | NAME} [--out DIR] [--quick] [--seed N]  (all: [--jobs N])"
+)
 SEED_LIMIT = 2**32  # without jax_enable_x64 a PRNG key keeps 32 bits: 2**32 would be seed 0 again
 
 
@@ -62,7 +64,9 @@ def out_value(text: str) -> str:
 def options_parser(command: str, description: str, default_out: str) -> _Parser:
     """The options every command shares: ``--out``, ``--quick``, ``--seed``."""
     parser = _Parser(prog=f"python -m experiments {command}", description=description)
-    parser.add_argument("--out", type=out_value, default=default_out, help="folder for the results (default: %(default)s)")
+    parser.add_argument(
+        "--out", type=out_value, default=default_out, help="folder for the results (default: %(default)s)"
+    )
     parser.add_argument("--quick", action="store_true", help="the small, fast version (seconds)")
     parser.add_argument("--seed", type=seed_value, default=0, help="PRNG seed in [0, 2**32) (default: %(default)s)")
     return parser
@@ -111,7 +115,12 @@ def run_all_command(argv: list[str]) -> int:
     from experiments.report import default_jobs, run_all
 
     parser = options_parser("all", "run every experiment and write index.html", "results")
-    parser.add_argument("--jobs", type=jobs_value, default=default_jobs(), help="worker processes, longest experiments first (default: one per CPU core, at most 4: %(default)s here)")
+    parser.add_argument(
+        "--jobs",
+        type=jobs_value,
+        default=default_jobs(),
+        help="worker processes, longest experiments first (default: one per CPU core, at most 4: %(default)s here)",
+    )
     args = parser.parse_args(argv)
     if args.jobs == 1:
         configure_jax()  # several workers each configure their own process
@@ -121,7 +130,9 @@ def run_all_command(argv: list[str]) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     failed = [o["name"] for o in outcomes if o["error"]]
-    print(f"wrote {args.out}/index.html; " + (f"FAILED: {', '.join(failed)}" if failed else "all experiments succeeded"))
+    print(
+        f"wrote {args.out}/index.html; " + (f"FAILED: {', '.join(failed)}" if failed else "all experiments succeeded")
+    )
     return 1 if failed else 0
 
 

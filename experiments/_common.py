@@ -69,7 +69,9 @@ def prepare_out_dir(out: str | os.PathLike) -> Path:
             pass
     except OSError as error:
         reason = error.strerror or str(error)
-        raise ValueError(f"--out {str(path)!r} cannot be created or written ({reason}); choose another folder") from None
+        raise ValueError(
+            f"--out {str(path)!r} cannot be created or written ({reason}); choose another folder"
+        ) from None
     return path
 
 

@@ -79,7 +79,10 @@ def he_initialisation(params, key):
         return models.vectorised_draws(jax.nn.initializers.he_normal(), keys, shapes)
 
     kernels = draw(key)
-    return {name: {"kernel": kernel, "bias": np.zeros(params[name]["bias"].shape, np.float32)} for name, kernel in zip(names, kernels)}
+    return {
+        name: {"kernel": kernel, "bias": np.zeros(params[name]["bias"].shape, np.float32)}
+        for name, kernel in zip(names, kernels)
+    }
 
 
 def deep_networks(cfg, key) -> dict:
@@ -92,11 +95,21 @@ def deep_networks(cfg, key) -> dict:
     """
     x, y = curve_data()
     torch_start = models.mlp(key, 1, [32] * cfg.depth + [1], activation="sigmoid")[0]
-    starts = {"torch": torch_start, "he": he_initialisation(torch_start, jax.random.fold_in(key, 1)), "large": jax.tree.map(lambda p: np.asarray(p) * np.float32(cfg.exploding_scale), torch_start)}
+    starts = {
+        "torch": torch_start,
+        "he": he_initialisation(torch_start, jax.random.fold_in(key, 1)),
+        "large": jax.tree.map(lambda p: np.asarray(p) * np.float32(cfg.exploding_scale), torch_start),
+    }
     exploding = {"SGD": NO_CLIP, f"clip ‖g‖ ≤ {cfg.clip_norm:g}, then SGD": cfg.clip_norm}
     # name: (start, activation, residual, learning rate, clipping bound)
-    rows = {name: (starts[init], activation, residual, cfg.remedy_learning_rate, NO_CLIP) for name, (activation, residual, init) in REMEDIES.items()}
-    rows |= {name: (starts["large"], "sigmoid", False, cfg.exploding_learning_rate, bound) for name, bound in exploding.items()}
+    rows = {
+        name: (starts[init], activation, residual, cfg.remedy_learning_rate, NO_CLIP)
+        for name, (activation, residual, init) in REMEDIES.items()
+    }
+    rows |= {
+        name: (starts["large"], "sigmoid", False, cfg.exploding_learning_rate, bound)
+        for name, bound in exploding.items()
+    }
     # starts scaled and stacked on the host: the same float32 products, and no small program per shape
     params = jax.tree.map(lambda *leaves: np.stack(leaves), *(row[0] for row in rows.values()))
     activations = jnp.array([ACTIVATION_NAMES.index(row[1]) for row in rows.values()], jnp.int32)
@@ -115,16 +128,25 @@ def deep_networks(cfg, key) -> dict:
         return norms, history.step_loss, history.first_nonfinite_step
 
     with compilation.long_runs():  # seven ten-layer networks trained for 300 epochs: worth LLVM's full pipeline
-        norms, losses, non_finite = (np.asarray(a) for a in compilation.jit(jax.vmap(one))(params, activations, residuals, learning_rates, bounds))
-    runs = {name: {"norms": norms[i], "loss": losses[i], "non_finite": int(non_finite[i])} for i, name in enumerate(rows)}
+        norms, losses, non_finite = (
+            np.asarray(a)
+            for a in compilation.jit(jax.vmap(one))(params, activations, residuals, learning_rates, bounds)
+        )
+    runs = {
+        name: {"norms": norms[i], "loss": losses[i], "non_finite": int(non_finite[i])} for i, name in enumerate(rows)
+    }
     baseline = runs[next(iter(REMEDIES))]
     return {
         "gradients": {
-            "norms": {"torch initialisation": baseline["norms"], f"weights ×{cfg.exploding_scale:g}": runs["SGD"]["norms"]},
+            "norms": {
+                "torch initialisation": baseline["norms"],
+                f"weights ×{cfg.exploding_scale:g}": runs["SGD"]["norms"],
+            },
             "curves": {name: runs[name]["loss"] for name in exploding},
             "exploded_at_step": {name: runs[name]["non_finite"] for name in exploding},
         },
-        "remedies": {name: {"norms": runs[name]["norms"], "loss": runs[name]["loss"]} for name in REMEDIES} | {BATCH_NORM: batch_normalised(cfg, key)},
+        "remedies": {name: {"norms": runs[name]["norms"], "loss": runs[name]["loss"]} for name in REMEDIES}
+        | {BATCH_NORM: batch_normalised(cfg, key)},
     }
 
 
@@ -144,7 +166,15 @@ def batch_normalised(cfg, key) -> dict:
     def run(params, model_state):
         gradient = jax.grad(lambda p: loss_fn(p, (x, y), jax.random.PRNGKey(0), model_state)[0])(params)
         norms = jnp.stack([jnp.linalg.norm(gradient[f"dense_{i}"]["kernel"]) for i in range(cfg.depth + 1)])
-        history = training.train(loss_fn, params, jc.sgd(cfg.remedy_learning_rate), (x, y), jax.random.PRNGKey(0), plan, model_state=model_state)
+        history = training.train(
+            loss_fn,
+            params,
+            jc.sgd(cfg.remedy_learning_rate),
+            (x, y),
+            jax.random.PRNGKey(0),
+            plan,
+            model_state=model_state,
+        )
         evaluation, _ = loss_fn(history.params, (x, y), None, history.model_state)
         return norms, history.step_loss, evaluation
 

@@ -84,11 +84,13 @@ def run(cfg: Config) -> dict:
     for mode in cfg.modes:
         batch_size = min(mode.batch_size, cfg.num_samples)
         runs["published", mode.name] = (
-            pytorch.sgd(cfg.learning_rate, momentum=mode.published_momentum), 1,
+            pytorch.sgd(cfg.learning_rate, momentum=mode.published_momentum),
+            1,
             dict(batch_size=batch_size, num_steps=cfg.published_steps, sampling="single_batch"),
         )
         runs["corrected", mode.name] = (
-            pytorch.sgd(cfg.learning_rate, momentum=cfg.corrected_momentum), -(-cfg.num_samples // batch_size),
+            pytorch.sgd(cfg.learning_rate, momentum=cfg.corrected_momentum),
+            -(-cfg.num_samples // batch_size),
             dict(batch_size=batch_size, num_epochs=cfg.corrected_epochs, sampling="epoch"),
         )
 
@@ -117,23 +119,53 @@ def plot(results: dict, cfg: Config) -> dict:
         plotting.plot_loss(ax, entry["step_loss"], color=color, smooth=0.9, raw_alpha=0.35)
         ax.set_ylim(*cfg.ylim)
         plotting.label_axes(
-            ax, xlabel="step (the course's 'epoch': one batch)", ylabel="MSE loss",
+            ax,
+            xlabel="step (the course's 'epoch': one batch)",
+            ylabel="MSE loss",
             title=f"{mode.name}: B={min(mode.batch_size, cfg.num_samples)}, momentum {mode.published_momentum:g}",
         )
-    figure.suptitle(f"E3 as published — SGD lr {cfg.learning_rate:g}, {cfg.published_steps} single-batch steps", fontsize=13)
+    figure.suptitle(
+        f"E3 as published — SGD lr {cfg.learning_rate:g}, {cfg.published_steps} single-batch steps", fontsize=13
+    )
     figures["published"] = figure
 
     figure, axes = plotting.new_figure(1, 2, width=6.0, height=4.2)
     for mode, color in zip(cfg.modes, plotting.PALETTE):
         entry = results["corrected"][mode.name]
         epochs = np.arange(1, len(entry["step_loss"]) + 1) / entry["steps_per_epoch"]
-        plotting.plot_loss(axes[0, 0], entry["step_loss"], x=epochs, label=f"{mode.name} (B={min(mode.batch_size, cfg.num_samples)})", color=color, smooth=0.995 if entry["steps_per_epoch"] > 50 else 0.6, raw_alpha=0.15)
+        plotting.plot_loss(
+            axes[0, 0],
+            entry["step_loss"],
+            x=epochs,
+            label=f"{mode.name} (B={min(mode.batch_size, cfg.num_samples)})",
+            color=color,
+            smooth=0.995 if entry["steps_per_epoch"] > 50 else 0.6,
+            raw_alpha=0.15,
+        )
         axes[0, 0].set_ylim(*cfg.ylim)
-        plotting.plot_loss(axes[0, 1], entry["epoch_loss"], x=np.arange(1, len(entry["epoch_loss"]) + 1), label=mode.name, color=color, log=True)
+        plotting.plot_loss(
+            axes[0, 1],
+            entry["epoch_loss"],
+            x=np.arange(1, len(entry["epoch_loss"]) + 1),
+            label=mode.name,
+            color=color,
+            log=True,
+        )
         axes[0, 1].plot(np.arange(1, len(entry["epoch_loss"]) + 1), entry["epoch_loss"], "o", color=color, markersize=3)
-    plotting.label_axes(axes[0, 0], xlabel="epoch (passes over the 1000 samples)", ylabel="MSE loss of each step's batch", title="Loss of every step (raw faint, EWMA bold)", legend=True)
-    plotting.label_axes(axes[0, 1], xlabel="epoch", ylabel="mean training loss of the epoch (log)", title="Loss per epoch", legend=True)
-    figure.suptitle(f"E3 corrected — momentum {cfg.corrected_momentum:g} for all, lr {cfg.learning_rate:g}, {cfg.corrected_epochs} real epochs", fontsize=13)
+    plotting.label_axes(
+        axes[0, 0],
+        xlabel="epoch (passes over the 1000 samples)",
+        ylabel="MSE loss of each step's batch",
+        title="Loss of every step (raw faint, EWMA bold)",
+        legend=True,
+    )
+    plotting.label_axes(
+        axes[0, 1], xlabel="epoch", ylabel="mean training loss of the epoch (log)", title="Loss per epoch", legend=True
+    )
+    figure.suptitle(
+        f"E3 corrected — momentum {cfg.corrected_momentum:g} for all, lr {cfg.learning_rate:g}, {cfg.corrected_epochs} real epochs",
+        fontsize=13,
+    )
     figures["corrected"] = figure
     return figures
 

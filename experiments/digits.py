@@ -39,8 +39,19 @@ class Config:
     batch_size: int = 64
     num_epochs: int = 30
     seeds: int = 3
-    optimizers: tuple[str, ...] = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam", "AMSGrad", "AdamW",
-                                   "Momentum + exponential decay", "Adam + cosine decay")
+    optimizers: tuple[str, ...] = (
+        "SGD",
+        "Momentum",
+        "Nesterov",
+        "AdaGrad",
+        "RMSProp",
+        "AdaDelta",
+        "Adam",
+        "AMSGrad",
+        "AdamW",
+        "Momentum + exponential decay",
+        "Adam + cosine decay",
+    )
     momentum: float = 0.9  # the sweep's (and the momentum optimisers')
     learning_rates: tuple[float, ...] = tuple(np.geomspace(1e-3, 1.0, 10).round(6))
     epochs_per_rung: int = 10  # successive halving: num_epochs / epochs_per_rung rungs
@@ -59,7 +70,10 @@ OPTIMIZERS = {
     "Adam": (1e-3, lambda lr, steps, epochs: jc.adam(lr)),
     "AMSGrad": (1e-3, lambda lr, steps, epochs: jc.amsgrad(lr)),
     "AdamW": (1e-3, lambda lr, steps, epochs: jc.adamw(lr, weight_decay=1e-2)),
-    "Momentum + exponential decay": (0.05, lambda lr, steps, epochs: jc.sgd(schedules.exponential_decay(lr, steps, 0.9, staircase=True), momentum=0.9)),
+    "Momentum + exponential decay": (
+        0.05,
+        lambda lr, steps, epochs: jc.sgd(schedules.exponential_decay(lr, steps, 0.9, staircase=True), momentum=0.9),
+    ),
     "Adam + cosine decay": (3e-3, lambda lr, steps, epochs: jc.adam(schedules.cosine_decay(lr, steps * epochs))),
 }
 
@@ -100,7 +114,16 @@ class Task:
         def run_fn(hparams, key):
             params, train_key = self.start(key)
             optimizer = build(hparams["learning_rate"], steps, epochs)
-            history = training.train(self.loss_fn, params, optimizer, self.data["train"], train_key, self.plan, eval_data=eval_data, metrics=metrics)
+            history = training.train(
+                self.loss_fn,
+                params,
+                optimizer,
+                self.data["train"],
+                train_key,
+                self.plan,
+                eval_data=eval_data,
+                metrics=metrics,
+            )
             return history._replace(params=None)
 
         return run_fn
@@ -117,7 +140,9 @@ class Task:
             return trainer.init(params, optimizer(hparams), train_key)
 
         def advance_fn(carry, hparams):
-            carry, history = trainer.advance(carry, optimizer(hparams), self.data["train"], num_epochs=self.cfg.epochs_per_rung)
+            carry, history = trainer.advance(
+                carry, optimizer(hparams), self.data["train"], num_epochs=self.cfg.epochs_per_rung
+            )
             return carry, history._replace(params=None)
 
         return init_fn, advance_fn
@@ -135,14 +160,31 @@ def run(cfg: Config) -> dict:
     optimizers = {}
     for name in cfg.optimizers:
         rate, build = OPTIMIZERS[name]
-        optimizers[name] = sweep(task.run_fn(build), {"learning_rate": [rate]}, seeds=cfg.seeds, key=key, progress=False)
+        optimizers[name] = sweep(
+            task.run_fn(build), {"learning_rate": [rate]}, seeds=cfg.seeds, key=key, progress=False
+        )
     grid = {"learning_rate": cfg.learning_rates}
     init_fn, advance_fn = task.halving_fns()
     # short runs: compiled at the experiments' quick level (compilation.long_runs() would cost more to compile than it saves)
     full = sweep(task.run_fn(momentum_sgd(cfg), "validation"), grid, seeds=cfg.seeds, key=key, progress=False)
-    halving = successive_halving(init_fn, advance_fn, grid, metric="eval_metrics.accuracy", mode="max", rungs=cfg.num_epochs // cfg.epochs_per_rung,
-                                 keep=cfg.keep, seeds=cfg.seeds, key=key, progress=False)
-    return {"optimizers": optimizers, "full": full, "halving": halving, "sizes": {name: len(split[1]) for name, split in task.data.items()}}
+    halving = successive_halving(
+        init_fn,
+        advance_fn,
+        grid,
+        metric="eval_metrics.accuracy",
+        mode="max",
+        rungs=cfg.num_epochs // cfg.epochs_per_rung,
+        keep=cfg.keep,
+        seeds=cfg.seeds,
+        key=key,
+        progress=False,
+    )
+    return {
+        "optimizers": optimizers,
+        "full": full,
+        "halving": halving,
+        "sizes": {name: len(split[1]) for name, split in task.data.items()},
+    }
 
 
 def rank_in(scores: np.ndarray, index: int) -> int:
@@ -158,10 +200,19 @@ def comparison(results: dict, cfg: Config) -> dict:
     best, picked, cost = full.best("eval_metrics.accuracy", mode="max"), halving.best(), halving.cost()
     index = picked["index"]
     return {
-        "full_grid_best": {"learning_rate": best["learning_rate"], "index": best["index"], "validation_accuracy": float(validation[best["index"]]),
-                           "test_accuracy": float(test[best["index"]])},
-        "halving_pick": {"learning_rate": picked["learning_rate"], "index": index, "validation_accuracy_at_last_rung": picked["score"],
-                         "full_grid_validation_accuracy": float(validation[index]), "test_accuracy": float(test[index])},
+        "full_grid_best": {
+            "learning_rate": best["learning_rate"],
+            "index": best["index"],
+            "validation_accuracy": float(validation[best["index"]]),
+            "test_accuracy": float(test[best["index"]]),
+        },
+        "halving_pick": {
+            "learning_rate": picked["learning_rate"],
+            "index": index,
+            "validation_accuracy_at_last_rung": picked["score"],
+            "full_grid_validation_accuracy": float(validation[index]),
+            "test_accuracy": float(test[index]),
+        },
         "halving_rank_in_full_grid": rank_in(validation, index),
         "same_best_as_full_grid": bool(validation[index] == validation[best["index"]]),
         "survivors_per_rung": [len(i) for i in halving.indices],
@@ -177,13 +228,21 @@ def final_accuracies(results: dict) -> dict:
     out = {}
     for name, result in results["optimizers"].items():
         curves = np.asarray(result.metrics.eval_metrics["accuracy"])[0]  # [seed, epoch]
-        out[name] = {"final": float(curves[:, -1].mean()), "min_over_seeds": float(curves[:, -1].min()), "max_over_seeds": float(curves[:, -1].max()),
-                     "best_epoch_mean": float(curves.mean(axis=0).max()), "final_training_loss": float(np.asarray(result.metrics.epoch_loss)[0, :, -1].mean())}
+        out[name] = {
+            "final": float(curves[:, -1].mean()),
+            "min_over_seeds": float(curves[:, -1].min()),
+            "max_over_seeds": float(curves[:, -1].max()),
+            "best_epoch_mean": float(curves.mean(axis=0).max()),
+            "final_training_loss": float(np.asarray(result.metrics.epoch_loss)[0, :, -1].mean()),
+        }
     return out
 
 
 def plot(results: dict, cfg: Config) -> dict:
-    return {"digits_optimizers": plot_optimizers(results, cfg), "digits_learning_rate": plot_learning_rate(results, cfg)}
+    return {
+        "digits_optimizers": plot_optimizers(results, cfg),
+        "digits_learning_rate": plot_learning_rate(results, cfg),
+    }
 
 
 def plot_optimizers(results: dict, cfg: Config):
@@ -200,19 +259,38 @@ def plot_optimizers(results: dict, cfg: Config):
             epochs = np.arange(1, seeds.shape[1] + 1)
             ax.fill_between(epochs, seeds.min(axis=0), seeds.max(axis=0), color=colors[name], alpha=0.15, linewidth=0)
             label = f"{name}: {finals[name]['final']:.3f}" if ax is axes[0, 0] else name
-            ax.plot(epochs, seeds.mean(axis=0), color=colors[name], linestyle="--" if dashed else "-", linewidth=1.8, label=label)
+            ax.plot(
+                epochs,
+                seeds.mean(axis=0),
+                color=colors[name],
+                linestyle="--" if dashed else "-",
+                linewidth=1.8,
+                label=label,
+            )
     low = min(0.8, min(f["final"] for f in finals.values()) - 0.02)
     axes[0, 0].set_ylim(max(low, 0.0), 1.0)
     axes[0, 0].axhline(1 / CLASSES, color="#9a9a9a", linewidth=0.8, linestyle=":")
-    plotting.label_axes(axes[0, 0], xlabel="epoch", ylabel=f"test accuracy ({results['sizes']['test']} images)",
-                        title="test accuracy after each epoch (legend: the last epoch's)")
+    plotting.label_axes(
+        axes[0, 0],
+        xlabel="epoch",
+        ylabel=f"test accuracy ({results['sizes']['test']} images)",
+        title="test accuracy after each epoch (legend: the last epoch's)",
+    )
     axes[0, 0].legend(frameon=False, fontsize=8, loc="lower right", title="mean of seeds, best first", title_fontsize=8)
     axes[0, 1].set_yscale("log")
-    plotting.label_axes(axes[0, 1], xlabel="epoch", ylabel="training cross-entropy (log)", title="training loss, mean over the epoch's batches")
+    plotting.label_axes(
+        axes[0, 1],
+        xlabel="epoch",
+        ylabel="training cross-entropy (log)",
+        title="training loss, mean over the epoch's batches",
+    )
     for ax in axes[0]:
         ax.grid(True, alpha=0.3, which="both")
-    figure.suptitle(f"Digits, MLP 64-{'-'.join(map(str, cfg.hidden))}-10, batches of {cfg.batch_size}: the course's optimisers "
-                    f"(dashed: with a schedule; bands: min–max over {cfg.seeds} seeds)", fontsize=12)
+    figure.suptitle(
+        f"Digits, MLP 64-{'-'.join(map(str, cfg.hidden))}-10, batches of {cfg.batch_size}: the course's optimisers "
+        f"(dashed: with a schedule; bands: min–max over {cfg.seeds} seeds)",
+        fontsize=12,
+    )
     return figure
 
 
@@ -224,22 +302,59 @@ def plot_learning_rate(results: dict, cfg: Config):
     ax = axes[0, 0]
     seeds = np.asarray(full.metrics.eval_metrics["accuracy"])[:, :, -1]  # [configuration, seed]
     ax.fill_between(rates, seeds.min(axis=1), seeds.max(axis=1), color=plotting.PALETTE[0], alpha=0.2, linewidth=0)
-    ax.plot(rates, seeds.mean(axis=1), marker="o", color=plotting.PALETTE[0], label=f"full grid, validation (after {cfg.num_epochs} epochs)")
-    ax.plot(rates, full.final("eval_metrics.test_accuracy"), marker=".", color="#7f7f7f", linestyle=":", label="full grid, test (not used to choose)")
+    ax.plot(
+        rates,
+        seeds.mean(axis=1),
+        marker="o",
+        color=plotting.PALETTE[0],
+        label=f"full grid, validation (after {cfg.num_epochs} epochs)",
+    )
+    ax.plot(
+        rates,
+        full.final("eval_metrics.test_accuracy"),
+        marker=".",
+        color="#7f7f7f",
+        linestyle=":",
+        label="full grid, test (not used to choose)",
+    )
     best, picked = compared["full_grid_best"], compared["halving_pick"]
-    ax.plot(best["learning_rate"], best["validation_accuracy"], marker="o", markersize=14, markerfacecolor="none", markeredgecolor="#d62728",
-            markeredgewidth=2, linestyle="none", label=f"full grid's best: η {best['learning_rate']:.3g}")
-    ax.plot(picked["learning_rate"], picked["full_grid_validation_accuracy"], marker="*", markersize=16, color="#d62728", markeredgecolor="white",
-            linestyle="none", label=f"halving's pick: η {picked['learning_rate']:.3g} (rank {compared['halving_rank_in_full_grid']} of {len(rates)})")
+    ax.plot(
+        best["learning_rate"],
+        best["validation_accuracy"],
+        marker="o",
+        markersize=14,
+        markerfacecolor="none",
+        markeredgecolor="#d62728",
+        markeredgewidth=2,
+        linestyle="none",
+        label=f"full grid's best: η {best['learning_rate']:.3g}",
+    )
+    ax.plot(
+        picked["learning_rate"],
+        picked["full_grid_validation_accuracy"],
+        marker="*",
+        markersize=16,
+        color="#d62728",
+        markeredgecolor="white",
+        linestyle="none",
+        label=f"halving's pick: η {picked['learning_rate']:.3g} (rank {compared['halving_rank_in_full_grid']} of {len(rates)})",
+    )
     ax.set_xscale("log")
     ax.axhline(1 / CLASSES, color="#9a9a9a", linewidth=0.8, linestyle=":")
     ax.set_ylim(0.0, 1.02)
-    plotting.label_axes(ax, xlabel="learning rate η (log scale)", ylabel="accuracy (mean over seeds; band: min–max)",
-                        title=f"full grid: {len(rates)} learning rates × {cfg.seeds} seeds, one sweep")
+    plotting.label_axes(
+        ax,
+        xlabel="learning rate η (log scale)",
+        ylabel="accuracy (mean over seeds; band: min–max)",
+        title=f"full grid: {len(rates)} learning rates × {cfg.seeds} seeds, one sweep",
+    )
     ax.legend(frameon=False, fontsize=8, loc="lower center")
     ax.grid(True, alpha=0.3, which="both")
     plot_halving_bars(axes[0, 1], results, cfg, compared)
-    figure.suptitle(f"Tuning the learning rate of SGD with momentum {cfg.momentum:g} on digits: the whole grid against successive halving", fontsize=12)
+    figure.suptitle(
+        f"Tuning the learning rate of SGD with momentum {cfg.momentum:g} on digits: the whole grid against successive halving",
+        fontsize=12,
+    )
     return figure
 
 
@@ -251,22 +366,58 @@ def plot_halving_bars(ax, results: dict, cfg: Config, compared: dict) -> None:
     epochs = (halving.stopped_rung + 1) * cfg.epochs_per_rung
     for row, (trained, stopped) in enumerate(zip(epochs, halving.stopped_rung)):
         finalist = stopped == len(halving.rungs) - 1
-        ax.barh(row, trained, color=plotting.PALETTE[1] if finalist else plotting.PALETTE[0], height=0.7, alpha=0.85 if finalist else 0.5,
-                label="trained to the end" if finalist and row == halving.indices[-1][0] else None)
+        ax.barh(
+            row,
+            trained,
+            color=plotting.PALETTE[1] if finalist else plotting.PALETTE[0],
+            height=0.7,
+            alpha=0.85 if finalist else 0.5,
+            label="trained to the end" if finalist and row == halving.indices[-1][0] else None,
+        )
         score = halving.scores[stopped, row]
-        ax.text(trained + 0.3, row, f"{score:.3f} at its last rung (full run: {validation[row]:.3f}, rank {rank_in(validation, row)})", va="center", fontsize=8)
+        ax.text(
+            trained + 0.3,
+            row,
+            f"{score:.3f} at its last rung (full run: {validation[row]:.3f}, rank {rank_in(validation, row)})",
+            va="center",
+            fontsize=8,
+        )
     picked, best = compared["halving_pick"]["index"], compared["full_grid_best"]["index"]
-    ax.plot(0, picked, marker="*", markersize=15, color="#d62728", markeredgecolor="white", linestyle="none", label="halving's pick", clip_on=False)
-    ax.plot(0, best, marker="o", markersize=12, markerfacecolor="none", markeredgecolor="#d62728", markeredgewidth=2, linestyle="none",
-            label="full grid's best", clip_on=False)
+    ax.plot(
+        0,
+        picked,
+        marker="*",
+        markersize=15,
+        color="#d62728",
+        markeredgecolor="white",
+        linestyle="none",
+        label="halving's pick",
+        clip_on=False,
+    )
+    ax.plot(
+        0,
+        best,
+        marker="o",
+        markersize=12,
+        markerfacecolor="none",
+        markeredgecolor="#d62728",
+        markeredgewidth=2,
+        linestyle="none",
+        label="full grid's best",
+        clip_on=False,
+    )
     ax.set_yticks(rows, [f"{r:.3g}" for r in rates])
     ticks = (np.arange(len(halving.rungs)) + 1) * cfg.epochs_per_rung
     ax.set_xticks(np.concatenate([[0], ticks]))
     ax.set_xlim(0, ticks[-1] * 2.1)
     ax.grid(True, axis="x", alpha=0.3)
     ax.legend(frameon=False, fontsize=8, loc="lower right")
-    plotting.label_axes(ax, xlabel="epochs trained by successive halving (text: validation accuracy)", ylabel="learning rate η",
-                        title=f"successive halving: {' → '.join(map(str, compared['survivors_per_rung']))}, {compared['saved']:.0%} of the epochs saved")
+    plotting.label_axes(
+        ax,
+        xlabel="epochs trained by successive halving (text: validation accuracy)",
+        ylabel="learning rate η",
+        title=f"successive halving: {' → '.join(map(str, compared['survivors_per_rung']))}, {compared['saved']:.0%} of the epochs saved",
+    )
 
 
 CAPTIONS = {
@@ -290,12 +441,18 @@ def describe(results: dict, cfg: Config, finals: dict, compared: dict) -> str:
     best, picked, rank = compared["full_grid_best"], compared["halving_pick"], compared["halving_rank_in_full_grid"]
     count = len(cfg.learning_rates)
     if compared["same_best_as_full_grid"]:
-        verdict = (f"Halving picked the full grid's best (rank 1 of {count}): η {picked['learning_rate']:.3g}, validation accuracy "
-                   f"{picked['full_grid_validation_accuracy']:.3f}" + ("" if picked["index"] == best["index"] else f", tied with η {best['learning_rate']:.3g}") + ".")
+        verdict = (
+            f"Halving picked the full grid's best (rank 1 of {count}): η {picked['learning_rate']:.3g}, validation accuracy "
+            f"{picked['full_grid_validation_accuracy']:.3f}"
+            + ("" if picked["index"] == best["index"] else f", tied with η {best['learning_rate']:.3g}")
+            + "."
+        )
     else:
-        verdict = (f"Halving missed: it picked the {ordinal(rank)} best of the {count} learning rates, η {picked['learning_rate']:.3g} with validation accuracy "
-                   f"{picked['full_grid_validation_accuracy']:.3f} after the full run, against {best['validation_accuracy']:.3f} for the full grid's best, "
-                   f"η {best['learning_rate']:.3g}.")
+        verdict = (
+            f"Halving missed: it picked the {ordinal(rank)} best of the {count} learning rates, η {picked['learning_rate']:.3g} with validation accuracy "
+            f"{picked['full_grid_validation_accuracy']:.3f} after the full run, against {best['validation_accuracy']:.3f} for the full grid's best, "
+            f"η {best['learning_rate']:.3g}."
+        )
     return (
         f"Digits split {sizes['train']}/{sizes['validation']}/{sizes['test']} (training/validation/test); MLP 64-{'-'.join(map(str, cfg.hidden))}-10, "
         f"{cfg.num_epochs} epochs of batches of {cfg.batch_size}, {cfg.seeds} seeds. Test accuracy after the last epoch (mean over seeds): "
@@ -319,12 +476,22 @@ def main(argv=None) -> int:
     args = parse_args(argv, "digits", "the course's optimisers and a tuned learning rate on the digits images")
     cfg = Config(seed=args.seed)
     if args.quick:
-        cfg = dataclasses.replace(cfg, num_epochs=4, seeds=2, epochs_per_rung=2, learning_rates=(0.003, 0.03, 0.3),
-                                  optimizers=("SGD", "Adam + cosine decay"))
+        cfg = dataclasses.replace(
+            cfg,
+            num_epochs=4,
+            seeds=2,
+            epochs_per_rung=2,
+            learning_rates=(0.003, 0.03, 0.3),
+            optimizers=("SGD", "Adam + cosine decay"),
+        )
     results = run(cfg)
     finals, compared = final_accuracies(results), comparison(results, cfg)
-    metrics = {"test_accuracy": finals, "learning_rate_sweep": compared, "sizes": results["sizes"],
-               "records": results["full"].to_records()}
+    metrics = {
+        "test_accuracy": finals,
+        "learning_rate_sweep": compared,
+        "sizes": results["sizes"],
+        "records": results["full"].to_records(),
+    }
     summary = describe(results, cfg, finals, compared)
     write_results(args.out, config=cfg, metrics=metrics, figures=plot(results, cfg), summary=summary)
     print(summary)

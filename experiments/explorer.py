@@ -47,8 +47,8 @@ from experiments.momentum_theory import Config as TheoryConfig
 from experiments.momentum_theory import theory
 from jaxopt_course import compilation, problems
 from jaxopt_course.conventions import d2l, pytorch
-from jaxopt_course.sweeps.files import write_text
 from jaxopt_course.sweeps import sweep
+from jaxopt_course.sweeps.files import write_text
 
 ASSETS = Path(__file__).with_name("explorer_assets")
 MARGIN = 1.0  # the quantisation box: the window widened by this many windows on every side
@@ -83,36 +83,83 @@ class Optimizer:
 
 
 OPTIMIZERS = {
-    "gd": Optimizer("GD", None, lambda lr, _: d2l.sgd(lr), "gd", "d2l sgd (torch.optim.SGD is the same)",
-                    "x ← x − η g"),
-    "momentum": Optimizer("Momentum", "momentum", lambda lr, b: d2l.sgd(lr, momentum=b), "gd",
-                          "d2l sgd_momentum, as in E10 (torch.optim.SGD(momentum=β) and Polyak's heavy ball are the same)",
-                          "v ← β v + g;  x ← x − η v   (v₀ = 0)"),
-    "nesterov": Optimizer("Nesterov", "momentum", lambda lr, b: pytorch.sgd(lr, momentum=b, nesterov=True), "gd",
-                          "torch.optim.SGD(momentum=β, nesterov=True), as in E4",
-                          "b ← β b + g;  x ← x − η (g + β b)   (b₁ = g)", lowest_knob=0.01),  # torch refuses nesterov with β = 0
-    "adagrad": Optimizer("AdaGrad", None, lambda lr, _: d2l.adagrad(lr), "adaptive", "d2l adagrad, as in E10 (ε = 10⁻⁶ inside the root)",
-                         "s ← s + g²;  x ← x − η g / √(s + ε)"),
-    "rmsprop": Optimizer("RMSProp", "decay", lambda lr, g: d2l.rmsprop(lr, gamma=g), "adaptive",
-                         "d2l rmsprop, as in E10 (ε = 10⁻⁶ inside the root)",
-                         "s ← γ s + (1 − γ) g²;  x ← x − η g / √(s + ε)"),
-    "adadelta": Optimizer("AdaDelta", "rho", lambda lr, r: pytorch.adadelta(lr, rho=r), "adadelta",
-                          "torch.optim.Adadelta(lr=η, rho=ρ), as in E4 (ε = 10⁻⁶; d2l's has no η, i.e. η = 1)",
-                          "s ← ρ s + (1 − ρ) g²;  Δ = √(δ + ε) / √(s + ε) · g;  δ ← ρ δ + (1 − ρ) Δ²;  x ← x − η Δ"),
-    "adam": Optimizer("Adam", "b1", lambda lr, b1: d2l.adam(lr, b1=b1), "adaptive", "d2l adam, as in E10 (β₂ = 0.999, ε = 10⁻⁶)",
-                      "m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;  x ← x − η (m / (1 − β₁ᵗ)) / (√(v / (1 − β₂ᵗ)) + ε)"),
-    "amsgrad": Optimizer("AMSGrad", "b1", lambda lr, b1: pytorch.adam(lr, betas=(b1, 0.999), amsgrad=True), "adaptive",
-                         "torch.optim.Adam(amsgrad=True) (β₂ = 0.999, ε = 10⁻⁸); the course names it, torch is its framework",
-                         "m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;  v̂ ← max(v̂, v);  x ← x − η (m / (1 − β₁ᵗ)) / (√v̂ / √(1 − β₂ᵗ) + ε)"),
+    "gd": Optimizer(
+        "GD", None, lambda lr, _: d2l.sgd(lr), "gd", "d2l sgd (torch.optim.SGD is the same)", "x ← x − η g"
+    ),
+    "momentum": Optimizer(
+        "Momentum",
+        "momentum",
+        lambda lr, b: d2l.sgd(lr, momentum=b),
+        "gd",
+        "d2l sgd_momentum, as in E10 (torch.optim.SGD(momentum=β) and Polyak's heavy ball are the same)",
+        "v ← β v + g;  x ← x − η v   (v₀ = 0)",
+    ),
+    "nesterov": Optimizer(
+        "Nesterov",
+        "momentum",
+        lambda lr, b: pytorch.sgd(lr, momentum=b, nesterov=True),
+        "gd",
+        "torch.optim.SGD(momentum=β, nesterov=True), as in E4",
+        "b ← β b + g;  x ← x − η (g + β b)   (b₁ = g)",
+        lowest_knob=0.01,
+    ),  # torch refuses nesterov with β = 0
+    "adagrad": Optimizer(
+        "AdaGrad",
+        None,
+        lambda lr, _: d2l.adagrad(lr),
+        "adaptive",
+        "d2l adagrad, as in E10 (ε = 10⁻⁶ inside the root)",
+        "s ← s + g²;  x ← x − η g / √(s + ε)",
+    ),
+    "rmsprop": Optimizer(
+        "RMSProp",
+        "decay",
+        lambda lr, g: d2l.rmsprop(lr, gamma=g),
+        "adaptive",
+        "d2l rmsprop, as in E10 (ε = 10⁻⁶ inside the root)",
+        "s ← γ s + (1 − γ) g²;  x ← x − η g / √(s + ε)",
+    ),
+    "adadelta": Optimizer(
+        "AdaDelta",
+        "rho",
+        lambda lr, r: pytorch.adadelta(lr, rho=r),
+        "adadelta",
+        "torch.optim.Adadelta(lr=η, rho=ρ), as in E4 (ε = 10⁻⁶; d2l's has no η, i.e. η = 1)",
+        "s ← ρ s + (1 − ρ) g²;  Δ = √(δ + ε) / √(s + ε) · g;  δ ← ρ δ + (1 − ρ) Δ²;  x ← x − η Δ",
+    ),
+    "adam": Optimizer(
+        "Adam",
+        "b1",
+        lambda lr, b1: d2l.adam(lr, b1=b1),
+        "adaptive",
+        "d2l adam, as in E10 (β₂ = 0.999, ε = 10⁻⁶)",
+        "m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;  x ← x − η (m / (1 − β₁ᵗ)) / (√(v / (1 − β₂ᵗ)) + ε)",
+    ),
+    "amsgrad": Optimizer(
+        "AMSGrad",
+        "b1",
+        lambda lr, b1: pytorch.adam(lr, betas=(b1, 0.999), amsgrad=True),
+        "adaptive",
+        "torch.optim.Adam(amsgrad=True) (β₂ = 0.999, ε = 10⁻⁸); the course names it, torch is its framework",
+        "m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;  v̂ ← max(v̂, v);  x ← x − η (m / (1 − β₁ᵗ)) / (√v̂ / √(1 − β₂ᵗ) + ε)",
+    ),
 }
 
 # The cells first shown: the course's own settings (E2, E10, E11), nearest on the grid; any other
 # pair opens on its best cell.
 COURSE_CELLS = {
-    ("bowl", "gd"): (0.1, None), ("ill", "gd"): (0.4, None), ("ill", "momentum"): (0.4, 0.5), ("ill", "adagrad"): (0.4, None),
-    ("ill", "rmsprop"): (0.4, 0.9), ("ill", "adadelta"): (1.0, 0.9), ("ill", "adam"): (0.4, 0.9),
-    **{(problem, name): (0.05, knob) for problem in ("saddle", "plateau")
-       for name, knob in (("gd", None), ("momentum", 0.9), ("rmsprop", 0.9), ("adam", 0.9))},
+    ("bowl", "gd"): (0.1, None),
+    ("ill", "gd"): (0.4, None),
+    ("ill", "momentum"): (0.4, 0.5),
+    ("ill", "adagrad"): (0.4, None),
+    ("ill", "rmsprop"): (0.4, 0.9),
+    ("ill", "adadelta"): (1.0, 0.9),
+    ("ill", "adam"): (0.4, 0.9),
+    **{
+        (problem, name): (0.05, knob)
+        for problem in ("saddle", "plateau")
+        for name, knob in (("gd", None), ("momentum", 0.9), ("rmsprop", 0.9), ("adam", 0.9))
+    },
 }
 
 KNOB_NAMES = {"momentum": "momentum β", "decay": "decay γ", "rho": "ρ", "b1": "β₁"}
@@ -133,13 +180,34 @@ class Page:
 # (the course's 0.1 is a grid value)
 PAGES = {
     "bowl": Page("bowl", problems.BOWL, "E2", {"gd": (1e-4, 1.0), "adaptive": (1e-3, 10.0), "adadelta": (1e-2, 1e2)}),
-    "ill": Page("ill", problems.ILL_CONDITIONED, "E10", {"gd": (1e-4, 1.0), "adaptive": (1e-3, 10.0), "adadelta": (1e-2, 1e2)}),
-    "rosenbrock": Page("rosenbrock", problems.ROSENBROCK, "Rosenbrock", {"gd": (1e-6, 1e-2), "adaptive": (1e-4, 1.0), "adadelta": (1e-2, 1e2)}),
-    "saddle": Page("saddle", problems.SADDLE, "E11", {"gd": (1e-4, 1.0), "adaptive": (1e-3, 10.0), "adadelta": (1e-2, 1e2)}, escape="saddle"),
-    "plateau": Page("plateau", problems.PLATEAU, "E11", {"gd": (1e-2, 1e2), "adaptive": (1e-3, 10.0), "adadelta": (1e-2, 1e2)}, escape="plateau"),
+    "ill": Page(
+        "ill", problems.ILL_CONDITIONED, "E10", {"gd": (1e-4, 1.0), "adaptive": (1e-3, 10.0), "adadelta": (1e-2, 1e2)}
+    ),
+    "rosenbrock": Page(
+        "rosenbrock",
+        problems.ROSENBROCK,
+        "Rosenbrock",
+        {"gd": (1e-6, 1e-2), "adaptive": (1e-4, 1.0), "adadelta": (1e-2, 1e2)},
+    ),
+    "saddle": Page(
+        "saddle",
+        problems.SADDLE,
+        "E11",
+        {"gd": (1e-4, 1.0), "adaptive": (1e-3, 10.0), "adadelta": (1e-2, 1e2)},
+        escape="saddle",
+    ),
+    "plateau": Page(
+        "plateau",
+        problems.PLATEAU,
+        "E11",
+        {"gd": (1e-2, 1e2), "adaptive": (1e-3, 10.0), "adadelta": (1e-2, 1e2)},
+        escape="plateau",
+    ),
 }
 PROBLEM_FUNCTIONS = tuple(page.problem.f for page in PAGES.values())
-VALUES_AND_GRADIENTS = tuple(jax.value_and_grad(f) for f in PROBLEM_FUNCTIONS)  # a switch over these compiles faster than grad of a switch
+VALUES_AND_GRADIENTS = tuple(
+    jax.value_and_grad(f) for f in PROBLEM_FUNCTIONS
+)  # a switch over these compiles faster than grad of a switch
 STARTS = np.array([page.problem.start for page in PAGES.values()], np.float32)
 
 
@@ -151,7 +219,11 @@ def learning_rates(page: Page, optimizer: Optimizer, cfg: Config) -> np.ndarray:
 def grid(page: Page, optimizer: Optimizer, cfg: Config) -> dict:
     """The sweep grid: the problem and the optimiser (one value each, indices into ``PAGES`` and
     ``OPTIMIZERS``), then η, then the knob (last key fastest; one value, 0, without a knob)."""
-    knobs = np.maximum(np.asarray(cfg.knob_values, np.float32), np.float32(optimizer.lowest_knob)) if optimizer.knob else [0.0]
+    knobs = (
+        np.maximum(np.asarray(cfg.knob_values, np.float32), np.float32(optimizer.lowest_knob))
+        if optimizer.knob
+        else [0.0]
+    )
     return {
         "problem": [list(PAGES).index(page.key)],
         "optimizer": [list(OPTIMIZERS.values()).index(optimizer)],
@@ -222,7 +294,9 @@ def quantise_loss(values: np.ndarray) -> np.ndarray:
     low, high = LOSS_RANGE
     with np.errstate(all="ignore"):
         q = np.round((np.clip(values, low, high) - low) / (high - low) * LEVELS)
-    return np.where(np.isnan(values) | np.isposinf(values), SENTINEL, np.where(np.isneginf(values), 0, q)).astype(np.uint16)
+    return np.where(np.isnan(values) | np.isposinf(values), SENTINEL, np.where(np.isneginf(values), 0, q)).astype(
+        np.uint16
+    )
 
 
 def box(page: Page) -> tuple[np.ndarray, np.ndarray]:
@@ -323,8 +397,14 @@ def momentum_theory(page: Page) -> dict | None:
     if page.escape is not None or curvatures is None or min(curvatures) <= 0:
         return None
     t = theory(TheoryConfig(curvatures=tuple(curvatures)))
-    return {"learning_rate": t["heavy_ball_learning_rate"], "momentum": t["heavy_ball_momentum"], "rate": t["heavy_ball_rate"],
-            "gd_learning_rate": t["gd_learning_rate"], "gd_rate": t["gd_rate"], "kappa": t["kappa"]}
+    return {
+        "learning_rate": t["heavy_ball_learning_rate"],
+        "momentum": t["heavy_ball_momentum"],
+        "rate": t["heavy_ball_rate"],
+        "gd_learning_rate": t["gd_learning_rate"],
+        "gd_rate": t["gd_rate"],
+        "kappa": t["kappa"],
+    }
 
 
 def run_pair(page: Page, name: str, cfg: Config) -> dict:
@@ -335,13 +415,21 @@ def run_pair(page: Page, name: str, cfg: Config) -> dict:
     # sweep then runs the one compiled program at one shape
     # 26 240 runs in all: LLVM's level 1 pays for itself (3.9 against 5.2 CPU-s for every pair)
     with compilation.long_runs():
-        result = sweep(make_run_fn(cfg.num_steps), axes, key=jax.random.PRNGKey(0), progress=False, chunk_size=cfg.num_learning_rates)
+        result = sweep(
+            make_run_fn(cfg.num_steps),
+            axes,
+            key=jax.random.PRNGKey(0),
+            progress=False,
+            chunk_size=cfg.num_learning_rates,
+        )
     path = result.metrics["path"][:, 0]  # [cells, T+1, 2], float32
     loss = loss_curve(page, result.metrics["value"][:, 0])
     knobs = list(axes["knob"]) if spec.knob else [None]
     shape = (len(axes["learning_rate"]), len(knobs))
     return {
-        "path": path, "loss": loss, "shape": shape,
+        "path": path,
+        "loss": loss,
+        "shape": shape,
         "learning_rates": [float(v) for v in axes["learning_rate"]],
         "knobs": [None if v is None else float(v) for v in knobs],
         "metrics": {k: v.reshape(shape) for k, v in metrics(page, path, loss).items()},
@@ -365,22 +453,43 @@ def finite_or_none(values: np.ndarray) -> list:
 
 def run(cfg: Config) -> dict:
     """Every pair's data for the page (pure: no I/O)."""
-    data = {"steps": cfg.num_steps, "levels": LEVELS, "sentinel": SENTINEL, "loss_range": LOSS_RANGE, "saddle_scale": SADDLE_SCALE,
-            "optimizers": {}, "problems": {}, "pairs": {}}
+    data = {
+        "steps": cfg.num_steps,
+        "levels": LEVELS,
+        "sentinel": SENTINEL,
+        "loss_range": LOSS_RANGE,
+        "saddle_scale": SADDLE_SCALE,
+        "optimizers": {},
+        "problems": {},
+        "pairs": {},
+    }
     for name, spec in OPTIMIZERS.items():
-        data["optimizers"][name] = {"label": spec.label, "knob": KNOB_NAMES.get(spec.knob), "convention": spec.convention, "equations": spec.equations}
+        data["optimizers"][name] = {
+            "label": spec.label,
+            "knob": KNOB_NAMES.get(spec.knob),
+            "convention": spec.convention,
+            "equations": spec.equations,
+        }
     for key, page in PAGES.items():
         lo, hi = box(page)
         data["problems"][key] = {
-            "label": page.problem.name, "source": page.source, "start": list(page.problem.start), "window": page.problem.window,
-            "minimiser": page.problem.minimiser, "box": [lo.tolist(), hi.tolist()], "loss_kind": "symlog" if key == "saddle" else "log",
-            "contour": contour_field(page, cfg.num_contour), "theory": momentum_theory(page),
+            "label": page.problem.name,
+            "source": page.source,
+            "start": list(page.problem.start),
+            "window": page.problem.window,
+            "minimiser": page.problem.minimiser,
+            "box": [lo.tolist(), hi.tolist()],
+            "loss_kind": "symlog" if key == "saddle" else "log",
+            "contour": contour_field(page, cfg.num_contour),
+            "theory": momentum_theory(page),
             "start_loss": float(loss_curve(page, page.problem(np.asarray(page.problem.start, np.float32)))),
         }
         for name in OPTIMIZERS:
             pair = run_pair(page, name, cfg)
             data["pairs"][f"{key}/{name}"] = {
-                "shape": pair["shape"], "learning_rates": pair["learning_rates"], "knobs": pair["knobs"],
+                "shape": pair["shape"],
+                "learning_rates": pair["learning_rates"],
+                "knobs": pair["knobs"],
                 "metrics": {k: finite_or_none(v) for k, v in pair["metrics"].items()},
                 "initial": initial_cell(key, name, pair),
                 "blob": pack(quantise_path(page, pair["path"]), quantise_loss(pair["loss"])),
@@ -399,7 +508,9 @@ def decode_pair(data: dict, key: str) -> tuple[np.ndarray, np.ndarray]:
 
 def read_data(page_html: str) -> dict:
     """The data embedded in a written page."""
-    start = page_html.index('<script id="explorer-data" type="application/json">') + len('<script id="explorer-data" type="application/json">')
+    start = page_html.index('<script id="explorer-data" type="application/json">') + len(
+        '<script id="explorer-data" type="application/json">'
+    )
     return json.loads(page_html[start : page_html.index("</script>", start)])
 
 
@@ -407,9 +518,11 @@ def render(data: dict) -> str:
     """The self-contained page: the template with its CSS, JavaScript and data inline."""
     template = (ASSETS / "template.html").read_text(encoding="utf-8")
     payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
-    return (template.replace("/*CSS*/", (ASSETS / "explorer.css").read_text(encoding="utf-8"))
-            .replace("/*JS*/", (ASSETS / "explorer.js").read_text(encoding="utf-8"))
-            .replace("/*DATA*/", payload))
+    return (
+        template.replace("/*CSS*/", (ASSETS / "explorer.css").read_text(encoding="utf-8"))
+        .replace("/*JS*/", (ASSETS / "explorer.js").read_text(encoding="utf-8"))
+        .replace("/*DATA*/", payload)
+    )
 
 
 def main(argv=None) -> int:
@@ -420,8 +533,10 @@ def main(argv=None) -> int:
     path = Path(args.out) / "index.html"
     write_text(path, render(data))
     cells = sum(pair["shape"][0] * pair["shape"][1] for pair in data["pairs"].values())
-    summary = (f"{len(PAGES)} problems × {len(OPTIMIZERS)} optimisers, {cells} runs of {cfg.num_steps} steps "
-               f"({len(data['pairs'])} sweeps), in a page of {path.stat().st_size / 1e6:.1f} MB written in {time.perf_counter() - began:.1f} s.")
+    summary = (
+        f"{len(PAGES)} problems × {len(OPTIMIZERS)} optimisers, {cells} runs of {cfg.num_steps} steps "
+        f"({len(data['pairs'])} sweeps), in a page of {path.stat().st_size / 1e6:.1f} MB written in {time.perf_counter() - began:.1f} s."
+    )
     write_text(Path(args.out) / "summary.txt", summary + "\n")
     print(summary)
     return 0

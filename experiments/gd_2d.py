@@ -45,8 +45,20 @@ def plot(results: dict, cfg: Config) -> dict:
     ax.set_zlabel("f(x, y)")
     ax.set_title(f"E2 — gradient descent on x² + 2y², η = {cfg.learning_rate:g}")
     contour, axes = plotting.new_figure(1, 1, width=6.0, height=5.4)
-    plotting.plot_contour_paths(axes[0, 0], problems.BOWL.f, ((-10.0, 10.0), (-10.0, 10.0)), {f"gradient descent, η = {cfg.learning_rate:g}": path}, levels=30)
-    plotting.label_axes(axes[0, 0], xlabel="x", ylabel="y", title=f"E2 — the path over 30 contour levels ({cfg.num_steps} steps)", legend=True)
+    plotting.plot_contour_paths(
+        axes[0, 0],
+        problems.BOWL.f,
+        ((-10.0, 10.0), (-10.0, 10.0)),
+        {f"gradient descent, η = {cfg.learning_rate:g}": path},
+        levels=30,
+    )
+    plotting.label_axes(
+        axes[0, 0],
+        xlabel="x",
+        ylabel="y",
+        title=f"E2 — the path over 30 contour levels ({cfg.num_steps} steps)",
+        legend=True,
+    )
     return {"gd_2d_surface": surface, "gd_2d_contour": contour}
 
 

@@ -40,7 +40,9 @@ def momentum_steps_by_hand(learning_rate: float, momentum: float, num_steps: int
 
 
 _STEPS = ", ".join(f"{step:.3g}" for step in momentum_steps_by_hand(Config.learning_rate, Config.momentum, 3))
-CAPTIONS = {"keras_steps": f"var²/2 from var = 1 with Keras SGD (lr {Config.learning_rate:g}): plain steps shrink with the gradient; with momentum {Config.momentum:g} the velocity grows the steps ({_STEPS}, …) before it overshoots."}
+CAPTIONS = {
+    "keras_steps": f"var²/2 from var = 1 with Keras SGD (lr {Config.learning_rate:g}): plain steps shrink with the gradient; with momentum {Config.momentum:g} the velocity grows the steps ({_STEPS}, …) before it overshoots."
+}
 
 
 def trajectory(optimizer, num_steps: int) -> np.ndarray:
@@ -62,9 +64,19 @@ def run(cfg: Config) -> dict:
 def plot(results: dict, cfg: Config) -> dict:
     figure, axes = plotting.new_figure(1, 1, width=7.0, height=4.2)
     ax = axes[0, 0]
-    ax.plot(results["plain"], "o-", color=plotting.PALETTE[0], label=f"SGD(learning_rate={cfg.learning_rate:g}): 1.0 → {results['plain'][1]:.2f}")
+    ax.plot(
+        results["plain"],
+        "o-",
+        color=plotting.PALETTE[0],
+        label=f"SGD(learning_rate={cfg.learning_rate:g}): 1.0 → {results['plain'][1]:.2f}",
+    )
     steps = -np.diff(results["momentum"])
-    ax.plot(results["momentum"], "s-", color=plotting.PALETTE[1], label=f"SGD(momentum={cfg.momentum:g}): first steps {steps[0]:.2f}, {steps[1]:.2f}")
+    ax.plot(
+        results["momentum"],
+        "s-",
+        color=plotting.PALETTE[1],
+        label=f"SGD(momentum={cfg.momentum:g}): first steps {steps[0]:.2f}, {steps[1]:.2f}",
+    )
     ax.axhline(0.0, color="#7f7f7f", linewidth=0.8)
     plotting.label_axes(ax, xlabel="step", ylabel="var", title="E9 — Keras SGD on loss = var²/2, var₀ = 1", legend=True)
     ax.grid(True, alpha=0.3)
@@ -76,7 +88,11 @@ def main(argv=None) -> int:
     cfg = Config()
     results = run(cfg)
     steps = -np.diff(results["momentum"])
-    metrics = {"plain_after_one_step": float(results["plain"][1]), "momentum_first_steps": steps[:3].tolist(), "published": PUBLISHED}
+    metrics = {
+        "plain_after_one_step": float(results["plain"][1]),
+        "momentum_first_steps": steps[:3].tolist(),
+        "published": PUBLISHED,
+    }
     summary = f"One plain step: 1.0 → {results['plain'][1]:.6f} (course 0.9). With momentum the first steps are {steps[0]:.6f} and {steps[1]:.6f} (course 0.1 and 0.18)."
     write_results(args.out, config=cfg, metrics=metrics, figures=plot(results, cfg), summary=summary)
     print(summary)

@@ -65,7 +65,17 @@ def run(cfg: Config) -> dict:
     loss_fn = models.supervised_loss(apply, "half_squared_error")
 
     def train(start, key):
-        return fit(loss_fn, start, d2l.sgd(cfg.learning_rate), (x, y), batch_size=cfg.batch_size, num_epochs=cfg.num_epochs, key=key, eval_data=(x, y), progress=False)
+        return fit(
+            loss_fn,
+            start,
+            d2l.sgd(cfg.learning_rate),
+            (x, y),
+            batch_size=cfg.batch_size,
+            num_epochs=cfg.num_epochs,
+            key=key,
+            eval_data=(x, y),
+            progress=False,
+        )
 
     fresh = train(params, train_key)
     again = train(fresh.params, jax.random.fold_in(train_key, 1))  # a new shuffle, as re-running the cell draws
@@ -80,8 +90,16 @@ def run(cfg: Config) -> dict:
         "initial_loss": float(loss_fn(params, (x, y))),
         "least_squares_loss": float(np.mean((features @ least_squares - np.asarray(y, np.float64)[:, 0]) ** 2) / 2),
         "least_squares_error": (truth - least_squares).tolist(),
-        "fresh": {"epoch_loss": np.asarray(fresh.eval_loss), "step_loss": np.asarray(fresh.step_loss), "error": errors(fresh.params)},
-        "published": {"epoch_loss": np.asarray(again.eval_loss), "step_loss": np.asarray(again.step_loss), "error": errors(again.params)},
+        "fresh": {
+            "epoch_loss": np.asarray(fresh.eval_loss),
+            "step_loss": np.asarray(fresh.step_loss),
+            "error": errors(fresh.params),
+        },
+        "published": {
+            "epoch_loss": np.asarray(again.eval_loss),
+            "step_loss": np.asarray(again.step_loss),
+            "error": errors(again.params),
+        },
     }
 
 
@@ -92,20 +110,50 @@ def plot(results: dict, cfg: Config) -> dict:
     fresh, published = results["fresh"], results["published"]
     for ax, run_, start, title in (
         (axes[0, 0], fresh, results["initial_loss"], "a fresh run"),
-        (axes[0, 1], published, float(fresh["epoch_loss"][-1]), "as published: the cell run again from the trained w, b"),
+        (
+            axes[0, 1],
+            published,
+            float(fresh["epoch_loss"][-1]),
+            "as published: the cell run again from the trained w, b",
+        ),
     ):
         steps = np.arange(1, len(run_["step_loss"]) + 1) / steps_per_epoch
-        plotting.plot_loss(ax, run_["step_loss"], x=steps, color=plotting.PALETTE[0], label="mini-batch loss (EWMA)", log=True, smooth=0.9)
-        ax.plot(epochs, [start, *run_["epoch_loss"]], "o-", color=plotting.PALETTE[1], label="loss on all the data, after each epoch")
+        plotting.plot_loss(
+            ax,
+            run_["step_loss"],
+            x=steps,
+            color=plotting.PALETTE[0],
+            label="mini-batch loss (EWMA)",
+            log=True,
+            smooth=0.9,
+        )
+        ax.plot(
+            epochs,
+            [start, *run_["epoch_loss"]],
+            "o-",
+            color=plotting.PALETTE[1],
+            label="loss on all the data, after each epoch",
+        )
         ax.axhline(cfg.noise**2 / 2, color="#7f7f7f", linestyle=":", label="noise floor σ²/2")
-        ax.axhline(PUBLISHED["epoch loss"], color=plotting.PALETTE[2], linestyle="--", linewidth=0.9, label="the course's printed 5.8e-5")
+        ax.axhline(
+            PUBLISHED["epoch loss"],
+            color=plotting.PALETTE[2],
+            linestyle="--",
+            linewidth=0.9,
+            label="the course's printed 5.8e-5",
+        )
         plotting.label_axes(ax, xlabel="epoch", ylabel="(ŷ − y)²/2 (log)", title=title, legend=ax is axes[0, 1])
     contraction = first_epoch_contraction(cfg)
     axes[0, 0].annotate(
-        f"epoch 1: 0.97²⁰⁰ × initial ≈ {contraction**2 * results['initial_loss']:.1e}", (1, float(fresh["epoch_loss"][0])),
-        textcoords="offset points", xytext=(8, 8), fontsize=8,
+        f"epoch 1: 0.97²⁰⁰ × initial ≈ {contraction**2 * results['initial_loss']:.1e}",
+        (1, float(fresh["epoch_loss"][0])),
+        textcoords="offset points",
+        xytext=(8, 8),
+        fontsize=8,
     )
-    figure.suptitle("E8 — linear regression from scratch (d2l): the printed ≈ 5.8e-5 per epoch is a second run", fontsize=12)
+    figure.suptitle(
+        "E8 — linear regression from scratch (d2l): the printed ≈ 5.8e-5 per epoch is a second run", fontsize=12
+    )
     return {"linear_regression": figure}
 
 
@@ -115,17 +163,29 @@ def main(argv=None) -> int:
     results = run(cfg)
     fresh, published = results["fresh"], results["published"]
     metrics = {
-        "epoch_loss": fresh["epoch_loss"], "w_error": fresh["error"][:2], "b_error": fresh["error"][2],
-        "published_variant": {"epoch_loss": published["epoch_loss"], "w_error": published["error"][:2], "b_error": published["error"][2]},
-        "initial_loss": results["initial_loss"], "first_epoch_contraction": first_epoch_contraction(cfg),
-        "noise_floor": cfg.noise**2 / 2, "least_squares_loss": results["least_squares_loss"], "least_squares_error": results["least_squares_error"],
-        "standard_error": cfg.noise / np.sqrt(cfg.num_samples), "published": PUBLISHED,
+        "epoch_loss": fresh["epoch_loss"],
+        "w_error": fresh["error"][:2],
+        "b_error": fresh["error"][2],
+        "published_variant": {
+            "epoch_loss": published["epoch_loss"],
+            "w_error": published["error"][:2],
+            "b_error": published["error"][2],
+        },
+        "initial_loss": results["initial_loss"],
+        "first_epoch_contraction": first_epoch_contraction(cfg),
+        "noise_floor": cfg.noise**2 / 2,
+        "least_squares_loss": results["least_squares_loss"],
+        "least_squares_error": results["least_squares_error"],
+        "standard_error": cfg.noise / np.sqrt(cfg.num_samples),
+        "published": PUBLISHED,
     }
     summary = (
-        "Fresh run, loss after each epoch: " + ", ".join(f"{v:.2e}" for v in fresh["epoch_loss"])
+        "Fresh run, loss after each epoch: "
+        + ", ".join(f"{v:.2e}" for v in fresh["epoch_loss"])
         + f" (noise floor σ²/2 = {cfg.noise**2 / 2:.0e}; least squares on these samples {results['least_squares_loss']:.2e}); "
         f"error in w = [{fresh['error'][0]:.1e}, {fresh['error'][1]:.1e}], in b = {fresh['error'][2]:.1e} (σ/√N = {metrics['standard_error']:.1e}). "
-        "Run again from the trained parameters, as the course's printout was: " + ", ".join(f"{v:.2e}" for v in published["epoch_loss"])
+        "Run again from the trained parameters, as the course's printout was: "
+        + ", ".join(f"{v:.2e}" for v in published["epoch_loss"])
         + f" (course ≈ {PUBLISHED['epoch loss']:.1e} each)."
     )
     write_results(args.out, config=cfg, metrics=metrics, figures=plot(results, cfg), summary=summary)

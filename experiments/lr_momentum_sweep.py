@@ -21,9 +21,9 @@ import numpy as np
 from experiments._common import parse_args, write_results
 from jaxopt_course import compilation, data, models, plotting, training
 from jaxopt_course.conventions import pytorch
+from jaxopt_course.sweeps import sweep
 from jaxopt_course.sweeps.halving import successive_halving
 from jaxopt_course.sweeps.results import SweepResult
-from jaxopt_course.sweeps import sweep
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,20 +85,49 @@ def run(cfg: Config) -> dict:
         raise ValueError(f"epochs_per_rung ({cfg.epochs_per_rung}) must divide num_epochs ({cfg.num_epochs})")
     grid, key = {"learning_rate": cfg.learning_rates, "momentum": cfg.momenta}, jax.random.PRNGKey(cfg.seed)
     init_fn, advance_fn = make_halving_fns(cfg)
-    with compilation.long_runs():  # 180 runs of 80 steps each: LLVM's level 1 pays for itself (4.9 against 5.6 CPU-s in all)
+    with (
+        compilation.long_runs()
+    ):  # 180 runs of 80 steps each: LLVM's level 1 pays for itself (4.9 against 5.6 CPU-s in all)
         result = sweep(make_run_fn(cfg), grid, seeds=cfg.seeds, key=key, progress=False)
-        halving = successive_halving(init_fn, advance_fn, grid, metric="epoch_loss", rungs=cfg.num_epochs // cfg.epochs_per_rung,
-                                     keep=cfg.keep, seeds=cfg.seeds, key=key, progress=False)
+        halving = successive_halving(
+            init_fn,
+            advance_fn,
+            grid,
+            metric="epoch_loss",
+            rungs=cfg.num_epochs // cfg.epochs_per_rung,
+            keep=cfg.keep,
+            seeds=cfg.seeds,
+            key=key,
+            progress=False,
+        )
     return {"result": result, "halving": halving}
 
 
 def plot(results: dict, cfg: Config) -> dict:
     result = results["result"]
     figure, axes = plotting.new_figure(1, 2, width=6.2, height=4.6)
-    plotting.plot_heatmap(axes[0, 0], result, "epoch_loss", "learning_rate", "momentum", colorbar_label=f"training loss after {cfg.num_epochs} epochs (mean of {cfg.seeds} seeds)")
+    plotting.plot_heatmap(
+        axes[0, 0],
+        result,
+        "epoch_loss",
+        "learning_rate",
+        "momentum",
+        colorbar_label=f"training loss after {cfg.num_epochs} epochs (mean of {cfg.seeds} seeds)",
+    )
     axes[0, 0].set_title(f"{result.num_configurations} configurations × {cfg.seeds} seeds, one compiled program")
-    plotting.plot_top_curves(axes[0, 1], result, "epoch_loss", k=4, describe=lambda i: f"lr {result.grid['learning_rate'][i]:.3g}, momentum {result.grid['momentum'][i]:.3g}")
-    plotting.label_axes(axes[0, 1], xlabel="epoch", ylabel="training loss, mean over seeds (log)", title="the best four (band: min–max over seeds)")
+    plotting.plot_top_curves(
+        axes[0, 1],
+        result,
+        "epoch_loss",
+        k=4,
+        describe=lambda i: f"lr {result.grid['learning_rate'][i]:.3g}, momentum {result.grid['momentum'][i]:.3g}",
+    )
+    plotting.label_axes(
+        axes[0, 1],
+        xlabel="epoch",
+        ylabel="training loss, mean over seeds (log)",
+        title="the best four (band: min–max over seeds)",
+    )
     figure.suptitle("Learning rate × momentum for E3's mini-batch SGD (B = 128): × marks a diverged run", fontsize=13)
     return {"sweep": figure, "halving": plot_halving(results, cfg)}
 
@@ -106,24 +135,60 @@ def plot(results: dict, cfg: Config) -> dict:
 def plot_halving(results: dict, cfg: Config):
     """Which configurations stopped at which rung (heat map), and every configuration's loss by rung."""
     halving, full = results["halving"], results["result"]
-    reached = SweepResult(grid=halving.grid, metrics={"epochs trained": (halving.stopped_rung[:, None] + 1.0) * cfg.epochs_per_rung}, seeds=1)
+    reached = SweepResult(
+        grid=halving.grid,
+        metrics={"epochs trained": (halving.stopped_rung[:, None] + 1.0) * cfg.epochs_per_rung},
+        seeds=1,
+    )
     figure, axes = plotting.new_figure(1, 2, width=6.2, height=4.6)
-    plotting.plot_heatmap(axes[0, 0], reached, None, "learning_rate", "momentum", log_color=False, mark_best=None, colorbar_label="epochs trained before it was stopped")
+    plotting.plot_heatmap(
+        axes[0, 0],
+        reached,
+        None,
+        "learning_rate",
+        "momentum",
+        log_color=False,
+        mark_best=None,
+        colorbar_label="epochs trained before it was stopped",
+    )
     xs, ys = np.unique(halving.grid["learning_rate"]), np.unique(halving.grid["momentum"])
-    for best, marker, label in ((halving.best(), "*", "successive halving's pick"), (full.best("epoch_loss"), "o", "full grid's best")):
-        axes[0, 0].plot(np.searchsorted(xs, np.float32(best["learning_rate"])), np.searchsorted(ys, np.float32(best["momentum"])), marker=marker,
-                        markersize=16 if marker == "*" else 11, markerfacecolor="#d62728" if marker == "*" else "none",
-                        markeredgecolor="white" if marker == "*" else "#d62728", markeredgewidth=2, linestyle="none", label=label)
+    for best, marker, label in (
+        (halving.best(), "*", "successive halving's pick"),
+        (full.best("epoch_loss"), "o", "full grid's best"),
+    ):
+        axes[0, 0].plot(
+            np.searchsorted(xs, np.float32(best["learning_rate"])),
+            np.searchsorted(ys, np.float32(best["momentum"])),
+            marker=marker,
+            markersize=16 if marker == "*" else 11,
+            markerfacecolor="#d62728" if marker == "*" else "none",
+            markeredgecolor="white" if marker == "*" else "#d62728",
+            markeredgewidth=2,
+            linestyle="none",
+            label=label,
+        )
     axes[0, 0].legend(loc="upper right", fontsize=8)
     axes[0, 0].set_title(f"successive halving: keep {halving_fraction(cfg)} after every {cfg.epochs_per_rung} epochs")
     epochs = (np.arange(len(halving.rungs)) + 1) * cfg.epochs_per_rung
     for index in range(halving.num_configurations):
         stopped = halving.stopped_rung[index]
         finalist = stopped == len(halving.rungs) - 1
-        axes[0, 1].plot(epochs[: stopped + 1], halving.scores[: stopped + 1, index], marker="o", markersize=3,
-                        color=plotting.PALETTE[1] if finalist else "#9a9a9a", alpha=1.0 if finalist else 0.5, linewidth=2 if finalist else 1)
+        axes[0, 1].plot(
+            epochs[: stopped + 1],
+            halving.scores[: stopped + 1, index],
+            marker="o",
+            markersize=3,
+            color=plotting.PALETTE[1] if finalist else "#9a9a9a",
+            alpha=1.0 if finalist else 0.5,
+            linewidth=2 if finalist else 1,
+        )
     axes[0, 1].set_yscale("log")
-    plotting.label_axes(axes[0, 1], xlabel="epoch", ylabel="training loss at the rung, mean over seeds (log)", title="loss at every rung reached (red: the finalist)")
+    plotting.label_axes(
+        axes[0, 1],
+        xlabel="epoch",
+        ylabel="training loss at the rung, mean over seeds (log)",
+        title="loss at every rung reached (red: the finalist)",
+    )
     return figure
 
 
@@ -145,7 +210,9 @@ def main(argv=None) -> int:
     args = parse_args(argv, "lr_momentum_sweep", "learning rate x momentum sweep of E3's mini-batch task")
     cfg = Config(seed=args.seed)
     if args.quick:
-        cfg = dataclasses.replace(cfg, learning_rates=(1e-3, 1e-2, 1e-1), momenta=(0.0, 0.9), seeds=2, num_epochs=3, epochs_per_rung=1)
+        cfg = dataclasses.replace(
+            cfg, learning_rates=(1e-3, 1e-2, 1e-1), momenta=(0.0, 0.9), seeds=2, num_epochs=3, epochs_per_rung=1
+        )
     results = run(cfg)
     result = results["result"]
     best = result.best("epoch_loss")
@@ -153,12 +220,21 @@ def main(argv=None) -> int:
     picked, cost = halving.best(), halving.cost()
     same = picked["index"] == best["index"]
     comparison = {
-        "best": picked, "same_best_as_full_grid": same, "config_epochs": cost["config_advances"] * cfg.epochs_per_rung,
-        "full_grid_config_epochs": cost["full_grid_config_advances"] * cfg.epochs_per_rung, "saved": cost["saved"],
-        "computed_saved": cost["saved_computed"], "survivors_per_rung": [len(i) for i in halving.indices],
+        "best": picked,
+        "same_best_as_full_grid": same,
+        "config_epochs": cost["config_advances"] * cfg.epochs_per_rung,
+        "full_grid_config_epochs": cost["full_grid_config_advances"] * cfg.epochs_per_rung,
+        "saved": cost["saved"],
+        "computed_saved": cost["saved_computed"],
+        "survivors_per_rung": [len(i) for i in halving.indices],
     }
-    metrics = {"best": best, "configurations": result.num_configurations, "seeds": cfg.seeds,
-               "successive_halving": comparison, "records": result.to_records()}
+    metrics = {
+        "best": best,
+        "configurations": result.num_configurations,
+        "seeds": cfg.seeds,
+        "successive_halving": comparison,
+        "records": result.to_records(),
+    }
     diverged = int(np.sum(~np.isfinite(result.final("epoch_loss"))))
     summary = (
         f"{result.num_configurations} configurations × {cfg.seeds} seeds ran as one compiled program. "
@@ -170,10 +246,12 @@ def main(argv=None) -> int:
         f"every {cfg.epochs_per_rung} epochs) trained {comparison['config_epochs']} of the full grid's {comparison['full_grid_config_epochs']} "
         f"configuration-epochs ({cost['saved']:.0%} saved; {cost['saved_computed']:.0%} counting the padding of its fixed-width program; "
         "its seconds against the full grid's: python -m benchmarks.sweeps). "
-        + (f"It found the same best configuration (learning rate {picked['learning_rate']:.3g}, momentum {picked['momentum']:.3g}, loss {picked['score']:.3f})."
-           if same else
-           f"It picked learning rate {picked['learning_rate']:.3g} with momentum {picked['momentum']:.3g} (loss {picked['score']:.3f}), "
-           f"not the full grid's best (loss {best['score']:.3f}).")
+        + (
+            f"It found the same best configuration (learning rate {picked['learning_rate']:.3g}, momentum {picked['momentum']:.3g}, loss {picked['score']:.3f})."
+            if same
+            else f"It picked learning rate {picked['learning_rate']:.3g} with momentum {picked['momentum']:.3g} (loss {picked['score']:.3f}), "
+            f"not the full grid's best (loss {best['score']:.3f})."
+        )
     )
     write_results(args.out, config=cfg, metrics=metrics, figures=plot(results, cfg), summary=summary)
     result.to_csv(f"{args.out}/sweep.csv")

@@ -69,8 +69,23 @@ def run(cfg: Config) -> dict:
         }
         results[variant] = {}
         for name, learning_rate in learning_rates.items():
-            history = fit(loss_fn, params, pytorch.sgd(learning_rate), training, batch_size=cfg.batch_size, num_epochs=cfg.num_epochs, key=jax.random.PRNGKey(0), sampling="sequential", eval_data=evaluation, progress=False)
-            curves = {"train": np.asarray(history.epoch_loss), "test": np.asarray(history.eval_loss), "learning_rate": np.asarray(history.learning_rate)[::steps_per_epoch]}
+            history = fit(
+                loss_fn,
+                params,
+                pytorch.sgd(learning_rate),
+                training,
+                batch_size=cfg.batch_size,
+                num_epochs=cfg.num_epochs,
+                key=jax.random.PRNGKey(0),
+                sampling="sequential",
+                eval_data=evaluation,
+                progress=False,
+            )
+            curves = {
+                "train": np.asarray(history.epoch_loss),
+                "test": np.asarray(history.eval_loss),
+                "learning_rate": np.asarray(history.learning_rate)[::steps_per_epoch],
+            }
             results[variant][name] = curves | final_losses(loss_fn, apply, history.params, training, test)
     return results
 
@@ -84,15 +99,26 @@ def plot(results: dict, cfg: Config) -> dict:
         for ax, (name, r) in zip(axes[0], runs.items()):
             epochs = np.arange(1, len(r["train"]) + 1)
             ax.plot(epochs, r["train"], color=plotting.PALETTE[0], label="train")
-            ax.plot(epochs, r["test"], color=plotting.PALETTE[1], label=test_label, linestyle="--" if variant == "published" else "-")
+            ax.plot(
+                epochs,
+                r["test"],
+                color=plotting.PALETTE[1],
+                label=test_label,
+                linestyle="--" if variant == "published" else "-",
+            )
             twin = ax.twinx()
             twin.plot(epochs, r["learning_rate"], color="#7f7f7f", linestyle=":", label="learning rate")
             twin.set_ylim(0, cfg.learning_rate * 1.1)
             twin.set_ylabel("learning rate (dotted)")
             plotting.label_axes(ax, xlabel="epoch", ylabel="MSE loss", title=name, legend=True)
             ax.grid(True, alpha=0.3)
-        which = "as published: trained and 'tested' on all the data" if variant == "published" else "corrected: 70/30 split"
-        figure.suptitle(f"E5 ({which}) — SGD lr {cfg.learning_rate:g}, with and without ExponentialLR({cfg.gamma:g}) per epoch", fontsize=12)
+        which = (
+            "as published: trained and 'tested' on all the data" if variant == "published" else "corrected: 70/30 split"
+        )
+        figure.suptitle(
+            f"E5 ({which}) — SGD lr {cfg.learning_rate:g}, with and without ExponentialLR({cfg.gamma:g}) per epoch",
+            fontsize=12,
+        )
         figures["lr_scheduler" if variant == "corrected" else "lr_scheduler_published"] = figure
     return figures
 
@@ -106,8 +132,10 @@ def main(argv=None) -> int:
     metrics = {
         variant: {
             name: {
-                "final_train": float(r["train"][-1]), "final_test": float(r["test"][-1]),
-                "test_jitter_last_20": float(np.std(np.diff(r["test"][-20:]))), "final_learning_rate": float(r["learning_rate"][-1]),
+                "final_train": float(r["train"][-1]),
+                "final_test": float(r["test"][-1]),
+                "test_jitter_last_20": float(np.std(np.diff(r["test"][-20:]))),
+                "final_learning_rate": float(r["learning_rate"][-1]),
                 "train_at_epoch_5": float(r["train"][min(4, len(r["train"]) - 1)]),
                 "test_below_train_every_epoch": bool(np.all(r["test"] < r["train"])),
             }

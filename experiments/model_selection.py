@@ -87,7 +87,9 @@ def fit_polynomial(features, y, degree, weights, num_steps):
 
     plan = training.make_plan(features.shape[0], features.shape[0], num_epochs=num_steps)
     weighted = (features, jnp.concatenate([y, weights[:, None]], axis=1))
-    history = training.train(loss_fn, jnp.zeros(features.shape[-1]), jc.adam(0.05), weighted, jax.random.PRNGKey(0), plan)
+    history = training.train(
+        loss_fn, jnp.zeros(features.shape[-1]), jc.adam(0.05), weighted, jax.random.PRNGKey(0), plan
+    )
     return history.params * mask, history.epoch_loss[-1]
 
 
@@ -116,7 +118,9 @@ def capacity(cfg: Config, key) -> dict:
         return {"train": train_loss, "holdout": holdout, "kfold": cross_validation, "test": test}
 
     result = sweep(run_fn, {"degree": np.arange(1, cfg.max_degree + 1)}, key=key, progress=False)
-    return {name: result.final(name) for name in ("train", "holdout", "kfold", "test")} | {"degree": result.grid["degree"]}
+    return {name: result.final(name) for name in ("train", "holdout", "kfold", "test")} | {
+        "degree": result.grid["degree"]
+    }
 
 
 def data_size(cfg: Config, key) -> dict:
@@ -151,20 +155,38 @@ def regularisation(cfg: Config, key) -> dict:
     for name, (rate, weight_decay, stopping) in variants.items():
         params, apply = models.mlp(init_key, 1, cfg.mlp_widths, dropout_rate=rate)
         learning_rate = schedules.cosine_decay(cfg.mlp_learning_rate, cfg.mlp_epochs, 0.01 * cfg.mlp_learning_rate)
-        optimizer = jc.chain(regularizers.add_l2(weight_decay, mask=regularizers.exclude_biases), jc.adam(learning_rate))
+        optimizer = jc.chain(
+            regularizers.add_l2(weight_decay, mask=regularizers.exclude_biases), jc.adam(learning_rate)
+        )
         with compilation.long_runs():  # 1500 epochs of a 512-wide network: worth LLVM's full pipeline
             history = jc.fit(
-                models.supervised_loss(apply), params, optimizer, train, batch_size=cfg.mlp_samples,
-                num_epochs=cfg.mlp_epochs, key=jax.random.PRNGKey(1), eval_data=valid, early_stopping=stopping, progress=False,
+                models.supervised_loss(apply),
+                params,
+                optimizer,
+                train,
+                batch_size=cfg.mlp_samples,
+                num_epochs=cfg.mlp_epochs,
+                key=jax.random.PRNGKey(1),
+                eval_data=valid,
+                early_stopping=stopping,
+                progress=False,
             )
-        results[name] = {"train": np.asarray(history.epoch_loss), "valid": np.asarray(history.eval_loss), "stopped": int(history.stopped_epoch), "best": int(history.best_epoch), "restored_valid": float(models.supervised_loss(apply)(history.params, valid))}
+        results[name] = {
+            "train": np.asarray(history.epoch_loss),
+            "valid": np.asarray(history.eval_loss),
+            "stopped": int(history.stopped_epoch),
+            "best": int(history.best_epoch),
+            "restored_valid": float(models.supervised_loss(apply)(history.params, valid)),
+        }
     return results
 
 
 def run(cfg: Config) -> dict:
     keys = jax.random.split(jax.random.PRNGKey(cfg.seed), 4)
     return {
-        "capacity": capacity(cfg, keys[0]), "size": data_size(cfg, keys[1]), "regularisation": regularisation(cfg, keys[2]),
+        "capacity": capacity(cfg, keys[0]),
+        "size": data_size(cfg, keys[1]),
+        "regularisation": regularisation(cfg, keys[2]),
         **deep_networks(cfg, keys[3]),
     }
 
@@ -173,11 +195,22 @@ def plot(results: dict, cfg: Config) -> dict:
     figures = {}
     figure, axes = plotting.new_figure(1, 2, width=5.8, height=4.2)
     c = results["capacity"]
-    for key, label, color in (("train", "training", 0), ("holdout", "30% hold-out validation", 1), ("kfold", f"{cfg.folds}-fold cross-validation", 2), ("test", "fresh test data (1000 samples)", 7)):
+    for key, label, color in (
+        ("train", "training", 0),
+        ("holdout", "30% hold-out validation", 1),
+        ("kfold", f"{cfg.folds}-fold cross-validation", 2),
+        ("test", "fresh test data (1000 samples)", 7),
+    ):
         axes[0, 0].plot(c["degree"], c[key], "o-", color=plotting.PALETTE[color], label=label)
     axes[0, 0].axhline(cfg.noise**2, color="#7f7f7f", linestyle=":", label="noise floor σ²")
     axes[0, 0].set_yscale("log")
-    plotting.label_axes(axes[0, 0], xlabel="polynomial degree (capacity)", ylabel="MSE (log)", title=f"capacity: {cfg.capacity_samples} samples of sin(3x) + noise", legend=True)
+    plotting.label_axes(
+        axes[0, 0],
+        xlabel="polynomial degree (capacity)",
+        ylabel="MSE (log)",
+        title=f"capacity: {cfg.capacity_samples} samples of sin(3x) + noise",
+        legend=True,
+    )
     s = results["size"]
     axes[0, 1].plot(s["size"], s["train"], "o-", color=plotting.PALETTE[0], label="training")
     axes[0, 1].plot(s["size"], s["test"], "o-", color=plotting.PALETTE[1], label="test")
@@ -186,7 +219,13 @@ def plot(results: dict, cfg: Config) -> dict:
     axes[0, 1].set_xticks(s["size"], [str(int(n)) for n in s["size"]])
     axes[0, 1].minorticks_off()
     axes[0, 1].set_yscale("log")
-    plotting.label_axes(axes[0, 1], xlabel="training-set size (log)", ylabel="MSE (log)", title=f"data size, degree {cfg.size_degree}", legend=True)
+    plotting.label_axes(
+        axes[0, 1],
+        xlabel="training-set size (log)",
+        ylabel="MSE (log)",
+        title=f"data size, degree {cfg.size_degree}",
+        legend=True,
+    )
     figure.suptitle("E12 — under- and over-fitting: capacity and data size", fontsize=13)
     figures["capacity"] = figure
 
@@ -201,7 +240,10 @@ def plot(results: dict, cfg: Config) -> dict:
     for ax, title in zip(axes[0], ("training loss", "validation loss (★ best epoch, dotted: stop)")):
         ax.set_yscale("log")
         plotting.label_axes(ax, xlabel="epoch", ylabel="MSE (log)", title=title, legend=ax is axes[0, 1])
-    figure.suptitle(f"E12 — an MLP {'-'.join(map(str, (1, *cfg.mlp_widths)))} over-fits {cfg.mlp_samples} samples: weight decay, dropout, early stopping", fontsize=12)
+    figure.suptitle(
+        f"E12 — an MLP {'-'.join(map(str, (1, *cfg.mlp_widths)))} over-fits {cfg.mlp_samples} samples: weight decay, dropout, early stopping",
+        fontsize=12,
+    )
     figures["regularisation"] = figure
 
     figure, axes = plotting.new_figure(1, 2, width=5.8, height=4.2)
@@ -209,11 +251,23 @@ def plot(results: dict, cfg: Config) -> dict:
     for (name, norms), color in zip(g["norms"].items(), plotting.PALETTE):
         axes[0, 0].plot(np.arange(1, len(norms) + 1), norms, "o-", color=color, label=name)
     axes[0, 0].set_yscale("log")
-    plotting.label_axes(axes[0, 0], xlabel="layer (1 = next to the input)", ylabel="‖∂loss/∂W‖ (log)", title=f"gradient norm per layer, {cfg.depth}-layer sigmoid MLP", legend=True)
+    plotting.label_axes(
+        axes[0, 0],
+        xlabel="layer (1 = next to the input)",
+        ylabel="‖∂loss/∂W‖ (log)",
+        title=f"gradient norm per layer, {cfg.depth}-layer sigmoid MLP",
+        legend=True,
+    )
     for (name, curve), color in zip(g["curves"].items(), plotting.PALETTE[1:]):
         axes[0, 1].plot(np.where(np.isfinite(curve), curve, np.nan), color=color, label=name)
     axes[0, 1].set_yscale("log")
-    plotting.label_axes(axes[0, 1], xlabel="step", ylabel="training loss (log)", title=f"weights ×{cfg.exploding_scale:g}, lr {cfg.exploding_learning_rate:g}: clipping tames the explosion", legend=True)
+    plotting.label_axes(
+        axes[0, 1],
+        xlabel="step",
+        ylabel="training loss (log)",
+        title=f"weights ×{cfg.exploding_scale:g}, lr {cfg.exploding_learning_rate:g}: clipping tames the explosion",
+        legend=True,
+    )
     figure.suptitle("E12 — vanishing and exploding gradients, and gradient clipping", fontsize=13)
     figures["gradients"] = figure
 
@@ -224,9 +278,22 @@ def plot(results: dict, cfg: Config) -> dict:
         axes[0, 1].plot(np.arange(1, len(r["loss"]) + 1), r["loss"], **style)
     axes[0, 0].set_yscale("log")
     axes[0, 1].set_yscale("log")
-    plotting.label_axes(axes[0, 0], xlabel="layer (1 = next to the input)", ylabel="‖∂loss/∂W‖ at initialisation (log)", title="gradient norm per layer", legend=True)
-    plotting.label_axes(axes[0, 1], xlabel="step", ylabel="training loss (log)", title=f"full-batch SGD, lr {cfg.remedy_learning_rate:g}")
-    figure.suptitle(f"E12 — the remedies for vanishing gradients, each on the {cfg.depth}-layer MLP of width 32", fontsize=13)
+    plotting.label_axes(
+        axes[0, 0],
+        xlabel="layer (1 = next to the input)",
+        ylabel="‖∂loss/∂W‖ at initialisation (log)",
+        title="gradient norm per layer",
+        legend=True,
+    )
+    plotting.label_axes(
+        axes[0, 1],
+        xlabel="step",
+        ylabel="training loss (log)",
+        title=f"full-batch SGD, lr {cfg.remedy_learning_rate:g}",
+    )
+    figure.suptitle(
+        f"E12 — the remedies for vanishing gradients, each on the {cfg.depth}-layer MLP of width 32", fontsize=13
+    )
     figures["vanishing_remedies"] = figure
     return figures
 
@@ -250,7 +317,9 @@ CAPTIONS = {
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv, "model_selection", "E12: model selection, regularisation, vanishing and exploding gradients")
+    args = parse_args(
+        argv, "model_selection", "E12: model selection, regularisation, vanishing and exploding gradients"
+    )
     cfg = Config(seed=args.seed)
     if args.quick:
         cfg = dataclasses.replace(cfg, poly_steps=800, mlp_epochs=300, gradient_epochs=100, patience=50)
@@ -273,21 +342,35 @@ def main(argv=None) -> int:
         },
         "gradient_norms": {k: v.tolist() for k, v in g["norms"].items()},
         "remedies": {
-            k: {"gradient_norms": v["norms"].tolist(), "first_loss": float(v["loss"][0]), "final_loss": float(v["loss"][-1])} | {m: v[m] for m in ("loss_with_running_statistics",) if m in v}
+            k: {
+                "gradient_norms": v["norms"].tolist(),
+                "first_loss": float(v["loss"][0]),
+                "final_loss": float(v["loss"][-1]),
+            }
+            | {m: v[m] for m in ("loss_with_running_statistics",) if m in v}
             for k, v in results["remedies"].items()
         },
-        "clipping": {k: {"first_loss": float(v[0]), "final_loss": float(v[-1]), "non_finite_from_step": g["exploded_at_step"][k]} for k, v in g["curves"].items()},
+        "clipping": {
+            k: {"first_loss": float(v[0]), "final_loss": float(v[-1]), "non_finite_from_step": g["exploded_at_step"][k]}
+            for k, v in g["curves"].items()
+        },
     }
     names = list(r)
     baseline = next(iter(results["remedies"].values()))
     summary = (
         f"5-fold cross-validation picks degree {best_degree}; degree {cfg.max_degree} has training error {c['train'][-1]:.3f} but validation {c['kfold'][-1]:.3f}. "
         f"At degree {cfg.size_degree}, test error goes {s['test'][0]:.3f} → {s['test'][-1]:.3f} from {cfg.sizes[0]} to {cfg.sizes[-1]} samples. "
-        f"Validation loss of the MLP it ends with: " + ", ".join(f"{n} {metrics['regularisation'][n]['valid_of_returned_params']:.3f}" for n in names) + ". "
+        f"Validation loss of the MLP it ends with: "
+        + ", ".join(f"{n} {metrics['regularisation'][n]['valid_of_returned_params']:.3f}" for n in names)
+        + ". "
         f"Gradient norm of the first vs last layer at torch's initialisation: {g['norms']['torch initialisation'][0]:.1e} vs {g['norms']['torch initialisation'][-1]:.1e}. "
         "First-layer gradient of each remedy over the sigmoid MLP's, and its training loss after "
         f"{cfg.gradient_epochs} SGD steps (sigmoid: {baseline['loss'][-1]:.3f}): "
-        + "; ".join(f"{name} {r['norms'][0] / baseline['norms'][0]:.1e}×, {r['loss'][-1]:.3f}" for name, r in list(results["remedies"].items())[1:]) + "."
+        + "; ".join(
+            f"{name} {r['norms'][0] / baseline['norms'][0]:.1e}×, {r['loss'][-1]:.3f}"
+            for name, r in list(results["remedies"].items())[1:]
+        )
+        + "."
     )
     write_results(args.out, config=cfg, metrics=metrics, figures=plot(results, cfg), summary=summary)
     print(summary)

@@ -36,7 +36,9 @@ def optimizers(cfg: Config) -> dict:
         },
         "adaptive": {
             f"AdaGrad η={cfg.adaptive_learning_rate:g}": d2l.adagrad(cfg.adaptive_learning_rate),
-            f"RMSProp η={cfg.adaptive_learning_rate:g}, γ={cfg.rmsprop_gamma:g}": d2l.rmsprop(cfg.adaptive_learning_rate, cfg.rmsprop_gamma),
+            f"RMSProp η={cfg.adaptive_learning_rate:g}, γ={cfg.rmsprop_gamma:g}": d2l.rmsprop(
+                cfg.adaptive_learning_rate, cfg.rmsprop_gamma
+            ),
             f"AdaDelta ρ={cfg.adadelta_rho:g}": d2l.adadelta(cfg.adadelta_rho),
             f"Adam η={cfg.adam_learning_rate:g}": d2l.adam(cfg.adam_learning_rate),
         },
@@ -45,7 +47,10 @@ def optimizers(cfg: Config) -> dict:
 
 def run(cfg: Config) -> dict:
     return {
-        group: {name: np.asarray(problems.run_optimizer(problems.ILL_CONDITIONED, optimizer, num_steps=cfg.num_steps)) for name, optimizer in members.items()}
+        group: {
+            name: np.asarray(problems.run_optimizer(problems.ILL_CONDITIONED, optimizer, num_steps=cfg.num_steps))
+            for name, optimizer in members.items()
+        }
         for group, members in optimizers(cfg).items()
     }
 
@@ -61,7 +66,9 @@ def plot(results: dict, cfg: Config) -> dict:
     return {"momentum_ill_conditioned": figure}
 
 
-CAPTIONS = {"momentum_ill_conditioned": "Left: with η = 0.4 gradient descent crawls along the flat x₁ direction; η = 0.6 oscillates out of control along the steep x₂; momentum (γ = 0.5) averages the oscillation away and runs along the valley. Right: the adaptive methods scale each coordinate by its own gradient history."}
+CAPTIONS = {
+    "momentum_ill_conditioned": "Left: with η = 0.4 gradient descent crawls along the flat x₁ direction; η = 0.6 oscillates out of control along the steep x₂; momentum (γ = 0.5) averages the oscillation away and runs along the valley. Right: the adaptive methods scale each coordinate by its own gradient history."
+}
 
 
 def main(argv=None) -> int:
@@ -69,8 +76,15 @@ def main(argv=None) -> int:
     cfg = Config()
     results = run(cfg)
     distances = {name: float(np.linalg.norm(path[-1])) for group in results.values() for name, path in group.items()}
-    metrics = {"final_distance_to_minimum": distances, "final_points": {name: path[-1] for group in results.values() for name, path in group.items()}}
-    summary = "After 20 steps, distance to the minimum: " + "; ".join(f"{name} {d:.3g}" for name, d in distances.items()) + "."
+    metrics = {
+        "final_distance_to_minimum": distances,
+        "final_points": {name: path[-1] for group in results.values() for name, path in group.items()},
+    }
+    summary = (
+        "After 20 steps, distance to the minimum: "
+        + "; ".join(f"{name} {d:.3g}" for name, d in distances.items())
+        + "."
+    )
     write_results(args.out, config=cfg, metrics=metrics, figures=plot(results, cfg), summary=summary)
     print(summary)
     return 0

@@ -80,14 +80,30 @@ def make_run_fn(cfg: Config):
 
 
 def run(cfg: Config) -> dict:
-    learning_rates = np.linspace(cfg.max_learning_rate / cfg.num_learning_rates, cfg.max_learning_rate, cfg.num_learning_rates)
+    learning_rates = np.linspace(
+        cfg.max_learning_rate / cfg.num_learning_rates, cfg.max_learning_rate, cfg.num_learning_rates
+    )
     momenta = np.linspace(0.0, cfg.max_momentum, cfg.num_momenta)
-    result = sweep(make_run_fn(cfg), {"learning_rate": learning_rates, "momentum": momenta}, key=jax.random.PRNGKey(0), progress=False)
+    result = sweep(
+        make_run_fn(cfg),
+        {"learning_rate": learning_rates, "momentum": momenta},
+        key=jax.random.PRNGKey(0),
+        progress=False,
+    )
     rates = result.final("rate")
     best = result.best("rate")
     gd = result.select(momentum=0.0)
     gd_best = gd.best("rate")
-    return {"result": result, "rates": rates, "best": best, "gd": gd, "gd_best": gd_best, "theory": theory(cfg), "learning_rates": learning_rates, "momenta": momenta}
+    return {
+        "result": result,
+        "rates": rates,
+        "best": best,
+        "gd": gd,
+        "gd_best": gd_best,
+        "theory": theory(cfg),
+        "learning_rates": learning_rates,
+        "momenta": momenta,
+    }
 
 
 def plot(results: dict, cfg: Config) -> dict:
@@ -102,35 +118,93 @@ def plot(results: dict, cfg: Config) -> dict:
     figure.colorbar(image, ax=ax).set_label("measured rate ‖x_{t+1}‖/‖x_t‖ (grey: diverges)")
     ax.contour(lrs, momenta, shown, levels=[0.7, 0.8, 0.9, 0.95], colors="white", linewidths=0.7)
     boundary = np.linspace(0, cfg.max_momentum, 100)
-    ax.plot(2 * (1 + boundary) / cfg.curvatures[1], boundary, "--", color="#2ca02c", linewidth=2, label="stability edge η = 2(1+β)/L")
-    ax.plot(t["heavy_ball_learning_rate"], t["heavy_ball_momentum"], "*", color="#17becf", markersize=18, markeredgecolor="black", label=f"theory: η={t['heavy_ball_learning_rate']:.3f}, β={t['heavy_ball_momentum']:.3f}")
-    ax.plot(best["learning_rate"], best["momentum"], "o", color="white", markersize=9, markeredgecolor="black", label=f"measured: η={best['learning_rate']:.3f}, β={best['momentum']:.3f}")
+    ax.plot(
+        2 * (1 + boundary) / cfg.curvatures[1],
+        boundary,
+        "--",
+        color="#2ca02c",
+        linewidth=2,
+        label="stability edge η = 2(1+β)/L",
+    )
+    ax.plot(
+        t["heavy_ball_learning_rate"],
+        t["heavy_ball_momentum"],
+        "*",
+        color="#17becf",
+        markersize=18,
+        markeredgecolor="black",
+        label=f"theory: η={t['heavy_ball_learning_rate']:.3f}, β={t['heavy_ball_momentum']:.3f}",
+    )
+    ax.plot(
+        best["learning_rate"],
+        best["momentum"],
+        "o",
+        color="white",
+        markersize=9,
+        markeredgecolor="black",
+        label=f"measured: η={best['learning_rate']:.3f}, β={best['momentum']:.3f}",
+    )
     ax.set_xlim(lrs[0], lrs[-1])
     ax.set_ylim(momenta[0], momenta[-1])
-    plotting.label_axes(ax, xlabel="learning rate η", ylabel="momentum β", title=f"heavy ball on 0.1x₁² + 2x₂² (κ = {t['kappa']:.0f})")
+    plotting.label_axes(
+        ax, xlabel="learning rate η", ylabel="momentum β", title=f"heavy ball on 0.1x₁² + 2x₂² (κ = {t['kappa']:.0f})"
+    )
     ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
 
     ax = axes[0, 1]
     gd = results["gd"]
-    ax.plot(gd.grid["learning_rate"], np.minimum(gd.final("rate"), 1.5), "o", color=plotting.PALETTE[0], markersize=4, label="measured, β = 0")
+    ax.plot(
+        gd.grid["learning_rate"],
+        np.minimum(gd.final("rate"), 1.5),
+        "o",
+        color=plotting.PALETTE[0],
+        markersize=4,
+        label="measured, β = 0",
+    )
     eta = np.linspace(lrs[0], lrs[-1], 400)
     mu, big_l = cfg.curvatures
-    ax.plot(eta, np.maximum(np.abs(1 - eta * mu), np.abs(1 - eta * big_l)), color=plotting.PALETTE[0], label="theory max(|1−ημ|, |1−ηL|)")
-    ax.axhline(t["gd_rate"], color=plotting.PALETTE[0], linestyle=":", label=f"best GD rate (κ−1)/(κ+1) = {t['gd_rate']:.3f}")
-    ax.axhline(t["heavy_ball_rate"], color=plotting.PALETTE[1], linestyle="--", label=f"best heavy-ball rate (√κ−1)/(√κ+1) = {t['heavy_ball_rate']:.3f}")
-    ax.axhline(best["score"], color=plotting.PALETTE[1], linewidth=0.8, label=f"measured best with momentum = {best['score']:.3f}")
+    ax.plot(
+        eta,
+        np.maximum(np.abs(1 - eta * mu), np.abs(1 - eta * big_l)),
+        color=plotting.PALETTE[0],
+        label="theory max(|1−ημ|, |1−ηL|)",
+    )
+    ax.axhline(
+        t["gd_rate"], color=plotting.PALETTE[0], linestyle=":", label=f"best GD rate (κ−1)/(κ+1) = {t['gd_rate']:.3f}"
+    )
+    ax.axhline(
+        t["heavy_ball_rate"],
+        color=plotting.PALETTE[1],
+        linestyle="--",
+        label=f"best heavy-ball rate (√κ−1)/(√κ+1) = {t['heavy_ball_rate']:.3f}",
+    )
+    ax.axhline(
+        best["score"],
+        color=plotting.PALETTE[1],
+        linewidth=0.8,
+        label=f"measured best with momentum = {best['score']:.3f}",
+    )
     ax.axvline(t["gd_learning_rate"], color="#7f7f7f", linewidth=0.8, linestyle=":")
     ax.set_ylim(0.5, 1.5)
-    plotting.label_axes(ax, xlabel="learning rate η", ylabel="rate per step (1 = no progress)", title="gradient descent (β = 0) against theory", legend=True)
+    plotting.label_axes(
+        ax,
+        xlabel="learning rate η",
+        ylabel="rate per step (1 = no progress)",
+        title="gradient descent (β = 0) against theory",
+        legend=True,
+    )
     ax.legend(fontsize=8, frameon=False, loc="upper left")
     figure.suptitle(
         f"Momentum's theory on a quadratic: measured optimum η={best['learning_rate']:.3f}, β={best['momentum']:.3f}; "
-        f"Polyak's η={t['heavy_ball_learning_rate']:.3f}, β={t['heavy_ball_momentum']:.3f}", fontsize=12,
+        f"Polyak's η={t['heavy_ball_learning_rate']:.3f}, β={t['heavy_ball_momentum']:.3f}",
+        fontsize=12,
     )
     return {"momentum_theory": figure}
 
 
-CAPTIONS = {"momentum_theory": "A fine (learning rate, momentum) sweep of heavy-ball gradient descent on the ill-conditioned quadratic. The measured best cell sits on Polyak's optimum and its rate approaches (√κ−1)/(√κ+1), far below plain gradient descent's (κ−1)/(κ+1); beyond the dashed edge the iteration diverges."}
+CAPTIONS = {
+    "momentum_theory": "A fine (learning rate, momentum) sweep of heavy-ball gradient descent on the ill-conditioned quadratic. The measured best cell sits on Polyak's optimum and its rate approaches (√κ−1)/(√κ+1), far below plain gradient descent's (κ−1)/(κ+1); beyond the dashed edge the iteration diverges."
+}
 
 
 def main(argv=None) -> int:
@@ -140,7 +214,12 @@ def main(argv=None) -> int:
         cfg = dataclasses.replace(cfg, num_learning_rates=30, num_momenta=24, num_steps=300)
     results = run(cfg)
     t, best, gd_best = results["theory"], results["best"], results["gd_best"]
-    metrics = {"theory": t, "measured_best": best, "measured_gd_best": gd_best, "configurations": results["result"].num_configurations}
+    metrics = {
+        "theory": t,
+        "measured_best": best,
+        "measured_gd_best": gd_best,
+        "configurations": results["result"].num_configurations,
+    }
     summary = (
         f"Over {results['result'].num_configurations} (η, β) cells the fastest is η = {best['learning_rate']:.3f}, β = {best['momentum']:.3f} "
         f"(theory {t['heavy_ball_learning_rate']:.3f}, {t['heavy_ball_momentum']:.3f}) with rate {best['score']:.3f} per step "

@@ -71,7 +71,9 @@ def final_losses(loss_fn, apply, params, training, test_split) -> dict:
     what was learnt, free of the noise floor (the loss cannot fall below the noise variance, this
     error can fall to 0).
     """
-    values = _final_losses(loss_fn, apply, params, training, test_split)  # one compiled program, not dozens of small ones
+    values = _final_losses(
+        loss_fn, apply, params, training, test_split
+    )  # one compiled program, not dozens of small ones
     return {name: float(value) for name, value in values.items()}
 
 
@@ -91,19 +93,39 @@ def run(cfg: Config) -> dict:
     params, apply = models.mlp(init_key, 2, cfg.widths)
     loss_fn = models.supervised_loss(apply)
     # As published, both loaders wrap the whole data set: it trains and "tests" on all 1000 samples.
-    variants = {"published": (cfg.published_learning_rate, everything, everything), "corrected": (cfg.learning_rate, train, test)}
+    variants = {
+        "published": (cfg.published_learning_rate, everything, everything),
+        "corrected": (cfg.learning_rate, train, test),
+    }
     results = {"initial": final_losses(loss_fn, apply, params, train, test)}
     for variant, (rate, training, evaluation) in variants.items():
         results[variant] = {}
         for name, build in OPTIMIZERS.items():
-            history = fit(loss_fn, params, build(rate), training, batch_size=cfg.batch_size, num_epochs=cfg.num_epochs, key=jax.random.PRNGKey(0), sampling="sequential", eval_data=evaluation, progress=False)
-            results[variant][name] = {"train": np.asarray(history.epoch_loss), "test": np.asarray(history.eval_loss)} | final_losses(loss_fn, apply, history.params, training, test)
+            history = fit(
+                loss_fn,
+                params,
+                build(rate),
+                training,
+                batch_size=cfg.batch_size,
+                num_epochs=cfg.num_epochs,
+                key=jax.random.PRNGKey(0),
+                sampling="sequential",
+                eval_data=evaluation,
+                progress=False,
+            )
+            results[variant][name] = {
+                "train": np.asarray(history.epoch_loss),
+                "test": np.asarray(history.eval_loss),
+            } | final_losses(loss_fn, apply, history.params, training, test)
     return results
 
 
 def plot(results: dict, cfg: Config) -> dict:
     figures = {}
-    titles = {"published": f"as published: lr {cfg.published_learning_rate:g}, 'test' = all the data", "corrected": f"corrected: lr {cfg.learning_rate:g}, real 20% test split"}
+    titles = {
+        "published": f"as published: lr {cfg.published_learning_rate:g}, 'test' = all the data",
+        "corrected": f"corrected: lr {cfg.learning_rate:g}, real 20% test split",
+    }
     for variant in ("published", "corrected"):
         runs = results[variant]
         figure, axes = plotting.new_figure(1, 2, width=5.8, height=4.2, sharey=True)
@@ -111,12 +133,24 @@ def plot(results: dict, cfg: Config) -> dict:
             epochs = np.arange(1, len(r["train"]) + 1)
             axes[0, 0].plot(epochs, r["train"], color=color, label=name)
             axes[0, 1].plot(epochs, r["test"], color=color, label=name)
-        plotting.label_axes(axes[0, 0], xlabel="epoch", ylabel="MSE loss", title="training loss (mean over the epoch's batches)", legend=True)
-        test_title = "'test' loss after each epoch (really the whole data set)" if variant == "published" else "test loss after each epoch (held-out 20%)"
+        plotting.label_axes(
+            axes[0, 0],
+            xlabel="epoch",
+            ylabel="MSE loss",
+            title="training loss (mean over the epoch's batches)",
+            legend=True,
+        )
+        test_title = (
+            "'test' loss after each epoch (really the whole data set)"
+            if variant == "published"
+            else "test loss after each epoch (held-out 20%)"
+        )
         plotting.label_axes(axes[0, 1], xlabel="epoch", ylabel="MSE loss", title=test_title)
         for ax in axes[0]:
             ax.grid(True, alpha=0.3)
-        figure.suptitle(f"E4 — six optimisers on z = x² + 2y² + noise, MLP 2-8-1, batches of 32 ({titles[variant]})", fontsize=12)
+        figure.suptitle(
+            f"E4 — six optimisers on z = x² + 2y² + noise, MLP 2-8-1, batches of 32 ({titles[variant]})", fontsize=12
+        )
         figures["optimizer_comparison" + ("_published" if variant == "published" else "")] = figure
     return figures
 
@@ -128,16 +162,29 @@ def main(argv=None) -> int:
         cfg = dataclasses.replace(cfg, num_epochs=10)
     results = run(cfg)
     metrics = {
-        variant: {name: {"first_train": float(r["train"][0]), "final_train": float(r["train"][-1]), "final_test": float(r["test"][-1])} | {k: r[k] for k in results["initial"]} for name, r in results[variant].items()}
+        variant: {
+            name: {
+                "first_train": float(r["train"][0]),
+                "final_train": float(r["train"][-1]),
+                "final_test": float(r["test"][-1]),
+            }
+            | {k: r[k] for k in results["initial"]}
+            for name, r in results[variant].items()
+        }
         for variant in ("published", "corrected")
     } | {"initial": results["initial"]}
     corrected = metrics["corrected"]
     ranking = sorted(corrected, key=lambda n: corrected[n]["final_test"])
     summary = (
-        f"Corrected run, test loss after {cfg.num_epochs} epochs: " + ", ".join(f"{n} {corrected[n]['final_test']:.3f}" for n in ranking)
+        f"Corrected run, test loss after {cfg.num_epochs} epochs: "
+        + ", ".join(f"{n} {corrected[n]['final_test']:.3f}" for n in ranking)
         + f". Adadelta at lr {cfg.learning_rate:g} moves least ({corrected['Adadelta']['first_train']:.2f} → {corrected['Adadelta']['final_train']:.2f}). The noise variance is 1, the floor of any test loss; "
         f"the mean squared distance to the noiseless x² + 2y² falls from {results['initial']['function_error']:.2f} to: "
-        + ", ".join(f"{n} {corrected[n]['function_error']:.3f}" for n in sorted(corrected, key=lambda n: corrected[n]["function_error"])) + ". "
+        + ", ".join(
+            f"{n} {corrected[n]['function_error']:.3f}"
+            for n in sorted(corrected, key=lambda n: corrected[n]["function_error"])
+        )
+        + ". "
         f"As published the 'test' loss is the training data's: {metrics['published']['Adam']['final_test']:.4f} for Adam, its loss on the data it trained on {metrics['published']['Adam']['loss_on_training_data']:.4f} "
         f"(on the 20% test split, which it also trained on: {metrics['published']['Adam']['loss_on_test_split']:.4f})."
     )

@@ -27,9 +27,11 @@ from experiments._common import configure_jax, prepare_out_dir
 
 PAGES: dict[str, tuple[str, str]] = {
     # name: (module, what it shows); run after the experiments by ``all``, and on their own by name
-    "explorer": ("experiments.explorer", "The optimiser explorer: learning rate × momentum (β₁, decay, ρ) of 8 optimisers on 5 problems, in one offline page"),
+    "explorer": (
+        "experiments.explorer",
+        "The optimiser explorer: learning rate × momentum (β₁, decay, ρ) of 8 optimisers on 5 problems, in one offline page",
+    ),
 }
-
 
 
 def everything() -> dict[str, tuple[str, str]]:
@@ -51,7 +53,14 @@ nav a { margin-right: 0.8em; } .time { color: #777; font-size: 0.85em; }
 
 
 # the longest experiments start first, so that with several workers none is left running alone at the end
-LONGEST_FIRST = ("model_selection", "optimizer_comparison", "lr_momentum_sweep", "batch_modes", "lr_scheduler", "explorer")
+LONGEST_FIRST = (
+    "model_selection",
+    "optimizer_comparison",
+    "lr_momentum_sweep",
+    "batch_modes",
+    "lr_scheduler",
+    "explorer",
+)
 
 
 def default_jobs() -> int:
@@ -73,10 +82,18 @@ def run_one(name: str, module_name: str, argv: list[str]) -> dict:
         error = None if status == 0 else f"exited with status {status}"
     except Exception:  # noqa: BLE001 - one experiment's failure must not stop the others
         error = traceback.format_exc()
-    return {"name": name, "seconds": time.perf_counter() - began, "error": error, "printed": printed.getvalue(), "shown": shown}
+    return {
+        "name": name,
+        "seconds": time.perf_counter() - began,
+        "error": error,
+        "printed": printed.getvalue(),
+        "shown": shown,
+    }
 
 
-def run_all(out_root: str | Path, *, quick: bool = False, seed: int = 0, names: list[str] | None = None, jobs: int = 1) -> list[dict]:
+def run_all(
+    out_root: str | Path, *, quick: bool = False, seed: int = 0, names: list[str] | None = None, jobs: int = 1
+) -> list[dict]:
     """Runs each experiment, then each of ``PAGES``, into ``out_root/<name>``; a failure is
     recorded, the others still run.
 
@@ -90,7 +107,10 @@ def run_all(out_root: str | Path, *, quick: bool = False, seed: int = 0, names: 
     root = prepare_out_dir(out_root)
     table = everything()
     names = list(table) if names is None else names
-    arguments = {name: (name, table[name][0], ["--out", str(root / name), "--seed", str(seed)] + (["--quick"] if quick else [])) for name in names}
+    arguments = {
+        name: (name, table[name][0], ["--out", str(root / name), "--seed", str(seed)] + (["--quick"] if quick else []))
+        for name in names
+    }
 
     def report(number: int, name: str, outcome: dict) -> None:
         print(f"[{number}/{len(names)}] {name}: {table[name][1]}", flush=True)
@@ -111,6 +131,7 @@ def run_all(out_root: str | Path, *, quick: bool = False, seed: int = 0, names: 
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=configure_jax) as pool:
             futures = {pool.submit(run_one, *arguments[name]): name for name in order}
             import jaxopt_course.sweeps.files  # noqa: F401  (for write_index: its 0.6 s import overlaps the workers' runs)
+
             for future in concurrent.futures.as_completed(futures):
                 name = futures[future]
                 try:
@@ -126,14 +147,21 @@ def run_all(out_root: str | Path, *, quick: bool = False, seed: int = 0, names: 
 def _section(root: Path, outcome: dict) -> str:
     name = outcome["name"]
     description = everything()[name][1]
-    parts = [f'<h2 id="{name}">{html.escape(description)}</h2>', f'<p class="time"><code>python -m experiments {name}</code> · {outcome["seconds"]:.1f} s</p>']
+    parts = [
+        f'<h2 id="{name}">{html.escape(description)}</h2>',
+        f'<p class="time"><code>python -m experiments {name}</code> · {outcome["seconds"]:.1f} s</p>',
+    ]
     if outcome["error"]:
-        parts.append(f'<div class="failed"><b>This experiment failed.</b><pre>{html.escape(outcome["error"][-2000:])}</pre></div>')
+        parts.append(
+            f'<div class="failed"><b>This experiment failed.</b><pre>{html.escape(outcome["error"][-2000:])}</pre></div>'
+        )
         return "\n".join(parts)
     shown = outcome.get("shown") or {}
     folder = root / name
     if (folder / "index.html").exists():
-        parts.append(f'<p class="page-link"><a href="{name}/index.html">Open the page: {html.escape(description)}</a></p>')
+        parts.append(
+            f'<p class="page-link"><a href="{name}/index.html">Open the page: {html.escape(description)}</a></p>'
+        )
     summary = folder / "summary.txt"
     if summary.exists():
         parts.append(f"<p>{html.escape(summary.read_text().strip())}</p>")
@@ -150,7 +178,9 @@ def _section(root: Path, outcome: dict) -> str:
     for image in figures:  # this run's figures only: a stale PNG of an older run is not shown
         stem = Path(image).stem
         caption = captions.get(stem, "")
-        parts.append(f'<figure><img src="{name}/{image}" alt="{html.escape(caption or stem)}"><figcaption>{html.escape(caption)}</figcaption></figure>')
+        parts.append(
+            f'<figure><img src="{name}/{image}" alt="{html.escape(caption or stem)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+        )
     return "\n".join(parts)
 
 
@@ -163,7 +193,11 @@ def write_index(root: Path, outcomes: list[dict]) -> Path:
         f"<h1>jaxopt_course — the course, reproduced</h1><p>{len(outcomes)} experiments in {total:.0f} s"
         + (f'; <b class="failed">failed: {", ".join(failed)}</b>' if failed else "")
         + f"</p><nav>{nav}</nav>"
-        + "".join(f'<p class="page-link"><a href="{o["name"]}/index.html">{html.escape(everything()[o["name"]][1])}</a></p>' for o in outcomes if o["name"] in PAGES and not o["error"])
+        + "".join(
+            f'<p class="page-link"><a href="{o["name"]}/index.html">{html.escape(everything()[o["name"]][1])}</a></p>'
+            for o in outcomes
+            if o["name"] in PAGES and not o["error"]
+        )
     )
     from jaxopt_course.sweeps.files import write_text
 

@@ -59,25 +59,56 @@ def run(cfg: Config) -> dict:
 def plot(results: dict, cfg: Config) -> dict:
     figure, axes = plotting.new_figure(2, 2, width=6.0, height=4.2)
     truncate = lambda path: path[np.all(np.abs(path) < 3.0, axis=1)]  # noqa: E731 - keep the escaping part in view
-    plotting.plot_contour_paths(axes[0, 0], problems.SADDLE.f, problems.SADDLE.window, {n: truncate(r["saddle"]) for n, r in results.items()}, levels=20, markers=False)
+    plotting.plot_contour_paths(
+        axes[0, 0],
+        problems.SADDLE.f,
+        problems.SADDLE.window,
+        {n: truncate(r["saddle"]) for n, r in results.items()},
+        levels=20,
+        markers=False,
+    )
     plotting.label_axes(axes[0, 0], xlabel="x", ylabel="y", title="saddle x² − y², start (1, 10⁻³)")
     axes[0, 0].legend(fontsize=8, loc="lower left")
     for (name, r), color in zip(results.items(), plotting.PALETTE):
         steps = np.arange(len(r["saddle_loss"]))
         shown = r["saddle_loss"] > -4
-        axes[0, 1].plot(steps[shown], r["saddle_loss"][shown], color=color, label=f"{name}: escapes at step {r['saddle_escape']}")
-        axes[1, 1].plot(r["plateau_loss"], color=color, label=f"{name}: " + (f"escapes at step {r['plateau_escape']}" if r["plateau_escape"] >= 0 else f"still on the plateau after {cfg.num_steps}"))
-    plotting.label_axes(axes[0, 1], xlabel="step", ylabel="f(x, y)", title="saddle: loss (escape = |y| > 1)", legend=True)
-    plotting.plot_contour_paths(axes[1, 0], problems.PLATEAU.f, problems.PLATEAU.window, {n: r["plateau"] for n, r in results.items()}, levels=15, markers=False)
+        axes[0, 1].plot(
+            steps[shown], r["saddle_loss"][shown], color=color, label=f"{name}: escapes at step {r['saddle_escape']}"
+        )
+        axes[1, 1].plot(
+            r["plateau_loss"],
+            color=color,
+            label=f"{name}: "
+            + (
+                f"escapes at step {r['plateau_escape']}"
+                if r["plateau_escape"] >= 0
+                else f"still on the plateau after {cfg.num_steps}"
+            ),
+        )
+    plotting.label_axes(
+        axes[0, 1], xlabel="step", ylabel="f(x, y)", title="saddle: loss (escape = |y| > 1)", legend=True
+    )
+    plotting.plot_contour_paths(
+        axes[1, 0],
+        problems.PLATEAU.f,
+        problems.PLATEAU.window,
+        {n: r["plateau"] for n, r in results.items()},
+        levels=15,
+        markers=False,
+    )
     plotting.label_axes(axes[1, 0], xlabel="x", ylabel="y", title="plateau 1 − exp(−(x² + 2y²)/2), start (2.5, 1.9)")
-    plotting.label_axes(axes[1, 1], xlabel="step", ylabel="f(x, y)", title="plateau: loss (escape = f < 0.5)", legend=True)
+    plotting.label_axes(
+        axes[1, 1], xlabel="step", ylabel="f(x, y)", title="plateau: loss (escape = f < 0.5)", legend=True
+    )
     for ax in axes.ravel():
         ax.grid(True, alpha=0.3)
     figure.suptitle(f"E11 — leaving a saddle and a plateau (learning rate {cfg.learning_rate:g} for all)", fontsize=13)
     return {"saddle": figure}
 
 
-CAPTIONS = {"saddle": "Near a saddle the gradient along the escape direction is tiny, and on a plateau every gradient is: gradient descent's step is proportional to it and crawls; momentum accumulates it; RMSProp and Adam divide by its running size and take full-length steps at once."}
+CAPTIONS = {
+    "saddle": "Near a saddle the gradient along the escape direction is tiny, and on a plateau every gradient is: gradient descent's step is proportional to it and crawls; momentum accumulates it; RMSProp and Adam divide by its running size and take full-length steps at once."
+}
 
 
 def _slowest_sentence(metrics: dict) -> str:
@@ -86,7 +117,10 @@ def _slowest_sentence(metrics: dict) -> str:
     for region in ("saddle", "plateau"):
         steps = {name: m[f"{region}_escape_step"] for name, m in metrics.items()}
         slowest = max(steps, key=lambda name: np.inf if steps[name] < 0 else steps[name])
-        parts.append(f"{slowest} is the slowest to leave the {region}" + (" (it never does within the run)" if steps[slowest] < 0 else ""))
+        parts.append(
+            f"{slowest} is the slowest to leave the {region}"
+            + (" (it never does within the run)" if steps[slowest] < 0 else "")
+        )
     return "; ".join(parts) + "."
 
 
@@ -94,10 +128,16 @@ def main(argv=None) -> int:
     args = parse_args(argv, "saddle", "E11: escaping a saddle point and a plateau")
     cfg = Config()
     results = run(cfg)
-    metrics = {name: {"saddle_escape_step": r["saddle_escape"], "plateau_escape_step": r["plateau_escape"]} for name, r in results.items()}
-    summary = "Escape steps (saddle |y| > 1; plateau f < 0.5; -1 = not within the run): " + "; ".join(
-        f"{name} {m['saddle_escape_step']} / {m['plateau_escape_step']}" for name, m in metrics.items()
-    ) + ". " + _slowest_sentence(metrics)
+    metrics = {
+        name: {"saddle_escape_step": r["saddle_escape"], "plateau_escape_step": r["plateau_escape"]}
+        for name, r in results.items()
+    }
+    summary = (
+        "Escape steps (saddle |y| > 1; plateau f < 0.5; -1 = not within the run): "
+        + "; ".join(f"{name} {m['saddle_escape_step']} / {m['plateau_escape_step']}" for name, m in metrics.items())
+        + ". "
+        + _slowest_sentence(metrics)
+    )
     write_results(args.out, config=cfg, metrics=metrics, figures=plot(results, cfg), summary=summary)
     print(summary)
     return 0

@@ -22,7 +22,9 @@ from jaxopt_course.training import fit
 
 PUBLISHED = {"predict(4) before": 4.0, "predict(4) after GD": 8.0}
 BUGS = "The published SGD loop never picks the third sample (range(0, 2)) and trains on x = y = 0 a third of the time; the fix draws each of the three samples with probability 1/3."
-CAPTIONS = {"tiny_linear": "Left: full-batch gradient descent on three points: the cost falls smoothly and w → 2. Right: one random sample per epoch, as published (samples 1 and 2, or the phantom (0, 0)) and fixed; raw costs faint, EWMA (β = 0.9) bold."}
+CAPTIONS = {
+    "tiny_linear": "Left: full-batch gradient descent on three points: the cost falls smoothly and w → 2. Right: one random sample per epoch, as published (samples 1 and 2, or the phantom (0, 0)) and fixed; raw costs faint, EWMA (β = 0.9) bold."
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,21 +45,74 @@ def run(cfg: Config) -> dict:
     params = {"w": jnp.float32(cfg.start_w)}
     key = jax.random.PRNGKey(cfg.seed)
     runs = {
-        "GD": fit(loss_fn, params, jc.sgd(cfg.learning_rate), (x, y), batch_size=3, num_epochs=cfg.num_epochs, key=key, progress=False),
+        "GD": fit(
+            loss_fn,
+            params,
+            jc.sgd(cfg.learning_rate),
+            (x, y),
+            batch_size=3,
+            num_epochs=cfg.num_epochs,
+            key=key,
+            progress=False,
+        ),
         # as published: a uniform pick among sample 1, sample 2 and a phantom (0, 0)
-        "SGD as published": fit(loss_fn, params, jc.sgd(cfg.learning_rate), (x.at[2].set(0.0), y.at[2].set(0.0)), batch_size=1, num_steps=cfg.num_epochs, key=key, sampling="replacement", progress=False),
-        "SGD fixed": fit(loss_fn, params, jc.sgd(cfg.learning_rate), (x, y), batch_size=1, num_steps=cfg.num_epochs, key=key, sampling="replacement", progress=False),
+        "SGD as published": fit(
+            loss_fn,
+            params,
+            jc.sgd(cfg.learning_rate),
+            (x.at[2].set(0.0), y.at[2].set(0.0)),
+            batch_size=1,
+            num_steps=cfg.num_epochs,
+            key=key,
+            sampling="replacement",
+            progress=False,
+        ),
+        "SGD fixed": fit(
+            loss_fn,
+            params,
+            jc.sgd(cfg.learning_rate),
+            (x, y),
+            batch_size=1,
+            num_steps=cfg.num_epochs,
+            key=key,
+            sampling="replacement",
+            progress=False,
+        ),
     }
-    return {name: {"loss": np.asarray(h.step_loss), "w": float(h.params["w"]), "predict_4": 4.0 * float(h.params["w"])} for name, h in runs.items()}
+    return {
+        name: {"loss": np.asarray(h.step_loss), "w": float(h.params["w"]), "predict_4": 4.0 * float(h.params["w"])}
+        for name, h in runs.items()
+    }
 
 
 def plot(results: dict, cfg: Config) -> dict:
     figure, axes = plotting.new_figure(1, 2, width=5.6, height=4.0)
-    plotting.plot_loss(axes[0, 0], results["GD"]["loss"], color=plotting.PALETTE[0], label=f"GD: w → {results['GD']['w']:.4f}", log=True)
-    plotting.label_axes(axes[0, 0], xlabel="epoch", ylabel="MSE cost (log)", title="gradient descent on all three points", legend=True)
+    plotting.plot_loss(
+        axes[0, 0],
+        results["GD"]["loss"],
+        color=plotting.PALETTE[0],
+        label=f"GD: w → {results['GD']['w']:.4f}",
+        log=True,
+    )
+    plotting.label_axes(
+        axes[0, 0], xlabel="epoch", ylabel="MSE cost (log)", title="gradient descent on all three points", legend=True
+    )
     for name, color in (("SGD as published", plotting.PALETTE[1]), ("SGD fixed", plotting.PALETTE[2])):
-        plotting.plot_loss(axes[0, 1], results[name]["loss"], color=color, smooth=0.9, raw_alpha=0.3, label=f"{name}: w → {results[name]['w']:.3f}")
-    plotting.label_axes(axes[0, 1], xlabel="epoch (one sample each)", ylabel="cost of the sample", title="one-sample SGD, EWMA-smoothed", legend=True)
+        plotting.plot_loss(
+            axes[0, 1],
+            results[name]["loss"],
+            color=color,
+            smooth=0.9,
+            raw_alpha=0.3,
+            label=f"{name}: w → {results[name]['w']:.3f}",
+        )
+    plotting.label_axes(
+        axes[0, 1],
+        xlabel="epoch (one sample each)",
+        ylabel="cost of the sample",
+        title="one-sample SGD, EWMA-smoothed",
+        legend=True,
+    )
     figure.suptitle("E9 — y = w·x on (1, 2), (2, 4), (3, 6) from w = 1, lr 0.01", fontsize=13)
     return {"tiny_linear": figure}
 
@@ -67,7 +122,12 @@ def main(argv=None) -> int:
     cfg = Config(seed=args.seed)
     results = run(cfg)
     metrics = {
-        name: {"w": r["w"], "predict_4": r["predict_4"], "final_loss": float(r["loss"][-1]), "zero_loss_steps": int(np.sum(r["loss"] == 0.0))}
+        name: {
+            "w": r["w"],
+            "predict_4": r["predict_4"],
+            "final_loss": float(r["loss"][-1]),
+            "zero_loss_steps": int(np.sum(r["loss"] == 0.0)),
+        }
         for name, r in results.items()
     }
     metrics["predict_4_before"] = 4.0 * cfg.start_w

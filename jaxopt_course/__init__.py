@@ -10,8 +10,6 @@ compiled program.
 
 from jaxopt_course.hyperparams import chain
 from jaxopt_course.learning_rate import scale_by_learning_rate
-from jaxopt_course.sweeps import HalvingResult, HyperbandResult, SweepResult, Zip, hyperband, successive_halving, sweep
-from jaxopt_course.training import EarlyStopping, History, fit
 from jaxopt_course.optimizers import (
     adadelta,
     adagrad,
@@ -27,6 +25,8 @@ from jaxopt_course.optimizers import (
     scale_by_rms,
     sgd,
 )
+from jaxopt_course.sweeps import HalvingResult, HyperbandResult, SweepResult, Zip, hyperband, successive_halving, sweep
+from jaxopt_course.training import EarlyStopping, History, fit
 
 __all__ = [
     "chain",

@@ -103,7 +103,9 @@ def check_count(name: str, value: Any, *, minimum: int = 1, allow_none: bool = F
     if value is None and allow_none:
         return None
     if not is_count(value) or value < minimum:
-        accepted = ("a positive integer" if minimum == 1 else f"an integer >= {minimum}") + (" or None" if allow_none else "")
+        accepted = ("a positive integer" if minimum == 1 else f"an integer >= {minimum}") + (
+            " or None" if allow_none else ""
+        )
         raise ValueError(f"{name} must be {accepted}; got {value!r}")
     return int(value)
 

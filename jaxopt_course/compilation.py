@@ -65,10 +65,13 @@ def choose_threefry_lowering() -> bool:
     try:
         from jax._src.interpreters import mlir
         from jax._src.random import threefry2x32
+
         primitive, straight_line = threefry2x32.threefry2x32_p, threefry2x32._threefry2x32_lowering_rule
     except (ImportError, AttributeError):
         return False
-    mlir.register_lowering(primitive, straight_line, platform="cpu", inline=False)  # as JAX registers it for other platforms
+    mlir.register_lowering(
+        primitive, straight_line, platform="cpu", inline=False
+    )  # as JAX registers it for other platforms
     _threefry_lowering_chosen = True
     return True
 
@@ -104,12 +107,18 @@ def _known_to_xla(chosen: dict[str, Any]) -> dict[str, Any]:
         if refused is None:
             refused, why = frozenset(), {}
             if _refuses(chosen) is not None:
-                why = {name: message for name, value in chosen.items() if (message := _refuses({name: value})) is not None}
+                why = {
+                    name: message for name, value in chosen.items() if (message := _refuses({name: value})) is not None
+                }
                 refused = frozenset(why)
             _verdicts[key] = refused
             for name in sorted(refused - _warned):
                 _warned.add(name)
-                warnings.warn(f"jaxopt_course.compilation: the installed XLA refuses the option {name}={chosen[name]!r}, so the package's programs compile without it ({why[name]})", RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"jaxopt_course.compilation: the installed XLA refuses the option {name}={chosen[name]!r}, so the package's programs compile without it ({why[name]})",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
     return {name: value for name, value in chosen.items() if name not in refused}
 
 
@@ -160,9 +169,13 @@ def long_runs(**xla_options):
     """
     for name, value in xla_options.items():  # refused here, before anything is compiled or run
         if not name.startswith("xla_"):
-            raise ValueError(f"long_runs: {name!r} is not an XLA option (their names start with 'xla_', such as xla_cpu_use_fusion_emitters)")
+            raise ValueError(
+                f"long_runs: {name!r} is not an XLA option (their names start with 'xla_', such as xla_cpu_use_fusion_emitters)"
+            )
         if not isinstance(value, (bool, int, float, str)):
-            raise TypeError(f"long_runs: {name} must be a bool, int, float or str (an XLA option's value); got {value!r}")
+            raise TypeError(
+                f"long_runs: {name} must be a bool, int, float or str (an XLA option's value); got {value!r}"
+            )
     token = _long_runs.set(_long_runs.get() + (dict(xla_options),))
     try:
         yield
@@ -209,7 +222,11 @@ def use_in_process() -> None:
     present = os.environ.get("XLA_FLAGS", "")
     named = _named_flags(present)
     _short_runs, _user_flags = True, named
-    added = [f"--{name}={str(value).lower()}" for name, value in (CPU_OPTIONS | SHORT_RUN_OPTIONS).items() if name not in named]
+    added = [
+        f"--{name}={str(value).lower()}"
+        for name, value in (CPU_OPTIONS | SHORT_RUN_OPTIONS).items()
+        if name not in named
+    ]
     os.environ["XLA_FLAGS"] = " ".join(present.split() + added)
 
 

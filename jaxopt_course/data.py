@@ -104,7 +104,10 @@ def load_digits(*, scale: bool = False) -> Data:
 @functools.cache
 def _digits_table() -> tuple[np.ndarray, np.ndarray]:
     """The file's pixels (float32 [N, 64]) and labels (int32 [N]), read once per process."""
-    with importlib.resources.files("jaxopt_course").joinpath(DIGITS_FILE).open("rb") as packed, gzip.open(packed, "rt") as text:
+    with (
+        importlib.resources.files("jaxopt_course").joinpath(DIGITS_FILE).open("rb") as packed,
+        gzip.open(packed, "rt") as text,
+    ):
         table = np.loadtxt(text, delimiter=",", dtype=np.int32)
     pixels, labels = table[:, :-1].astype(np.float32), table[:, -1]
     pixels.flags.writeable = labels.flags.writeable = False  # shared by every call
@@ -127,7 +130,9 @@ def check_data(data, name: str = "data") -> int:
         raise ValueError(f"{name} must be a pair (x, y) of arrays with one row per sample; got {shown}")
     for part, array in zip("xy", data):
         if isinstance(array, (list, tuple)):
-            raise TypeError(f"{name}'s {part} is a Python {type(array).__name__}; give arrays: {name}=(np.asarray(x), np.asarray(y))")
+            raise TypeError(
+                f"{name}'s {part} is a Python {type(array).__name__}; give arrays: {name}=(np.asarray(x), np.asarray(y))"
+            )
         dtype = getattr(array, "dtype", None)
         if dtype is None or not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)):
             shown = f"an array of dtype {dtype}" if dtype is not None else f"a {type(array).__name__}"
@@ -212,8 +217,10 @@ def _noise(key, num_samples, numpy_seed):
     return np.asarray(jax.random.normal(key, (num_samples,)))
 
 
-
-
 def _check_noise_scale(noise_scale: float) -> None:
-    if isinstance(noise_scale, bool) or not isinstance(noise_scale, (int, float, np.integer, np.floating)) or not (np.isfinite(noise_scale) and noise_scale >= 0):
+    if (
+        isinstance(noise_scale, bool)
+        or not isinstance(noise_scale, (int, float, np.integer, np.floating))
+        or not (np.isfinite(noise_scale) and noise_scale >= 0)
+    ):
         raise ValueError(f"noise_scale must be a finite number >= 0; got {noise_scale!r}")

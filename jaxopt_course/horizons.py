@@ -67,7 +67,12 @@ def scaled(horizon: Horizon | None, steps_per_epoch: int) -> Horizon | None:
     """The horizon of a schedule whose every step is held for ``steps_per_epoch`` optimiser steps."""
     if horizon is None:
         return None
-    return Horizon(horizon.steps * steps_per_epoch, horizon.parameter, horizon.steps_per_unit * steps_per_epoch, horizon.offset * steps_per_epoch)
+    return Horizon(
+        horizon.steps * steps_per_epoch,
+        horizon.parameter,
+        horizon.steps_per_unit * steps_per_epoch,
+        horizon.offset * steps_per_epoch,
+    )
 
 
 def shifted(horizon: Horizon | None, start: Any) -> Horizon | None:

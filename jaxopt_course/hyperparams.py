@@ -42,7 +42,17 @@ import jax
 import numpy as np
 import optax
 
-__all__ = ["ProgramCache", "Schedule", "ScheduleWithHorizon", "Transform", "chain", "hyperparameters", "is_hyperparametric", "static_key", "structure_key"]
+__all__ = [
+    "ProgramCache",
+    "Schedule",
+    "ScheduleWithHorizon",
+    "Transform",
+    "chain",
+    "hyperparameters",
+    "is_hyperparametric",
+    "static_key",
+    "structure_key",
+]
 
 
 # --------------------------------------------------------------------------- static keys
@@ -68,9 +78,22 @@ _VALUE_TYPES = (type(None), bool, int, float, complex, str, bytes, np.generic, t
 _visiting = threading.local()
 # a class of these packages (or of Python itself) counts by its name: what it holds is the library's
 _LIBRARY_FOLDERS = tuple(
-    str(Path(folder).resolve()) for name in ("stdlib", "platstdlib", "purelib", "platlib") if (folder := sysconfig.get_paths().get(name))
+    str(Path(folder).resolve())
+    for name in ("stdlib", "platstdlib", "purelib", "platlib")
+    if (folder := sysconfig.get_paths().get(name))
 )
-_CLASS_NOISE = frozenset({"__dict__", "__weakref__", "__doc__", "__module__", "__qualname__", "__annotations__", "__firstlineno__", "__static_attributes__"})
+_CLASS_NOISE = frozenset(
+    {
+        "__dict__",
+        "__weakref__",
+        "__doc__",
+        "__module__",
+        "__qualname__",
+        "__annotations__",
+        "__firstlineno__",
+        "__static_attributes__",
+    }
+)
 
 
 def static_key(value: Any) -> Any:
@@ -124,7 +147,12 @@ def static_key(value: Any) -> Any:
     if isinstance(value, optax.GradientTransformation):
         return (type(value), static_key(value.init), static_key(value.update))
     if isinstance(value, np.ndarray) and value.dtype != object:
-        return (np.ndarray, str(value.dtype), value.shape, hashlib.blake2b(np.ascontiguousarray(value).view(np.uint8), digest_size=20).digest())
+        return (
+            np.ndarray,
+            str(value.dtype),
+            value.shape,
+            hashlib.blake2b(np.ascontiguousarray(value).view(np.uint8), digest_size=20).digest(),
+        )
     if isinstance(value, (tuple, list, dict, set, frozenset)):
         return _guarded(value, _contents_key)
     if isinstance(value, jax.Array) or _hashable_by_value(value):
@@ -155,7 +183,10 @@ def _contents_key(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return (type(value), frozenset(static_key(item) for item in value))
     if dataclasses.is_dataclass(value):
-        return (static_key(type(value)), tuple((f.name, static_key(getattr(value, f.name, None))) for f in dataclasses.fields(value)))
+        return (
+            static_key(type(value)),
+            tuple((f.name, static_key(getattr(value, f.name, None))) for f in dataclasses.fields(value)),
+        )
     attributes = getattr(value, "__dict__", None)
     if isinstance(attributes, dict):
         return (static_key(type(value)), tuple((name, static_key(item)) for name, item in sorted(attributes.items())))
@@ -166,8 +197,15 @@ def _class_key(cls: type) -> Any:
     """A library's class by its name; a class of the user's code also by what it defines."""
     if _from_library(cls):
         return (type, cls)
-    return _guarded(cls, lambda c: (type, c, tuple(static_key(base) for base in c.__bases__),
-                                    tuple((name, static_key(item)) for name, item in sorted(vars(c).items()) if name not in _CLASS_NOISE)))
+    return _guarded(
+        cls,
+        lambda c: (
+            type,
+            c,
+            tuple(static_key(base) for base in c.__bases__),
+            tuple((name, static_key(item)) for name, item in sorted(vars(c).items()) if name not in _CLASS_NOISE),
+        ),
+    )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -229,7 +267,13 @@ def _function_key(function: types.FunctionType) -> Any:
         if function.__module__ is not None and _module_from_library(function.__module__):
             # a library's code does not change in a process, and its globals are module attributes
             # (not seen, as for user code); its closures (a factory's inner functions) still count
-            return (types.FunctionType, _code_key(function.__code__), cells, static_key(function.__defaults__), static_key(function.__kwdefaults__))
+            return (
+                types.FunctionType,
+                _code_key(function.__code__),
+                cells,
+                static_key(function.__defaults__),
+                static_key(function.__kwdefaults__),
+            )
         names = sorted(name for name in _global_names(function.__code__) if name in function.__globals__)
         read_globals = tuple((name, static_key(function.__globals__[name])) for name in names)
         return (
@@ -248,8 +292,16 @@ def _code_key(code: types.CodeType) -> tuple:
     """What a code object computes: its bytecode, constants and names, not where it was written."""
     constants = tuple(_code_key(c) if isinstance(c, types.CodeType) else static_key(c) for c in code.co_consts)
     return (
-        code.co_code, constants, code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars,
-        code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount, code.co_flags,
+        code.co_code,
+        constants,
+        code.co_names,
+        code.co_varnames,
+        code.co_freevars,
+        code.co_cellvars,
+        code.co_argcount,
+        code.co_posonlyargcount,
+        code.co_kwonlyargcount,
+        code.co_flags,
     )
 
 
@@ -321,7 +373,9 @@ def _split(value: Any, static: bool, children: list) -> Any:
         names = tuple(sorted(value))
         return _Mapping(names, tuple(_split(value[k], static, children) for k in names))
     if isinstance(value, dict):  # consumed when the factory runs, so compared by its items' values
-        return _Static(value, (dict, tuple(sorted(((static_key(k), static_key(v)) for k, v in value.items()), key=repr))))
+        return _Static(
+            value, (dict, tuple(sorted(((static_key(k), static_key(v)) for k, v in value.items()), key=repr)))
+        )
     return _Static(value, static_key(value))
 
 
@@ -367,7 +421,12 @@ def _fresh(spec: Any) -> Any:
     if isinstance(spec, _Static):
         return static_key(spec.value)
     if isinstance(spec, (_Sequence, _Mapping)):
-        return (type(spec), getattr(spec, "kind", None), getattr(spec, "keys", None), tuple(_fresh(item) for item in spec.items))
+        return (
+            type(spec),
+            getattr(spec, "kind", None),
+            getattr(spec, "keys", None),
+            tuple(_fresh(item) for item in spec.items),
+        )
     return spec
 
 
@@ -457,7 +516,11 @@ def _unflatten(recipe: Recipe, children) -> Transform | Schedule:
     children = tuple(children)
     if _real(children):
         return recipe.build(children)
-    shell = _placeholder if recipe.factory_key[1] == "schedule" else optax.GradientTransformation(_placeholder, _placeholder)
+    shell = (
+        _placeholder
+        if recipe.factory_key[1] == "schedule"
+        else optax.GradientTransformation(_placeholder, _placeholder)
+    )
     return _make(shell, recipe, children)
 
 

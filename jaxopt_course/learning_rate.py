@@ -16,8 +16,8 @@ import optax
 
 from jaxopt_course.base import ScalarOrSchedule
 from jaxopt_course.checks import check_learning_rate, check_same_structure
-from jaxopt_course.numerics import as_float32, safe_increment
 from jaxopt_course.hyperparams import hyperparameters
+from jaxopt_course.numerics import as_float32, safe_increment
 
 
 class ScaleByLearningRateState(NamedTuple):
@@ -49,9 +49,7 @@ def check_broadcasts_to(rate: Any, leaf: Any, name: str = "learning_rate") -> No
 
 
 @hyperparameters
-def scale_by_learning_rate(
-    learning_rate: ScalarOrSchedule, *, flip_sign: bool = True
-) -> optax.GradientTransformation:
+def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *, flip_sign: bool = True) -> optax.GradientTransformation:
     """Multiplies the direction by ``-η_t`` (or ``η_t`` with ``flip_sign=False``).
 
     ``u_t = -η_t · d_t`` where ``η_t = learning_rate`` for a number or array, and
@@ -74,7 +72,11 @@ def scale_by_learning_rate(
         if not callable(learning_rate):
             for leaf in jax.tree.leaves(params):
                 check_broadcasts_to(learning_rate, leaf)
-        shape = jax.eval_shape(learning_rate, jnp.zeros([], jnp.int32)).shape if callable(learning_rate) else jnp.shape(learning_rate)
+        shape = (
+            jax.eval_shape(learning_rate, jnp.zeros([], jnp.int32)).shape
+            if callable(learning_rate)
+            else jnp.shape(learning_rate)
+        )
         rate = jnp.zeros(shape, jnp.float32)
         return ScaleByLearningRateState(count=jnp.zeros([], jnp.int32), learning_rate=rate)
 
@@ -98,7 +100,9 @@ def _injected(node) -> bool:
 
 def _rate_nodes(optimizer_state: Any) -> list:
     """The states in the tree that record a learning rate, outermost first."""
-    found = jax.tree.leaves(optimizer_state, is_leaf=lambda node: isinstance(node, ScaleByLearningRateState) or _injected(node))
+    found = jax.tree.leaves(
+        optimizer_state, is_leaf=lambda node: isinstance(node, ScaleByLearningRateState) or _injected(node)
+    )
     return [node for node in found if isinstance(node, ScaleByLearningRateState) or _injected(node)]
 
 

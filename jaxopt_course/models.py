@@ -73,7 +73,9 @@ class MLP(nn.Module):
             layer = nn.Dense(
                 width,
                 kernel_init=_torch_uniform(0),
-                bias_init=lambda key, shape, dtype=jnp.float32, fan_in=fan_in: _torch_uniform(0)(key, shape, dtype, fan_in),
+                bias_init=lambda key, shape, dtype=jnp.float32, fan_in=fan_in: _torch_uniform(0)(
+                    key, shape, dtype, fan_in
+                ),
                 name=f"dense_{i}",
             )
             h = layer(x)
@@ -146,7 +148,9 @@ def batch_norm_mlp(
     def apply(params, x, key=None, model_state=None):
         if key is None:
             return module.apply({"params": params, "batch_stats": model_state}, x), model_state
-        y, updated = module.apply({"params": params, "batch_stats": model_state}, x, train=True, mutable=["batch_stats"])
+        y, updated = module.apply(
+            {"params": params, "batch_stats": model_state}, x, train=True, mutable=["batch_stats"]
+        )
         return y, updated["batch_stats"]
 
     return variables["params"], variables["batch_stats"], apply
@@ -166,12 +170,18 @@ def initial_variables(module: MLP, key: jax.Array, in_features: int) -> dict:
     compiles nothing.
     """
     layout = jax.eval_shape(module.init, key, jax.ShapeDtypeStruct((2, in_features), jnp.float32))  # traced only
-    paths = [(tuple(str(k.key) for k in path), leaf.shape, leaf.dtype) for path, leaf in jax.tree_util.tree_flatten_with_path(layout)[0]]
+    paths = [
+        (tuple(str(k.key) for k in path), leaf.shape, leaf.dtype)
+        for path, leaf in jax.tree_util.tree_flatten_with_path(layout)[0]
+    ]
     # only the dense layers are random: one program per dense layout, shared with and without batch norm
     dense = {int(path[1].removeprefix("dense_")): shape for path, shape, _ in paths if path[-1] == "kernel"}
     drawn = _draw_program(tuple(sorted(dense.items())))(key)
     starts = {"scale": 1.0, "var": 1.0, "bias": 0.0, "mean": 0.0}  # batch norm's
-    leaves = [drawn[path[1], path[-1]] if path[1].startswith("dense_") else _constant(shape, dtype.name, starts[path[-1]]) for path, shape, dtype in paths]
+    leaves = [
+        drawn[path[1], path[-1]] if path[1].startswith("dense_") else _constant(shape, dtype.name, starts[path[-1]])
+        for path, shape, dtype in paths
+    ]
     return jax.tree.unflatten(jax.tree.structure(layout), leaves)
 
 
@@ -207,7 +217,9 @@ def vectorised_draws(draw: Callable, keys: jax.Array, specs: Sequence[tuple]) ->
     (a single key is drawn plainly, which is cheaper to compile than a vmap of one).
     """
     if len(keys) != len(specs):  # indexing past the end would silently reuse the last key
-        raise ValueError(f"keys and specs must have one entry each per draw; got {len(keys)} keys and {len(specs)} specs")
+        raise ValueError(
+            f"keys and specs must have one entry each per draw; got {len(keys)} keys and {len(specs)} specs"
+        )
     values: list = [None] * len(specs)
     for spec in dict.fromkeys(specs):
         rows = [i for i, s in enumerate(specs) if s == spec]
@@ -233,7 +245,11 @@ def _draw_program(kernels: tuple) -> Callable:
     def draw(key):
         keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.asarray(hashes))
         values = vectorised_draws(lambda k, shape, fan_in: initialise(k, shape, jnp.float32, fan_in), keys, specs)
-        return {(f"dense_{layer}", part): values[2 * position + offset] for position, layer in enumerate(layers) for offset, part in enumerate(("kernel", "bias"))}
+        return {
+            (f"dense_{layer}", part): values[2 * position + offset]
+            for position, layer in enumerate(layers)
+            for offset, part in enumerate(("kernel", "bias"))
+        }
 
     return compilation.jit(draw)
 
@@ -241,15 +257,24 @@ def _draw_program(kernels: tuple) -> Callable:
 def _check_sizes(in_features, widths) -> None:
     if not _is_positive_int(in_features):
         raise ValueError(f"in_features must be a positive integer (the number of input columns); got {in_features!r}")
-    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__") or not widths or not all(_is_positive_int(w) for w in widths):
-        raise ValueError(f"widths must be a non-empty sequence of positive integers (layer sizes, the last is the output); got {widths!r}")
+    if (
+        isinstance(widths, (str, bytes))
+        or not hasattr(widths, "__len__")
+        or not widths
+        or not all(_is_positive_int(w) for w in widths)
+    ):
+        raise ValueError(
+            f"widths must be a non-empty sequence of positive integers (layer sizes, the last is the output); got {widths!r}"
+        )
 
 
 def _is_positive_int(value) -> bool:
     return is_count(value) and value >= 1
 
 
-def linear(key: jax.Array | None, in_features: int, out_features: int = 1, *, scale: float = 0.01) -> tuple[dict, Callable]:
+def linear(
+    key: jax.Array | None, in_features: int, out_features: int = 1, *, scale: float = 0.01
+) -> tuple[dict, Callable]:
     """``ŷ = x w + b`` with ``w ~ N(0, scale²)`` (d2l's start; zeros without a key) and b = 0."""
     for name, value in (("in_features", in_features), ("out_features", out_features)):
         check_count(name, value)
@@ -312,11 +337,15 @@ def check_labels(logits, labels) -> None:
             "the shape of one-hot labels: pass labels.argmax(axis=-1), or use optax.softmax_cross_entropy as the loss for one-hot or soft labels"
         )
     if int(np.prod(labels_shape)) != count or len(labels_shape) > 2:
-        raise ValueError(f"cross_entropy takes logits [N, classes] and N labels; got logits {logits_shape} and labels {labels_shape}")
+        raise ValueError(
+            f"cross_entropy takes logits [N, classes] and N labels; got logits {logits_shape} and labels {labels_shape}"
+        )
     if not isinstance(labels, jax.core.Tracer):
         values = np.asarray(labels)
         if values.size and not np.issubdtype(values.dtype, np.integer) and not np.all(values == np.round(values)):
-            raise ValueError(f"cross_entropy takes integer class labels; got non-integer values such as {values[values != np.round(values)].flat[0].item()!r}")
+            raise ValueError(
+                f"cross_entropy takes integer class labels; got non-integer values such as {values[values != np.round(values)].flat[0].item()!r}"
+            )
         outside = values[(values < 0) | (values >= classes)]
         if outside.size:
             raise ValueError(
@@ -386,7 +415,9 @@ def accuracy(apply: Callable, *, stateful: bool = False) -> Callable:
 
     def correct(logits, labels):
         if jnp.ndim(logits) != 2 or int(np.prod(jnp.shape(labels))) != jnp.shape(logits)[0]:
-            raise ValueError(f"accuracy takes logits [N, classes] and N integer labels; got logits {jnp.shape(logits)} and labels {jnp.shape(labels)}")
+            raise ValueError(
+                f"accuracy takes logits [N, classes] and N integer labels; got logits {jnp.shape(logits)} and labels {jnp.shape(labels)}"
+            )
         return jnp.mean(jnp.argmax(logits, axis=-1) == jnp.reshape(labels, (-1,)).astype(jnp.int32), dtype=jnp.float32)
 
     if stateful:

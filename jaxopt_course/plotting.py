@@ -86,7 +86,17 @@ def is_log_spaced(values: Sequence[float]) -> bool:
     return bool(np.allclose(ratios, ratios[0], rtol=1e-2))
 
 
-def plot_heatmap(ax, result, metric: str | None, x: str, y: str, *, log_color: bool = True, mark_best: str | None = "min", colorbar_label: str | None = None):
+def plot_heatmap(
+    ax,
+    result,
+    metric: str | None,
+    x: str,
+    y: str,
+    *,
+    log_color: bool = True,
+    mark_best: str | None = "min",
+    colorbar_label: str | None = None,
+):
     """A final metric over two hyper-parameters, one cell per grid value, the best cell starred.
 
     Cells sit at equal spacing, so a log-spaced grid reads as a log axis (the label says so).
@@ -100,9 +110,18 @@ def plot_heatmap(ax, result, metric: str | None, x: str, y: str, *, log_color: b
         table[np.searchsorted(ys, yv), np.searchsorted(xs, xv)] = value
     finite = np.isfinite(table)
     positive = finite & (table > 0)
-    norm = LogNorm(vmin=table[positive].min(), vmax=table[positive].max()) if log_color and positive.any() else Normalize()
+    norm = (
+        LogNorm(vmin=table[positive].min(), vmax=table[positive].max()) if log_color and positive.any() else Normalize()
+    )
     ax.set_facecolor("#d9d9d9")
-    image = ax.imshow(np.ma.masked_where(~finite, table), origin="lower", aspect="auto", cmap="viridis_r", norm=norm, interpolation="nearest")
+    image = ax.imshow(
+        np.ma.masked_where(~finite, table),
+        origin="lower",
+        aspect="auto",
+        cmap="viridis_r",
+        norm=norm,
+        interpolation="nearest",
+    )
     for j, i in zip(*np.nonzero(~finite)):
         ax.text(i, j, "×", ha="center", va="center", color="#555555", fontsize=10)
     ax.set_xticks(range(len(xs)), [f"{v:.3g}" for v in xs], rotation=45 if len(xs) > 6 else 0)
@@ -112,14 +131,33 @@ def plot_heatmap(ax, result, metric: str | None, x: str, y: str, *, log_color: b
     if mark_best:
         best = result.best(metric, mode=mark_best)
         column, row = np.searchsorted(xs, np.float32(best[x])), np.searchsorted(ys, np.float32(best[y]))
-        ax.plot(column, row, marker="*", markersize=18, color="#d62728", markeredgecolor="white", linestyle="none", label=f"best: {x} {best[x]:.3g}, {y} {best[y]:.3g}")
+        ax.plot(
+            column,
+            row,
+            marker="*",
+            markersize=18,
+            color="#d62728",
+            markeredgecolor="white",
+            linestyle="none",
+            label=f"best: {x} {best[x]:.3g}, {y} {best[y]:.3g}",
+        )
         ax.legend(loc="upper right", frameon=True, fontsize=8)
     colorbar = ax.get_figure().colorbar(image, ax=ax)
     colorbar.set_label(colorbar_label or (metric or "metric"))
     return image
 
 
-def plot_top_curves(ax, result, metric: str, *, k: int = 3, mode: str = "min", x: Sequence[float] | None = None, log: bool = True, describe=None):
+def plot_top_curves(
+    ax,
+    result,
+    metric: str,
+    *,
+    k: int = 3,
+    mode: str = "min",
+    x: Sequence[float] | None = None,
+    log: bool = True,
+    describe=None,
+):
     """The k best configurations' curves (mean over seeds) with a min–max band over seeds."""
     scores = result.final(metric)
     ranked = np.where(np.isfinite(scores), scores, np.inf if mode == "min" else -np.inf)
@@ -137,7 +175,9 @@ def plot_top_curves(ax, result, metric: str, *, k: int = 3, mode: str = "min", x
     ax.legend(frameon=False, fontsize=8)
 
 
-def plot_contour_paths(ax, f, window, paths: dict, *, levels=30, markers: bool = True, resolution: int = 200, clip=None):
+def plot_contour_paths(
+    ax, f, window, paths: dict, *, levels=30, markers: bool = True, resolution: int = 200, clip=None
+):
     """Contours of ``f`` over ``window`` with each optimiser's path drawn on top.
 
     ``paths`` maps a label to an array ``[steps, 2]``; points outside the window are still drawn

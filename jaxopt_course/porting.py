@@ -53,23 +53,31 @@ def _import_torch(function: str):
 def _linear_layers(torch, torch_model) -> list:
     """The ``torch.nn.Linear`` layers of ``torch_model``, in ``modules()`` order, each with a bias."""
     if not isinstance(torch_model, torch.nn.Module):
-        raise TypeError(f"torch_model must be a torch.nn.Module (e.g. an nn.Sequential of Linear layers); got {type(torch_model).__name__}")
+        raise TypeError(
+            f"torch_model must be a torch.nn.Module (e.g. an nn.Sequential of Linear layers); got {type(torch_model).__name__}"
+        )
     layers = [module for module in torch_model.modules() if isinstance(module, torch.nn.Linear)]
     if not layers:
         raise ValueError(f"torch_model has no torch.nn.Linear layer to copy (it is a {type(torch_model).__name__})")
     for i, layer in enumerate(layers):
         if layer.bias is None:
-            raise ValueError(f"torch_model's Linear layer {i} has no bias (bias=False); the MLP's dense layers always have one")
+            raise ValueError(
+                f"torch_model's Linear layer {i} has no bias (bias=False); the MLP's dense layers always have one"
+            )
     return layers
 
 
 def _dense_layers(params: Any, argument: str) -> list[dict]:
     """``[params["dense_0"], params["dense_1"], ...]``, checked to be MLP params and nothing else."""
     if not isinstance(params, dict):
-        raise TypeError(f"{argument} must be the MLP's dict of params ({{'dense_0': {{'kernel', 'bias'}}, ...}}); got {type(params).__name__}")
+        raise TypeError(
+            f"{argument} must be the MLP's dict of params ({{'dense_0': {{'kernel', 'bias'}}, ...}}); got {type(params).__name__}"
+        )
     names = [f"dense_{i}" for i in range(len(params))]
     if sorted(params) != sorted(names):
-        raise ValueError(f"{argument} must hold dense layers dense_0 ... dense_{len(params) - 1} only (no batch norm); got {sorted(params)}")
+        raise ValueError(
+            f"{argument} must hold dense layers dense_0 ... dense_{len(params) - 1} only (no batch norm); got {sorted(params)}"
+        )
     for name in names:
         if not isinstance(params[name], dict) or sorted(params[name]) != ["bias", "kernel"]:
             raise ValueError(f"{argument}[{name!r}] must hold exactly 'kernel' and 'bias'; got {params[name]!r}")
@@ -117,7 +125,12 @@ def params_from_torch(torch_model, like: dict | None = None) -> dict:
     layers = _linear_layers(torch, torch_model)
     if like is not None:
         _check_layout(layers, _dense_layers(like, "like"), "like")
-    dtypes = [(like[f"dense_{i}"]["kernel"].dtype, like[f"dense_{i}"]["bias"].dtype) if like is not None else (jnp.float32,) * 2 for i in range(len(layers))]
+    dtypes = [
+        (like[f"dense_{i}"]["kernel"].dtype, like[f"dense_{i}"]["bias"].dtype)
+        if like is not None
+        else (jnp.float32,) * 2
+        for i in range(len(layers))
+    ]
     with torch.no_grad():
         return {
             f"dense_{i}": {

@@ -7,7 +7,6 @@ optimiser from a start for a number of steps as one ``lax.scan`` and returns the
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable
 
 import jax
@@ -15,6 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxopt_course import compilation
+
 
 @dataclasses.dataclass(frozen=True)
 class Problem:
@@ -32,10 +32,32 @@ class Problem:
 
 
 PARABOLA = Problem("x² + 4x + 1", lambda x: x[0] ** 2 + 4.0 * x[0] + 1.0, (-10.0,), (-2.0,), ((-10.0, 10.0),), (2.0,))
-BOWL = Problem("x² + 2y²", lambda x: x[0] ** 2 + 2.0 * x[1] ** 2, (-10.0, -10.0), (0.0, 0.0), ((-10.0, 10.0), (-10.0, 10.0)), (2.0, 4.0))
-ILL_CONDITIONED = Problem("0.1x₁² + 2x₂²", lambda x: 0.1 * x[0] ** 2 + 2.0 * x[1] ** 2, (-5.0, -2.0), (0.0, 0.0), ((-5.5, 1.5), (-3.0, 3.0)), (0.2, 4.0))
-ROSENBROCK = Problem("Rosenbrock (1-x)² + 100(y-x²)²", lambda x: (1.0 - x[0]) ** 2 + 100.0 * (x[1] - x[0] ** 2) ** 2, (-1.2, 1.0), (1.0, 1.0), ((-2.0, 2.0), (-1.0, 3.0)))
-SADDLE = Problem("saddle x² − y²", lambda x: x[0] ** 2 - x[1] ** 2, (1.0, 1e-3), None, ((-1.2, 1.2), (-2.0, 2.0)), (2.0, -2.0))
+BOWL = Problem(
+    "x² + 2y²",
+    lambda x: x[0] ** 2 + 2.0 * x[1] ** 2,
+    (-10.0, -10.0),
+    (0.0, 0.0),
+    ((-10.0, 10.0), (-10.0, 10.0)),
+    (2.0, 4.0),
+)
+ILL_CONDITIONED = Problem(
+    "0.1x₁² + 2x₂²",
+    lambda x: 0.1 * x[0] ** 2 + 2.0 * x[1] ** 2,
+    (-5.0, -2.0),
+    (0.0, 0.0),
+    ((-5.5, 1.5), (-3.0, 3.0)),
+    (0.2, 4.0),
+)
+ROSENBROCK = Problem(
+    "Rosenbrock (1-x)² + 100(y-x²)²",
+    lambda x: (1.0 - x[0]) ** 2 + 100.0 * (x[1] - x[0] ** 2) ** 2,
+    (-1.2, 1.0),
+    (1.0, 1.0),
+    ((-2.0, 2.0), (-1.0, 3.0)),
+)
+SADDLE = Problem(
+    "saddle x² − y²", lambda x: x[0] ** 2 - x[1] ** 2, (1.0, 1e-3), None, ((-1.2, 1.2), (-2.0, 2.0)), (2.0, -2.0)
+)
 PLATEAU = Problem(
     "plateau 1 − exp(−(x² + 2y²)/2)",
     lambda x: 1.0 - jnp.exp(-(x[0] ** 2 + 2.0 * x[1] ** 2) / 2.0),
@@ -59,7 +81,9 @@ def _path(f, optimizer, x0, num_steps):
     return jnp.concatenate([x0[None], path])
 
 
-def run_optimizer(problem: Problem | Callable, optimizer: optax.GradientTransformation, x0=None, num_steps: int = 100) -> jax.Array:
+def run_optimizer(
+    problem: Problem | Callable, optimizer: optax.GradientTransformation, x0=None, num_steps: int = 100
+) -> jax.Array:
     """The path ``[x_0, x_1, …, x_T]`` (shape ``[num_steps + 1, dim]``) of ``optimizer`` on ``problem``.
 
     One compiled ``lax.scan``; the optimiser is a static argument, so each new optimiser object

@@ -14,9 +14,9 @@ import optax
 
 from jaxopt_course.base import ArrayLike, ScalarOrSchedule
 from jaxopt_course.checks import check_learning_rate, check_range, check_same_structure
+from jaxopt_course.hyperparams import hyperparameters
 from jaxopt_course.learning_rate import learning_rate_at
 from jaxopt_course.numerics import as_float32, safe_increment
-from jaxopt_course.hyperparams import hyperparameters
 
 
 def mask_tree(mask, params):
@@ -47,7 +47,10 @@ def _add_penalty_gradient(name: str, weight_decay: ArrayLike, mask, direction) -
         check_same_structure(updates, params, "params passed to update()")
         decay = as_float32(weight_decay)
         updates = jax.tree.map(
-            lambda g, p, keep: (g + decay * direction(p)).astype(g.dtype) if keep else g, updates, params, mask_tree(mask, params)
+            lambda g, p, keep: (g + decay * direction(p)).astype(g.dtype) if keep else g,
+            updates,
+            params,
+            mask_tree(mask, params),
         )
         return updates, state
 

@@ -25,9 +25,9 @@ import numpy as np
 
 from jaxopt_course.base import ArrayLike, Schedule
 from jaxopt_course.checks import check_count, check_range, check_traceable, is_traced
-from jaxopt_course.numerics import as_float32
 from jaxopt_course.horizons import Horizon, check_horizon, horizon_of, scaled, shifted, steps_of, with_horizon
 from jaxopt_course.hyperparams import hyperparameters
+from jaxopt_course.numerics import as_float32
 
 __all__ = [
     "check_horizon",
@@ -77,7 +77,9 @@ def constant(value: ArrayLike) -> Schedule:
 
 
 @hyperparameters(kind="schedule")
-def exponential_decay(init_value: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike, *, staircase: bool = False) -> Schedule:
+def exponential_decay(
+    init_value: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike, *, staircase: bool = False
+) -> Schedule:
     """``η_t = η_0 · r^(t / k)``, with ``⌊t / k⌋`` when ``staircase`` (Keras ExponentialDecay).
 
     ``decay_steps = 1`` is torch's ExponentialLR; staircase with ``k = step_size`` is StepLR.
@@ -116,7 +118,9 @@ def multi_step_decay(init_value: ArrayLike, milestones: Sequence[int], gamma: Ar
 
 
 @hyperparameters(kind="schedule")
-def inverse_time_decay(init_value: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike, *, staircase: bool = False) -> Schedule:
+def inverse_time_decay(
+    init_value: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike, *, staircase: bool = False
+) -> Schedule:
     """``η_t = η_0 / (1 + r · t / k)``, with ``⌊t / k⌋`` when ``staircase`` (Keras InverseTimeDecay)."""
     check_range("init_value", init_value, low=0.0)
     _positive("decay_steps", decay_steps)
@@ -130,7 +134,9 @@ def inverse_time_decay(init_value: ArrayLike, decay_steps: ArrayLike, decay_rate
 
 
 @hyperparameters(kind="schedule")
-def piecewise_constant(boundaries: Sequence[int], values: Sequence[float], *, boundary_in_left: bool = False) -> Schedule:
+def piecewise_constant(
+    boundaries: Sequence[int], values: Sequence[float], *, boundary_in_left: bool = False
+) -> Schedule:
     """Absolute values per interval: ``values[i]`` between ``boundaries[i-1]`` and ``boundaries[i]``.
 
     By default a boundary starts the next interval (the new value applies *at* step b, as optax);
@@ -153,7 +159,9 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[float], *, bo
 
 
 @hyperparameters(kind="schedule")
-def polynomial_decay(init_value: ArrayLike, end_value: ArrayLike, decay_steps: ArrayLike, power: ArrayLike = 1.0, *, cycle: bool = False) -> Schedule:
+def polynomial_decay(
+    init_value: ArrayLike, end_value: ArrayLike, decay_steps: ArrayLike, power: ArrayLike = 1.0, *, cycle: bool = False
+) -> Schedule:
     """``η_t = (η_0 - η_end)(1 - min(t, T)/T)^p + η_end``; with ``cycle`` T grows to the next multiple.
 
     The fraction is formed as ``(T - min(t, T)) / T``, exactly 0 at ``t = T`` (``1 - t/T`` is not
@@ -175,7 +183,9 @@ def polynomial_decay(init_value: ArrayLike, end_value: ArrayLike, decay_steps: A
 
 
 @hyperparameters(kind="schedule")
-def cosine_decay(init_value: ArrayLike, decay_steps: ArrayLike, end_value: ArrayLike = 0.0, *, periodic: bool = False) -> Schedule:
+def cosine_decay(
+    init_value: ArrayLike, decay_steps: ArrayLike, end_value: ArrayLike = 0.0, *, periodic: bool = False
+) -> Schedule:
     """Cosine annealing to a floor: ``η_t = η_end + (η_0 - η_end) · ½(1 + cos(π t / T))``.
 
     Clamped at ``t = T`` (optax, Keras); ``periodic=True`` keeps the cosine going, rising again
@@ -198,7 +208,9 @@ def cosine_decay(init_value: ArrayLike, decay_steps: ArrayLike, end_value: Array
 
 
 @hyperparameters(kind="schedule")
-def cosine_with_restarts(init_value: ArrayLike, first_period: ArrayLike, *, period_multiplier: int = 1, end_value: ArrayLike = 0.0) -> Schedule:
+def cosine_with_restarts(
+    init_value: ArrayLike, first_period: ArrayLike, *, period_multiplier: int = 1, end_value: ArrayLike = 0.0
+) -> Schedule:
     """SGDR: cosine annealing from η_0 to η_end, restarted after T_0, T_0·m, T_0·m², … steps.
 
     Cycle i starts at ``T_0 (m^i - 1)/(m - 1)`` (``i T_0`` for m = 1) and lasts ``T_0 m^i``; inside it
@@ -223,7 +235,9 @@ def cosine_with_restarts(init_value: ArrayLike, first_period: ArrayLike, *, peri
             cycle = jnp.floor(jnp.log1p(t * (m - 1.0) / first) / math.log(m))
             cycle_start = first * (m**cycle - 1.0) / (m - 1.0)
             # float rounding of the log can land one cycle early or late at a boundary: correct it
-            cycle = jnp.where(t < cycle_start, cycle - 1.0, jnp.where(t >= cycle_start + first * m**cycle, cycle + 1.0, cycle))
+            cycle = jnp.where(
+                t < cycle_start, cycle - 1.0, jnp.where(t >= cycle_start + first * m**cycle, cycle + 1.0, cycle)
+            )
             cycle_start = first * (m**cycle - 1.0) / (m - 1.0)
             period = first * m**cycle
         return cosine_decay(init_value, 1.0, end_value)((t - cycle_start) / period)
@@ -232,7 +246,9 @@ def cosine_with_restarts(init_value: ArrayLike, first_period: ArrayLike, *, peri
 
 
 @hyperparameters(kind="schedule")
-def linear_warmup(schedule: Schedule, warmup_steps: ArrayLike, *, start_value: ArrayLike = 0.0, total_steps: int | None = None) -> Schedule:
+def linear_warmup(
+    schedule: Schedule, warmup_steps: ArrayLike, *, start_value: ArrayLike = 0.0, total_steps: int | None = None
+) -> Schedule:
     """A linear ramp from ``start_value`` to ``schedule(0)`` over ``warmup_steps``, then ``schedule(t - w)``.
 
     ``total_steps``, when given, is the length of the whole warmed-up run; a warm-up longer than
@@ -245,18 +261,24 @@ def linear_warmup(schedule: Schedule, warmup_steps: ArrayLike, *, start_value: A
     if total_steps is not None:
         check_count("total_steps", total_steps)
         if not is_traced(warmup_steps) and np.any(np.asarray(warmup_steps) > total_steps):
-            raise ValueError(f"warmup_steps ({warmup_steps!r}) must not exceed total_steps ({total_steps!r}), the length of the schedule")
+            raise ValueError(
+                f"warmup_steps ({warmup_steps!r}) must not exceed total_steps ({total_steps!r}), the length of the schedule"
+            )
 
     def warmed(count):
         t, w = _step(count), as_float32(warmup_steps)
-        ramp = as_float32(start_value) + (schedule(jnp.zeros_like(t)) - as_float32(start_value)) * t / jnp.maximum(w, 1.0)
+        ramp = as_float32(start_value) + (schedule(jnp.zeros_like(t)) - as_float32(start_value)) * t / jnp.maximum(
+            w, 1.0
+        )
         return jnp.where(t < w, ramp, schedule(jnp.maximum(t - w, 0.0)))
 
     return with_horizon(warmed, shifted(horizon_of(schedule), warmup_steps))
 
 
 @hyperparameters(kind="schedule")
-def warmup_cosine_decay(init_value: ArrayLike, peak_value: ArrayLike, warmup_steps: ArrayLike, decay_steps: int, end_value: ArrayLike = 0.0) -> Schedule:
+def warmup_cosine_decay(
+    init_value: ArrayLike, peak_value: ArrayLike, warmup_steps: ArrayLike, decay_steps: int, end_value: ArrayLike = 0.0
+) -> Schedule:
     """Linear warm-up from ``init_value`` to ``peak_value`` over ``warmup_steps``, then cosine decay
     to ``end_value`` at ``decay_steps`` (the total length, warm-up included, as optax counts it).
 
@@ -268,7 +290,9 @@ def warmup_cosine_decay(init_value: ArrayLike, peak_value: ArrayLike, warmup_ste
     for name, value in (("init_value", init_value), ("peak_value", peak_value), ("end_value", end_value)):
         check_range(name, value, low=0.0)
     if not is_traced(warmup_steps) and np.any(np.asarray(warmup_steps) >= decay_steps):
-        raise ValueError(f"warmup_steps ({warmup_steps!r}) must be less than decay_steps ({decay_steps!r}), the length of the whole schedule")
+        raise ValueError(
+            f"warmup_steps ({warmup_steps!r}) must be less than decay_steps ({decay_steps!r}), the length of the whole schedule"
+        )
     decay = cosine_decay(peak_value, as_float32(decay_steps) - as_float32(warmup_steps), end_value)
     return with_horizon(linear_warmup(decay, warmup_steps, start_value=init_value), Horizon(decay_steps, "decay_steps"))
 
@@ -298,10 +322,20 @@ def one_cycle(
     initial = peak / as_float32(div_factor)
     floor = initial / as_float32(final_div_factor)
     # torch's phase ends, pct·N - 1 (and 2·pct·N - 2), formed in double for a Python float
-    first_end = jnp.float32(pct_start * total_steps - 1.0) if isinstance(pct_start, numbers.Real) else as_float32(pct_start) * total_steps - 1.0
-    second_end = jnp.float32(2.0 * pct_start * total_steps - 2.0) if isinstance(pct_start, numbers.Real) else 2.0 * first_end
+    first_end = (
+        jnp.float32(pct_start * total_steps - 1.0)
+        if isinstance(pct_start, numbers.Real)
+        else as_float32(pct_start) * total_steps - 1.0
+    )
+    second_end = (
+        jnp.float32(2.0 * pct_start * total_steps - 2.0) if isinstance(pct_start, numbers.Real) else 2.0 * first_end
+    )
     if three_phase:
-        phases = [(first_end, initial, peak), (second_end, peak, initial), (jnp.float32(total_steps - 1), initial, floor)]
+        phases = [
+            (first_end, initial, peak),
+            (second_end, peak, initial),
+            (jnp.float32(total_steps - 1), initial, floor),
+        ]
     else:
         phases = [(first_end, initial, peak), (jnp.float32(total_steps - 1), peak, floor)]
 
@@ -330,7 +364,9 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
     """``schedules[i]`` from ``boundaries[i-1]`` on, fed its local step ``t - boundaries[i-1]``."""
     points = _sorted_boundaries("boundaries", boundaries)
     if len(schedules) != len(points) + 1:
-        raise ValueError(f"schedules must have one more entry than boundaries ({len(points) + 1}); got {len(schedules)}")
+        raise ValueError(
+            f"schedules must have one more entry than boundaries ({len(points) + 1}); got {len(schedules)}"
+        )
     for i, schedule in enumerate(schedules):
         _check_schedule(f"schedules[{i}]", schedule)
     starts = np.concatenate([[0.0], np.asarray(points)])
@@ -364,7 +400,9 @@ def per_epoch(schedule: Schedule, steps_per_epoch: int) -> Schedule:
     """
     _check_schedule("schedule", schedule)
     check_count("steps_per_epoch", steps_per_epoch)
-    return with_horizon(lambda count: schedule(jnp.floor(_step(count) / steps_per_epoch)), scaled(horizon_of(schedule), steps_per_epoch))
+    return with_horizon(
+        lambda count: schedule(jnp.floor(_step(count) / steps_per_epoch)), scaled(horizon_of(schedule), steps_per_epoch)
+    )
 
 
 def _check_schedule(name: str, schedule) -> None:

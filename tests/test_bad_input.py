@@ -117,7 +117,10 @@ def test_traced_hyperparameters_are_accepted():
         (lambda: torch_convention.adamw(betas=(0.9, 1.0)), r"betas\[1\] must be"),
         (lambda: torch_convention.rmsprop(alpha=1.0), r"alpha must be"),
         (lambda: torch_convention.adagrad(lr_decay=-1.0), r"lr_decay must be"),
-        (lambda: torch_convention.sgd(0.1, momentum=0.9, nesterov=True, dampening=0.1), r"dampening \(with nesterov=True\) must be"),
+        (
+            lambda: torch_convention.sgd(0.1, momentum=0.9, nesterov=True, dampening=0.1),
+            r"dampening \(with nesterov=True\) must be",
+        ),
         (lambda: keras_convention.adam(beta_1=2.0), r"beta_1 must be"),
         (lambda: keras_convention.adam(epsilon=-1.0), r"epsilon must be"),
         (lambda: keras_convention.rmsprop(rho=1.0), r"rho must be"),

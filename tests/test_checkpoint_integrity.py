@@ -49,12 +49,22 @@ def test_another_chunk_of_the_same_sweep_is_refused(finished, tmp_path):
         run(folder)
 
 
-@pytest.mark.parametrize("other", [{"grid": {**GRID, "momentum": [0.0, 0.6]}}, {"key": jax.random.PRNGKey(7)}, {"chunk_size": 4}])
+@pytest.mark.parametrize(
+    "other", [{"grid": {**GRID, "momentum": [0.0, 0.6]}}, {"key": jax.random.PRNGKey(7)}, {"chunk_size": 4}]
+)
 def test_a_chunk_of_another_sweep_is_refused(finished, tmp_path, other):
     """A chunk file written by a sweep with another grid, key or chunk size, dropped into the folder."""
     folder, elsewhere = copy_of(finished, tmp_path), tmp_path / "other"
     arguments = {"grid": GRID, "key": jax.random.PRNGKey(0), "chunk_size": 2, **other}
-    sweep(run_fn, arguments["grid"], seeds=2, key=arguments["key"], chunk_size=arguments["chunk_size"], checkpoint_dir=elsewhere, progress=False)
+    sweep(
+        run_fn,
+        arguments["grid"],
+        seeds=2,
+        key=arguments["key"],
+        chunk_size=arguments["chunk_size"],
+        checkpoint_dir=elsewhere,
+        progress=False,
+    )
     shutil.copy(elsewhere / "chunk_00000.npz", folder / "chunk_00000.npz")
     with pytest.raises(ValueError, match=r"chunk_00000\.npz' is from another sweep"):
         run(folder)
@@ -93,7 +103,10 @@ def test_a_corrupt_chunk_is_one_error_naming_the_file_and_how_to_recompute(finis
     folder = copy_of(finished, tmp_path)
     path = folder / "chunk_00002.npz"
     path.write_bytes(path.read_bytes()[:100] if damage == "truncate" else b"not a zip file at all")
-    with pytest.raises(ValueError, match=r"chunk_00002\.npz' is corrupt or truncated .*delete chunk_00002\.npz and call sweep again to recompute"):
+    with pytest.raises(
+        ValueError,
+        match=r"chunk_00002\.npz' is corrupt or truncated .*delete chunk_00002\.npz and call sweep again to recompute",
+    ):
         run(folder)
 
 
@@ -143,9 +156,14 @@ def test_switching_x64_on_resume_is_refused(finished, tmp_path):
             run(folder)
 
 
-@pytest.mark.parametrize("bad,error,message", [("", ValueError, "checkpoint_dir must name a folder; got the empty string"),
-                                               ("   ", ValueError, "checkpoint_dir must name a folder"),
-                                               (3, TypeError, "checkpoint_dir must be a folder path")])
+@pytest.mark.parametrize(
+    "bad,error,message",
+    [
+        ("", ValueError, "checkpoint_dir must name a folder; got the empty string"),
+        ("   ", ValueError, "checkpoint_dir must name a folder"),
+        (3, TypeError, "checkpoint_dir must be a folder path"),
+    ],
+)
 def test_a_checkpoint_dir_that_names_no_folder_is_refused(bad, error, message):
     with pytest.raises(error, match=message):
         sweep(run_fn, GRID, key=jax.random.PRNGKey(0), checkpoint_dir=bad, progress=False)
@@ -160,5 +178,7 @@ def test_a_file_as_checkpoint_dir_is_refused(tmp_path):
 
 def test_a_refused_grid_names_the_first_differing_value(finished, tmp_path):
     folder = copy_of(finished, tmp_path)
-    with pytest.raises(ValueError, match=r"different grid \(configuration 4 has learning_rate = 0\.3 there, 0\.35 now\)"):
+    with pytest.raises(
+        ValueError, match=r"different grid \(configuration 4 has learning_rate = 0\.3 there, 0\.35 now\)"
+    ):
         run(folder, grid={**GRID, "learning_rate": [0.1, 0.2, 0.35, 0.4]})

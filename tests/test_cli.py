@@ -61,7 +61,11 @@ def test_good_options_reach_the_experiment(never_runs):
 def test_the_real_command_line_exits_2_without_a_traceback():
     """`python -m experiments gd_1d --seed 2**70` as a process: status 2, one line, no traceback."""
     result = subprocess.run(
-        [sys.executable, "-m", "experiments", "gd_1d", "--seed", str(2**70)], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "experiments", "gd_1d", "--seed", str(2**70)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

@@ -14,9 +14,9 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from compiles import Traces, compiles
 
 import jaxopt_course as jc
-from compiles import Traces, compiles
 from jaxopt_course import compilation, data, models, training
 from jaxopt_course.conventions import keras, pytorch
 
@@ -29,7 +29,16 @@ def task():
 
 
 @pytest.mark.parametrize("short_runs", [False, True], ids=["library", "short_runs"])
-@pytest.mark.parametrize("optimizer", [pytorch.sgd(1e-3, momentum=0.9, nesterov=True), jc.adam(1e-3), pytorch.rmsprop(1e-3, centered=True), keras.adam(1e-3, amsgrad=True)], ids=["nesterov", "adam", "centered_rmsprop", "keras_amsgrad"])
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        pytorch.sgd(1e-3, momentum=0.9, nesterov=True),
+        jc.adam(1e-3),
+        pytorch.rmsprop(1e-3, centered=True),
+        keras.adam(1e-3, amsgrad=True),
+    ],
+    ids=["nesterov", "adam", "centered_rmsprop", "keras_amsgrad"],
+)
 def test_fit_with_the_options_equals_xla_defaults_to_float32_rounding(task, optimizer, short_runs, monkeypatch):
     """fit (compiled with CPU_OPTIONS, and SHORT_RUN_OPTIONS too in an experiments' process)
     against the same run compiled by a plain ``jax.jit``."""
@@ -37,7 +46,9 @@ def test_fit_with_the_options_equals_xla_defaults_to_float32_rounding(task, opti
         monkeypatch.setattr(compilation, "_short_runs", True)
     params, loss_fn, batch = task
     plan = training.make_plan(96, 8, num_epochs=3)
-    ours = training.fit(loss_fn, params, optimizer, batch, batch_size=8, num_epochs=3, key=jax.random.PRNGKey(1), progress=False)
+    ours = training.fit(
+        loss_fn, params, optimizer, batch, batch_size=8, num_epochs=3, key=jax.random.PRNGKey(1), progress=False
+    )
     trainer = training.make_train(loss_fn, plan)
     default = jax.jit(lambda p, o, d, k: trainer(p, o, d, k))(params, optimizer, batch, jax.random.PRNGKey(1))
     np.testing.assert_allclose(ours.step_loss, default.step_loss, rtol=2e-5, atol=1e-7)
@@ -87,19 +98,27 @@ def test_use_in_process_adds_only_the_flags_the_user_did_not_set(monkeypatch):
     compilation.use_in_process()
     flags = os.environ["XLA_FLAGS"].split()
     assert "--xla_backend_optimization_level=3" in flags and "--xla_dump_to=/tmp/somewhere" in flags
-    assert "--xla_cpu_use_fusion_emitters=false" in flags and len(flags) == 2 + len(compilation.CPU_OPTIONS | compilation.SHORT_RUN_OPTIONS) - 1
+    assert (
+        "--xla_cpu_use_fusion_emitters=false" in flags
+        and len(flags) == 2 + len(compilation.CPU_OPTIONS | compilation.SHORT_RUN_OPTIONS) - 1
+    )
     # the package's programs get the short-run options too, but not the level the user chose,
     # not even inside long_runs (compiler options would override XLA_FLAGS)
     assert compilation.options() == {"xla_cpu_parallel_codegen_split_count": 1, "xla_cpu_use_fusion_emitters": False}
     with compilation.long_runs():
         assert "xla_backend_optimization_level" not in compilation.options()
     compilation.use_in_process()  # a second call: XLA_FLAGS now holds our flags too, and nothing changes
-    assert os.environ["XLA_FLAGS"].split() == flags and compilation._user_flags == {"xla_backend_optimization_level", "xla_dump_to"}
+    assert os.environ["XLA_FLAGS"].split() == flags and compilation._user_flags == {
+        "xla_backend_optimization_level",
+        "xla_dump_to",
+    }
 
 
 def test_a_library_process_leaves_the_users_xla_flags_alone(monkeypatch):
     """Compiler options override XLA_FLAGS, so options() leaves out what the user named there."""
-    monkeypatch.setattr(compilation, "_user_flags", compilation._named_flags("--xla_backend_optimization_level=3 --xla_dump_to=/tmp/x"))
+    monkeypatch.setattr(
+        compilation, "_user_flags", compilation._named_flags("--xla_backend_optimization_level=3 --xla_dump_to=/tmp/x")
+    )
     assert compilation.options() == {"xla_cpu_parallel_codegen_split_count": 1}
 
 
@@ -123,7 +142,10 @@ def test_long_runs_restore_the_level_of_cpu_options_and_hold_for_their_thread_on
     monkeypatch.setattr(compilation, "_short_runs", True)
     monkeypatch.setattr(compilation, "CPU_OPTIONS", {})
     with compilation.long_runs():
-        assert compilation.options() == {"xla_backend_optimization_level": 3, "xla_cpu_use_fusion_emitters": False}  # XLA's own level
+        assert compilation.options() == {
+            "xla_backend_optimization_level": 3,
+            "xla_cpu_use_fusion_emitters": False,
+        }  # XLA's own level
         seen = []
         thread = threading.Thread(target=lambda: seen.append(compilation.options()))
         thread.start()
@@ -136,7 +158,14 @@ def test_long_runs_restore_the_level_of_cpu_options_and_hold_for_their_thread_on
 
 @pytest.mark.parametrize(
     "options, error, match",
-    [({"fusion_emitters": True}, ValueError, "'fusion_emitters' is not an XLA option"), ({"xla_backend_optimization_level": [1]}, TypeError, "xla_backend_optimization_level must be a bool, int, float or str")],
+    [
+        ({"fusion_emitters": True}, ValueError, "'fusion_emitters' is not an XLA option"),
+        (
+            {"xla_backend_optimization_level": [1]},
+            TypeError,
+            "xla_backend_optimization_level must be a bool, int, float or str",
+        ),
+    ],
     ids=["not_an_xla_name", "a_list_value"],
 )
 def test_long_runs_refuses_bad_options_by_name_before_anything_runs(options, error, match):
@@ -170,15 +199,29 @@ def test_an_option_the_installed_xla_does_not_know_is_dropped_with_one_warning(m
     # checked once: the same set again, and another set naming it (short runs), warn no more
     assert compilation.options() == known
     monkeypatch.setattr(compilation, "_short_runs", True)
-    assert "xla_no_such_option" not in compilation.options() and compilation.options()["xla_cpu_use_fusion_emitters"] is False
+    assert (
+        "xla_no_such_option" not in compilation.options()
+        and compilation.options()["xla_cpu_use_fusion_emitters"] is False
+    )
     x, y = data.parabola(num_samples=16, numpy_seed=0)
     params, apply = models.mlp(jax.random.PRNGKey(0), 1, (4, 1))
-    history = jc.fit(models.supervised_loss(apply), params, jc.sgd(0.1), (x, y), batch_size=8, num_epochs=2, key=jax.random.PRNGKey(1), progress=False)
+    history = jc.fit(
+        models.supervised_loss(apply),
+        params,
+        jc.sgd(0.1),
+        (x, y),
+        batch_size=8,
+        num_epochs=2,
+        key=jax.random.PRNGKey(1),
+        progress=False,
+    )
     assert np.isfinite(history.step_loss).all()
 
 
 def test_the_probe_of_the_options_is_one_compile_per_set(monkeypatch):
-    monkeypatch.setattr(compilation, "CPU_OPTIONS", {"xla_backend_optimization_level": 2, "xla_cpu_parallel_codegen_split_count": 3})  # a set no other test uses
+    monkeypatch.setattr(
+        compilation, "CPU_OPTIONS", {"xla_backend_optimization_level": 2, "xla_cpu_parallel_codegen_split_count": 3}
+    )  # a set no other test uses
     with compiles() as names:
         compilation.options()
         compilation.options()
@@ -306,7 +349,9 @@ def test_a_fit_leaves_the_lowering_of_the_users_programs_alone():
     """In a fresh process: a user's program lowered before and after one jc.fit has the same text."""
     env = {name: value for name, value in os.environ.items() if name != "XLA_FLAGS"} | {"JAX_PLATFORMS": "cpu"}
     root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, "-c", _USERS_PROGRAM], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", _USERS_PROGRAM], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split()[-1] == "same"
 
@@ -340,7 +385,9 @@ def test_a_sweep_compiles_with_the_package_options_once_per_set(monkeypatch):
 
     def run_fn(hparams, key):
         traces()
-        x = jax.lax.fori_loop(0, 20, lambda _, x: x - hparams["learning_rate"] * jax.numpy.sin(x), jax.random.normal(key, (3,)))
+        x = jax.lax.fori_loop(
+            0, 20, lambda _, x: x - hparams["learning_rate"] * jax.numpy.sin(x), jax.random.normal(key, (3,))
+        )
         return {"x": x.sum()}
 
     monkeypatch.setattr(compilation, "_short_runs", True)

@@ -14,7 +14,12 @@ from jaxopt_course import conventions
 from jaxopt_course.conventions import optax_compat, optax_compat_schedules, pytorch, pytorch_schedules
 
 ROOT = Path(__file__).resolve().parent.parent
-RENAMED = {"torch": pytorch, "optax": optax_compat, "torch_schedules": pytorch_schedules, "optax_schedules": optax_compat_schedules}
+RENAMED = {
+    "torch": pytorch,
+    "optax": optax_compat,
+    "torch_schedules": pytorch_schedules,
+    "optax_schedules": optax_compat_schedules,
+}
 
 
 @pytest.mark.parametrize("old_name", sorted(RENAMED))
@@ -46,7 +51,9 @@ assert pytorch.__name__ == "jaxopt_course.conventions.pytorch"
 print("ok")
 """
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
 
 

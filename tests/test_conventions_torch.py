@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import optax
 import pytest
-
 import trajectories
+
 from jaxopt_course.conventions import pytorch as torch_convention
 
 torch = pytest.importorskip("torch")
@@ -16,19 +16,66 @@ torch = pytest.importorskip("torch")
 P0 = np.array([1.0, -2.0, 0.5, 3.0], np.float32)
 CURVATURE = np.array([0.5, 1.0, 2.0, 0.1], np.float32)  # h in g = h ⊙ p + c_t
 NUM_STEPS = 500
-NOISE = (np.random.default_rng(0).standard_normal((NUM_STEPS, 4)) * np.array([1e-1, 1e-3, 10.0, 1.0])).astype(np.float32)
+NOISE = (np.random.default_rng(0).standard_normal((NUM_STEPS, 4)) * np.array([1e-1, 1e-3, 10.0, 1.0])).astype(
+    np.float32
+)
 
 # Every optimiser crossed with every combination of its options (torch's names); the learning
 # rates are the ones each optimiser is used with.  eps = 1e-3 pins where ε sits (the second
 # coordinate's gradients are ~1e-3).  torch's own rule removes Nesterov with dampening or without
 # momentum.  Float options are traced (one compilation per combination of the boolean ones).
 OPTIONS = {
-    "SGD": ({"lr": 1e-2}, {"momentum": [0.0, 0.9], "dampening": [0.0, 0.3], "nesterov": [False, True], "weight_decay": [0.0, 0.1], "maximize": [False, True]}),
-    "Adagrad": ({"lr": 1e-1}, {"lr_decay": [0.0, 0.01], "initial_accumulator_value": [0.0, 0.1], "weight_decay": [0.0, 0.1], "eps": [1e-10, 1e-3], "maximize": [False, True]}),
-    "RMSprop": ({"lr": 1e-2}, {"alpha": [0.99, 0.9], "eps": [1e-8, 1e-3], "centered": [False, True], "momentum": [0.0, 0.5], "weight_decay": [0.0, 0.1], "maximize": [False, True]}),
+    "SGD": (
+        {"lr": 1e-2},
+        {
+            "momentum": [0.0, 0.9],
+            "dampening": [0.0, 0.3],
+            "nesterov": [False, True],
+            "weight_decay": [0.0, 0.1],
+            "maximize": [False, True],
+        },
+    ),
+    "Adagrad": (
+        {"lr": 1e-1},
+        {
+            "lr_decay": [0.0, 0.01],
+            "initial_accumulator_value": [0.0, 0.1],
+            "weight_decay": [0.0, 0.1],
+            "eps": [1e-10, 1e-3],
+            "maximize": [False, True],
+        },
+    ),
+    "RMSprop": (
+        {"lr": 1e-2},
+        {
+            "alpha": [0.99, 0.9],
+            "eps": [1e-8, 1e-3],
+            "centered": [False, True],
+            "momentum": [0.0, 0.5],
+            "weight_decay": [0.0, 0.1],
+            "maximize": [False, True],
+        },
+    ),
     "Adadelta": ({}, {"lr": [1.0, 0.5], "rho": [0.9, 0.95], "weight_decay": [0.0, 0.1], "maximize": [False, True]}),
-    "Adam": ({"lr": 1e-2}, {"betas": [(0.9, 0.999), (0.8, 0.99)], "eps": [1e-8, 1e-3], "weight_decay": [0.0, 0.1], "amsgrad": [False, True], "decoupled_weight_decay": [False, True]}),
-    "AdamW": ({"lr": 1e-2}, {"betas": [(0.9, 0.999), (0.8, 0.99)], "eps": [1e-8, 1e-3], "weight_decay": [0.01, 0.1], "amsgrad": [False, True]}),
+    "Adam": (
+        {"lr": 1e-2},
+        {
+            "betas": [(0.9, 0.999), (0.8, 0.99)],
+            "eps": [1e-8, 1e-3],
+            "weight_decay": [0.0, 0.1],
+            "amsgrad": [False, True],
+            "decoupled_weight_decay": [False, True],
+        },
+    ),
+    "AdamW": (
+        {"lr": 1e-2},
+        {
+            "betas": [(0.9, 0.999), (0.8, 0.99)],
+            "eps": [1e-8, 1e-3],
+            "weight_decay": [0.01, 0.1],
+            "amsgrad": [False, True],
+        },
+    ),
 }
 
 
@@ -41,7 +88,13 @@ CASES = [
     for name, (fixed, axes) in OPTIONS.items()
     for values in itertools.product(*axes.values())
     if _valid(name, dict(zip(axes, values)))
-] + [("Adam", {"lr": 1e-3}), ("AdamW", {"lr": 1e-3}), ("Adadelta", {}), ("Adam", {"lr": 1e-2, "maximize": True}), ("AdamW", {"lr": 1e-2, "maximize": True})]
+] + [
+    ("Adam", {"lr": 1e-3}),
+    ("AdamW", {"lr": 1e-3}),
+    ("Adadelta", {}),
+    ("Adam", {"lr": 1e-2, "maximize": True}),
+    ("AdamW", {"lr": 1e-2, "maximize": True}),
+]
 
 
 def torch_trajectory(name, kwargs, p0=P0, noise=NOISE, curvature=CURVATURE):
@@ -67,14 +120,18 @@ def ours_traced(name, kwargs, factory=None, p0=P0, noise=NOISE, curvature=CURVAT
     structural = tuple(sorted((k, v) for k, v in kwargs.items() if isinstance(v, bool)))
     floats = {k: v for k, v in kwargs.items() if not isinstance(v, bool)}
     build = lambda hp: factory(**hp, **dict(structural))  # noqa: E731
-    return trajectories.traced_trajectory((name, factory, structural, tuple(sorted(floats))), build, floats, p0, noise, curvature)
+    return trajectories.traced_trajectory(
+        (name, factory, structural, tuple(sorted(floats))), build, floats, p0, noise, curvature
+    )
 
 
 def worst_error(got, expected):
     return float((np.abs(got - expected) / np.maximum(1.0, np.abs(expected))).max())
 
 
-@pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for n, kw in CASES])
+@pytest.mark.parametrize(
+    "name,kwargs", CASES, ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for n, kw in CASES]
+)
 def test_matches_torch_over_500_steps(name, kwargs):
     """Every optimiser and option: max |Δp| <= 1e-5 · max(1, |p|) over 500 steps under jit.
 
@@ -124,7 +181,10 @@ def test_grid_tells_the_wrong_variant_apart(name, kwargs, variant):
     from jaxopt_course.regularizers import decoupled_weight_decay
 
     right, wrong = {
-        "eps inside the root": ({"denominator": variants.eps_outside_root}, {"denominator": variants.eps_in_root, "eps_in_root": True}),
+        "eps inside the root": (
+            {"denominator": variants.eps_outside_root},
+            {"denominator": variants.eps_in_root, "eps_in_root": True},
+        ),
         "float32 bias corrections": ({}, {"rounding": variants.float32_rounding}),
         "subtractive decoupled decay": ({"decay": variants.torch_decoupled_decay}, {"decay": decoupled_weight_decay}),
     }[variant]

@@ -68,10 +68,17 @@ def test_e4_optimizer_comparison(tmp_path):
         assert corrected[name]["function_error"] < start / 20, name
     for name in ("SGD", "Adagrad"):  # slower, still several-fold
         assert corrected[name]["function_error"] < start / 3, name
-    assert corrected["Adadelta"]["function_error"] > 0.9 * start  # no learning rate in its natural step: lr 0.01 barely moves it
+    assert (
+        corrected["Adadelta"]["function_error"] > 0.9 * start
+    )  # no learning rate in its natural step: lr 0.01 barely moves it
     # the caption's ranking: Adam, RMSprop, Nesterov closest; then plain SGD; then Adagrad (shrinking steps); Adadelta last
     error = {name: m["function_error"] for name, m in corrected.items()}
-    assert max(error["Adam"], error["RMSprop"], error["SGD Nesterov 0.8"]) < error["SGD"] < error["Adagrad"] < error["Adadelta"]
+    assert (
+        max(error["Adam"], error["RMSprop"], error["SGD Nesterov 0.8"])
+        < error["SGD"]
+        < error["Adagrad"]
+        < error["Adadelta"]
+    )
     assert corrected["Adam"]["final_test"] < corrected["SGD"]["final_test"]
     # lr 0.1 left over from an earlier cell: Adadelta moves ten times further than at 0.01
     assert start - published["Adadelta"]["function_error"] > 5 * (start - corrected["Adadelta"]["function_error"])
@@ -94,7 +101,9 @@ def test_e5_lr_scheduler(tmp_path):
     assert without["final_learning_rate"] == pytest.approx(0.1)
     for m in [*corrected.values(), *published.values()]:
         assert m["function_error"] < initial["function_error"] / 20
-        assert initial["loss_on_training_data"] - m["train_at_epoch_5"] > 0.8 * (initial["loss_on_training_data"] - m["final_train"])
+        assert initial["loss_on_training_data"] - m["train_at_epoch_5"] > 0.8 * (
+            initial["loss_on_training_data"] - m["final_train"]
+        )
         assert 7.0 < m["final_train"] < 11.0  # noise variance 9
     assert with_["final_train"] < without["final_train"] and with_["final_test"] > without["final_test"]
     for name in published:
@@ -127,7 +136,9 @@ def test_e8_linear_regression(tmp_path):
     fresh, published = metrics["epoch_loss"], metrics["published_variant"]["epoch_loss"]
     # Hessian ≈ I: each step leaves (1 − η) of the error in (w, b), so epoch 1 leaves (1 − η)^200 of the loss
     predicted = (1 - learning_rate) ** (2 * steps) * metrics["initial_loss"]
-    assert predicted / 2 < fresh[0] < 2 * predicted and fresh[0] > 100 * 5.8e-5  # the sample covariance is I ± 3%: 0.7-1.1 × predicted
+    assert (
+        predicted / 2 < fresh[0] < 2 * predicted and fresh[0] > 100 * 5.8e-5
+    )  # the sample covariance is I ± 3%: 0.7-1.1 × predicted
     # the floor: σ²/2 up to the sampling spread of 1000 noise draws (relative sd √(2/N)); least squares sits on it
     assert metrics["least_squares_loss"] == pytest.approx(floor, rel=spread)
     assert fresh[-1] == pytest.approx(metrics["least_squares_loss"], rel=0.05)
@@ -137,14 +148,18 @@ def test_e8_linear_regression(tmp_path):
     # (the course's 16% above σ²/2), so "≈" is within 25%
     assert len(published) == 3
     for value in published:
-        assert value == pytest.approx(5.8e-5, rel=0.25) and value == pytest.approx(metrics["least_squares_loss"], rel=0.02)
+        assert value == pytest.approx(5.8e-5, rel=0.25) and value == pytest.approx(
+            metrics["least_squares_loss"], rel=0.02
+        )
 
 
 def test_e9_keras_steps(tmp_path):
     """E9: Keras SGD 1.0 -> 0.9; with momentum the steps are 0.1, 0.18, then 0.9·0.18 + 0.1·0.72 = 0.234, as the caption says."""
     metrics = quick(keras_steps, tmp_path)
     assert metrics["plain_after_one_step"] == pytest.approx(0.9, abs=1e-7)
-    assert metrics["momentum_first_steps"] == pytest.approx([0.1, 0.18, 0.9 * 0.18 + 0.1 * (1.0 - 0.1 - 0.18)], abs=1e-6)
+    assert metrics["momentum_first_steps"] == pytest.approx(
+        [0.1, 0.18, 0.9 * 0.18 + 0.1 * (1.0 - 0.1 - 0.18)], abs=1e-6
+    )
     assert "(0.1, 0.18, 0.234, …)" in keras_steps.CAPTIONS["keras_steps"]
 
 
@@ -172,7 +187,11 @@ def test_e10_momentum_ill_conditioned(tmp_path):
     assert distance["momentum η=0.6, γ=0.5"] < 0.1 * distance["GD η=0.4"]
     f = lambda point: 0.1 * point[0] ** 2 + 2.0 * point[1] ** 2  # noqa: E731
     start = f((-5.0, -2.0))
-    adaptive = {name.split(" ")[0]: f(point) for name, point in points.items() if name.split(" ")[0] in ("AdaGrad", "RMSProp", "AdaDelta", "Adam")}
+    adaptive = {
+        name.split(" ")[0]: f(point)
+        for name, point in points.items()
+        if name.split(" ")[0] in ("AdaGrad", "RMSProp", "AdaDelta", "Adam")
+    }
     assert len(adaptive) == 4
     for name in ("AdaGrad", "RMSProp", "Adam"):
         assert adaptive[name] < start / 10, name
@@ -202,7 +221,9 @@ def test_e12_model_selection(tmp_path):
     capacity = metrics["capacity"]
     assert 2 <= metrics["best_degree_by_kfold"] <= 7
     assert min(capacity["kfold"]) < 1.5 * noise_floor and capacity["kfold"][-1] > 3 * min(capacity["kfold"])
-    assert capacity["train"][-1] < min(noise_floor, 0.3 * capacity["train"][0])  # degree 12 fits below the noise: over-fitting
+    assert capacity["train"][-1] < min(
+        noise_floor, 0.3 * capacity["train"][0]
+    )  # degree 12 fits below the noise: over-fitting
     assert np.all(np.diff(capacity["train"]) <= 1e-4)  # "training error falls with every extra degree"
     assert metrics["size"]["test"][-1] < 0.1 * metrics["size"]["test"][0]
     regularisation = {name.split(" ")[0]: m for name, m in metrics["regularisation"].items()}
@@ -210,9 +231,13 @@ def test_e12_model_selection(tmp_path):
     assert regularisation["L2"]["valid_of_returned_params"] < regularisation["no"]["valid_of_returned_params"]
     assert regularisation["early"]["valid_of_returned_params"] < regularisation["no"]["valid_of_returned_params"]
     assert regularisation["dropout"]["valid_of_returned_params"] < regularisation["no"]["valid_of_returned_params"]
-    assert regularisation["no"]["best_valid"] < 0.9 * regularisation["no"]["valid_of_returned_params"]  # it rises after its minimum
+    assert (
+        regularisation["no"]["best_valid"] < 0.9 * regularisation["no"]["valid_of_returned_params"]
+    )  # it rises after its minimum
     assert regularisation["early"]["stopped_epoch"] >= 0
-    assert regularisation["early"]["valid_of_returned_params"] == pytest.approx(regularisation["early"]["best_valid"], rel=1e-5)  # restored
+    assert regularisation["early"]["valid_of_returned_params"] == pytest.approx(
+        regularisation["early"]["best_valid"], rel=1e-5
+    )  # restored
     norms = metrics["gradient_norms"]["torch initialisation"]
     assert norms[0] < 1e-6 * norms[-1]
     large = metrics["gradient_norms"][next(name for name in metrics["gradient_norms"] if name.startswith("weights"))]
@@ -220,11 +245,22 @@ def test_e12_model_selection(tmp_path):
 
     remedies = metrics["remedies"]
     sigmoid = remedies.pop("sigmoid (the problem)")
-    assert set(remedies) == {"ReLU, torch's initialisation", "ReLU, He initialisation", "LeakyReLU, He initialisation", "sigmoid + residual connections", "sigmoid + batch normalisation"}
+    assert set(remedies) == {
+        "ReLU, torch's initialisation",
+        "ReLU, He initialisation",
+        "LeakyReLU, He initialisation",
+        "sigmoid + residual connections",
+        "sigmoid + batch normalisation",
+    }
     for name, remedy in remedies.items():
         assert remedy["gradient_norms"][0] > 1e3 * sigmoid["gradient_norms"][0], name
     assert sigmoid["final_loss"] > 0.5  # stuck at the mean: the variance of sin(3x) on [-1, 1] is about 0.5
-    for name in ("ReLU, He initialisation", "LeakyReLU, He initialisation", "sigmoid + residual connections", "sigmoid + batch normalisation"):
+    for name in (
+        "ReLU, He initialisation",
+        "LeakyReLU, He initialisation",
+        "sigmoid + residual connections",
+        "sigmoid + batch normalisation",
+    ):
         assert remedies[name]["final_loss"] < 0.4 * sigmoid["final_loss"], name
     # batch norm's model, evaluated with the running statistics its training carried, has learnt too
     assert remedies["sigmoid + batch normalisation"]["loss_with_running_statistics"] < 0.4 * sigmoid["final_loss"]
@@ -250,4 +286,6 @@ def test_e12_deep_network_without_remedies_is_models_mlp():
     z = dense("dense_0", x)
     for name in ("dense_1", "dense_2"):
         z = dense(name, jnp.maximum(z, 0.0)) + z
-    np.testing.assert_allclose(deep_apply(params, x, relu, 1.0, 0.01), dense("dense_3", jnp.maximum(z, 0.0)), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        deep_apply(params, x, relu, 1.0, 0.01), dense("dense_3", jnp.maximum(z, 0.0)), rtol=1e-6, atol=1e-7
+    )

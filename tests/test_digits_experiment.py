@@ -71,4 +71,14 @@ def test_rank_counts_strictly_better_scores_with_nan_last():
     """rank_in: ties share a rank; NaN (a diverged run) ranks below every number."""
     scores = np.array([0.9, 0.95, np.nan, 0.95, 0.5])
     assert [digits.rank_in(scores, i) for i in range(5)] == [3, 1, 5, 1, 4]
-    assert [digits.ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22)] == ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd"]
+    assert [digits.ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22)] == [
+        "1st",
+        "2nd",
+        "3rd",
+        "4th",
+        "11th",
+        "12th",
+        "13th",
+        "21st",
+        "22nd",
+    ]

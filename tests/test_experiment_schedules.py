@@ -13,7 +13,9 @@ def test_schedule_sheet_numbers(tmp_path):
     assert schedules.main(["--quick", "--out", str(tmp_path)]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert (tmp_path / "schedules.png").stat().st_size > 10_000
-    assert set(json.loads((tmp_path / "manifest.json").read_text())["figures"]) == {f"{name}.png" for name in schedules.CAPTIONS}
+    assert set(json.loads((tmp_path / "manifest.json").read_text())["figures"]) == {
+        f"{name}.png" for name in schedules.CAPTIONS
+    }
     step = metrics["StepLR(100, γ=0.5)"]
     assert abs(step["99"] - 0.1) < 1e-8 and abs(step["100"] - 0.05) < 1e-8
     cosine = metrics["CosineAnnealingLR(T=100, η_min=1e-5)"]

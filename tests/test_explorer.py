@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from compiles import compiles
+
 from experiments import explorer
 from jaxopt_course import problems
 
@@ -45,7 +45,9 @@ def test_quick_page_is_written_fast_and_is_self_contained(page):
     data = page["data"]
     assert set(data["pairs"]) == {f"{p}/{o}" for p in explorer.PAGES for o in explorer.OPTIMIZERS}
     for name, spec in explorer.OPTIMIZERS.items():  # the page says which convention and which equations
-        assert data["optimizers"][name]["convention"] == spec.convention and "←" in data["optimizers"][name]["equations"]
+        assert (
+            data["optimizers"][name]["convention"] == spec.convention and "←" in data["optimizers"][name]["equations"]
+        )
 
 
 def test_full_configuration_meets_the_grid_minimum():
@@ -79,25 +81,46 @@ def test_embedded_paths_equal_direct_runs(page):
             for _ in range(1):  # each cell compiles its own direct run (~0.1 s)
                 i, j = rng.integers(pair["shape"][0]), rng.integers(pair["shape"][1])
                 optimizer = spec.build(pair["learning_rates"][i], pair["knobs"][j])
-                direct = np.asarray(problems.run_optimizer(problem_page.problem, optimizer, start, num_steps=data["steps"]), np.float64)
-                nudged = np.asarray(problems.run_optimizer(problem_page.problem, optimizer, np.nextafter(start, np.inf), num_steps=data["steps"]), np.float64)
+                direct = np.asarray(
+                    problems.run_optimizer(problem_page.problem, optimizer, start, num_steps=data["steps"]), np.float64
+                )
+                nudged = np.asarray(
+                    problems.run_optimizer(
+                        problem_page.problem, optimizer, np.nextafter(start, np.inf), num_steps=data["steps"]
+                    ),
+                    np.float64,
+                )
                 with np.errstate(invalid="ignore"):
-                    close = np.all(np.abs(nudged - direct) < quantum / 10, axis=1) | np.all(~np.isfinite(direct) & ~np.isfinite(nudged), axis=1)
+                    close = np.all(np.abs(nudged - direct) < quantum / 10, axis=1) | np.all(
+                        ~np.isfinite(direct) & ~np.isfinite(nudged), axis=1
+                    )
                 determined = np.cumprod(close).astype(bool)
                 inside = np.all(np.isfinite(direct) & (direct >= lo) & (direct <= hi), axis=1)
                 near_edge = np.any(np.minimum(np.abs(direct - lo), np.abs(direct - hi)) < quantum, axis=1)
                 where = f"{key}/{name} cell ({i}, {j})"
                 check = determined & ~near_edge
-                np.testing.assert_array_equal((stored_path[i, j, :, 0] != explorer.SENTINEL)[check], inside[check], err_msg=where)
+                np.testing.assert_array_equal(
+                    (stored_path[i, j, :, 0] != explorer.SENTINEL)[check], inside[check], err_msg=where
+                )
                 decoded = explorer.dequantise_path(problem_page, stored_path[i, j])
                 shown = determined & inside
-                np.testing.assert_array_less(np.abs(decoded - direct)[shown], quantum / 2 + 1e-6 * np.abs(direct[shown]), err_msg=where)
+                np.testing.assert_array_less(
+                    np.abs(decoded - direct)[shown], quantum / 2 + 1e-6 * np.abs(direct[shown]), err_msg=where
+                )
                 low, high = explorer.LOSS_RANGE
                 loss = low + stored_loss[i, j].astype(np.float64) / explorer.LEVELS * (high - low)
                 f = np.asarray([float(problem_page.problem.f(x.astype(np.float32))) for x in direct[shown]])
-                expected = np.arcsinh(f / explorer.SADDLE_SCALE) / math.log(10) if key == "saddle" else np.log10(np.maximum(f, 1e-300))
-                ok = np.isfinite(expected) & (expected > low) & (expected < high) & (expected > -30)  # float32 f is exact to its last bits above 1e-30
-                np.testing.assert_allclose(loss[shown][ok], expected[ok], atol=(high - low) / explorer.LEVELS, err_msg=where)
+                expected = (
+                    np.arcsinh(f / explorer.SADDLE_SCALE) / math.log(10)
+                    if key == "saddle"
+                    else np.log10(np.maximum(f, 1e-300))
+                )
+                ok = (
+                    np.isfinite(expected) & (expected > low) & (expected < high) & (expected > -30)
+                )  # float32 f is exact to its last bits above 1e-30
+                np.testing.assert_allclose(
+                    loss[shown][ok], expected[ok], atol=(high - low) / explorer.LEVELS, err_msg=where
+                )
                 compared, total = compared + determined.sum(), total + len(determined)
     assert compared > 0.8 * total, f"only {compared} of {total} steps were determined enough to compare"
 
@@ -150,11 +173,15 @@ def test_stored_paths_follow_the_printed_equations(page, name):
     for i in range(pair["shape"][0] // 3, pair["shape"][0] - 2, 2):  # mid-range learning rates, any knob
         for j in range(pair["shape"][1]):
             knob = pair["knobs"][j] if pair["knobs"][j] is not None else 0.0
-            by_hand = _caption_steps(name, pair["learning_rates"][i], knob, np.array([-5.0, -2.0]), lambda x: np.array([0.2, 4.0]) * x, 6)
+            by_hand = _caption_steps(
+                name, pair["learning_rates"][i], knob, np.array([-5.0, -2.0]), lambda x: np.array([0.2, 4.0]) * x, 6
+            )
             if not np.all((by_hand >= lo) & (by_hand <= hi)):
                 continue
             decoded = explorer.dequantise_path(problem_page, stored[i, j, :7])
-            np.testing.assert_allclose(decoded, by_hand, atol=float(np.max(hi - lo)) / explorer.LEVELS, err_msg=f"{name} cell ({i}, {j})")
+            np.testing.assert_allclose(
+                decoded, by_hand, atol=float(np.max(hi - lo)) / explorer.LEVELS, err_msg=f"{name} cell ({i}, {j})"
+            )
 
 
 def test_rate_and_escape_step_match_closed_forms():
@@ -174,7 +201,9 @@ def test_rate_and_escape_step_match_closed_forms():
     expected = np.ceil(np.log(1e3) / np.log1p(2 * eta))
     expected = np.where(expected <= cfg.num_steps, expected, np.inf)
     measured = saddle["metrics"]["escape step"][:, 0]
-    exact = np.abs(np.log(1e3) / np.log1p(2 * eta) - np.round(np.log(1e3) / np.log1p(2 * eta))) > 1e-3  # not on a float32 tie
+    exact = (
+        np.abs(np.log(1e3) / np.log1p(2 * eta) - np.round(np.log(1e3) / np.log1p(2 * eta))) > 1e-3
+    )  # not on a float32 tie
     np.testing.assert_array_equal(measured[exact], expected[exact])
 
 
@@ -184,7 +213,10 @@ def test_momentum_theory_marks_polyaks_optimum():
     kappa = 20.0
     assert theory["momentum"] == pytest.approx(((math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)) ** 2)
     assert theory["learning_rate"] == pytest.approx(4 / (math.sqrt(4.0) + math.sqrt(0.2)) ** 2)
-    assert explorer.momentum_theory(explorer.PAGES["rosenbrock"]) is None and explorer.momentum_theory(explorer.PAGES["saddle"]) is None
+    assert (
+        explorer.momentum_theory(explorer.PAGES["rosenbrock"]) is None
+        and explorer.momentum_theory(explorer.PAGES["saddle"]) is None
+    )
 
 
 def test_pack_round_trips_and_quantisation_flags_what_leaves_the_box():
@@ -209,32 +241,49 @@ def test_pack_round_trips_and_quantisation_flags_what_leaves_the_box():
 def browser():
     """Headless Debian chromium through its own chromedriver; selenium-manager never runs."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip(f"the browser test needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER}): apt-get install chromium chromium-driver")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium (pip install selenium)")
+        pytest.skip(
+            f"the browser test needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER}): apt-get install chromium chromium-driver"
+        )
+    webdriver = pytest.importorskip(
+        "selenium.webdriver", reason="the browser test needs selenium (pip install selenium)"
+    )
     from selenium.webdriver.chrome.service import Service
 
     environment = pytest.MonkeyPatch()
     environment.setenv("SE_OFFLINE", "true")  # selenium-manager, were it ever asked, may download nothing
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,800"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,800",
+    ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)  # both paths given: no lookup
+    driver = webdriver.Chrome(
+        service=Service(executable_path=str(CHROMEDRIVER)), options=options
+    )  # both paths given: no lookup
     yield driver
     driver.quit()
     environment.undo()
 
 
 def _viewport(driver, width, height):
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600},
+    )
 
 
 def _settled(driver, expect=None, timeout=10.0):
     """Waits until the page has drawn (and its state has the expected entries); returns the state."""
     deadline = time.monotonic() + timeout
     while True:
-        state = driver.execute_script("return window.explorer && window.explorer.ready() ? window.explorer.state() : null")
+        state = driver.execute_script(
+            "return window.explorer && window.explorer.ready() ? window.explorer.state() : null"
+        )
         if state and all(state[k] == v for k, v in (expect or {}).items()):
             return state
         if time.monotonic() > deadline:
@@ -247,15 +296,21 @@ def _assert_draws_selected_cell(driver, data, expect=None):
     state = _settled(driver, expect)
     key = f"{state['problem']}/{state['optimizer']}"
     stored, _ = explorer.decode_pair(data, key)
-    expected = explorer.drawn_points(explorer.PAGES[state["problem"]], stored[state["lr"], state["knob"]], state["step"])
+    expected = explorer.drawn_points(
+        explorer.PAGES[state["problem"]], stored[state["lr"], state["knob"]], state["step"]
+    )
     drawn = np.asarray(driver.execute_script("return window.explorer.drawnPoints()"), np.float64).reshape(-1, 2)
     np.testing.assert_allclose(drawn, expected, rtol=1e-12, atol=1e-12, err_msg=key)
     import json
 
-    attribute = np.asarray(json.loads(driver.find_element("id", "path-view").get_attribute("data-points")), np.float64).reshape(-1, 2)
+    attribute = np.asarray(
+        json.loads(driver.find_element("id", "path-view").get_attribute("data-points")), np.float64
+    ).reshape(-1, 2)
     np.testing.assert_allclose(attribute, expected, rtol=1e-12, atol=1e-12)
     selected = json.loads(driver.execute_script("return document.body.dataset.selected"))
-    assert {k: selected[k] for k in ("problem", "optimizer", "lr", "knob")} == {k: state[k] for k in ("problem", "optimizer", "lr", "knob")}
+    assert {k: selected[k] for k in ("problem", "optimizer", "lr", "knob")} == {
+        k: state[k] for k in ("problem", "optimizer", "lr", "knob")
+    }
     return state
 
 
@@ -337,4 +392,3 @@ def _assert_not_blank(path: Path):
     colours = np.unique(pixels.reshape(-1, 3), axis=0)
     assert len(colours) > 200, f"only {len(colours)} colours in the screenshot"
     assert (pixels.min(axis=-1) < 230).mean() > 0.2  # at least a fifth is not near-white: contours and heat map drawn
-

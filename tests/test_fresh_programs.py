@@ -13,9 +13,9 @@ import types
 import jax
 import jax.numpy as jnp
 import numpy as np
+from compiles import compiles
 
 import jaxopt_course as jc
-from compiles import compiles
 
 W0 = np.array([1.0, -2.0], np.float32)
 DATA = (np.zeros((4, 1), np.float32), np.zeros((4,), np.float32))
@@ -23,7 +23,16 @@ DATA = (np.zeros((4, 1), np.float32), np.zeros((4,), np.float32))
 
 def one_step(loss_fn, optimizer=None):
     """w after one batch step of ``optimizer`` (default SGD with η = 0.1) from W0."""
-    history = jc.fit(loss_fn, {"w": jnp.asarray(W0)}, optimizer or jc.sgd(0.1), DATA, batch_size=4, num_steps=1, key=jax.random.key(0), progress=False)
+    history = jc.fit(
+        loss_fn,
+        {"w": jnp.asarray(W0)},
+        optimizer or jc.sgd(0.1),
+        DATA,
+        batch_size=4,
+        num_steps=1,
+        key=jax.random.key(0),
+        progress=False,
+    )
     return np.asarray(history.params["w"])
 
 

@@ -9,9 +9,9 @@ import shutil
 import jax
 import numpy as np
 import pytest
+from test_halving import regression_advance, regression_init
 
 from jaxopt_course.sweeps import hyperband, successive_halving
-from test_halving import regression_advance, regression_init
 
 RATES = np.array([0.05, 0.1, 0.2, 0.3, 0.35, 0.42, 0.6, 0.7, 0.9], np.float32)
 GRID = {"learning_rate": RATES, "momentum": [0.5]}
@@ -19,7 +19,16 @@ init_fn, advance_fn = regression_init, regression_advance  # four steps of SGD w
 
 
 def halve(folder=None, **changes):
-    arguments = dict(metric="loss", rungs=3, keep=1 / 3, seeds=2, chunk_size=3, key=jax.random.PRNGKey(3), progress=False, checkpoint_dir=folder)
+    arguments = dict(
+        metric="loss",
+        rungs=3,
+        keep=1 / 3,
+        seeds=2,
+        chunk_size=3,
+        key=jax.random.PRNGKey(3),
+        progress=False,
+        checkpoint_dir=folder,
+    )
     return successive_halving(init_fn, advance_fn, changes.pop("grid", GRID), **{**arguments, **changes})
 
 
@@ -52,7 +61,13 @@ def copy_of(folder, tmp_path):
 
 def test_a_checkpointed_run_writes_one_file_per_rung(finished):
     """The folder holds the manifest, the lock and one verified file per rung."""
-    assert sorted(p.name for p in finished.iterdir()) == ["halving.json", "rung_00000.npz", "rung_00001.npz", "rung_00002.npz", "sweep.lock"]
+    assert sorted(p.name for p in finished.iterdir()) == [
+        "halving.json",
+        "rung_00000.npz",
+        "rung_00001.npz",
+        "rung_00002.npz",
+        "sweep.lock",
+    ]
 
 
 def test_a_rerun_loads_every_rung_and_equals_the_uninterrupted_run(finished, reference, tmp_path):
@@ -98,8 +113,16 @@ def test_a_rung_file_of_another_run_is_refused(finished, tmp_path):
 
 @pytest.mark.parametrize(
     ("changes", "named"),
-    [({"keep": 0.5}, "keep"), ({"seeds": 1}, "seeds"), ({"mode": "max"}, "mode"), ({"rungs": 2}, "rungs"),
-     ({"grid": {"learning_rate": RATES * 2, "momentum": [0.5]}}, r"configuration 0 has learning_rate = 0\.05 there, 0\.1 now")],
+    [
+        ({"keep": 0.5}, "keep"),
+        ({"seeds": 1}, "seeds"),
+        ({"mode": "max"}, "mode"),
+        ({"rungs": 2}, "rungs"),
+        (
+            {"grid": {"learning_rate": RATES * 2, "momentum": [0.5]}},
+            r"configuration 0 has learning_rate = 0\.05 there, 0\.1 now",
+        ),
+    ],
 )
 def test_other_arguments_are_refused_naming_what_differs(finished, tmp_path, changes, named):
     """Another keep, seeds, mode, rungs or grid: refused before any work, naming the difference."""
@@ -116,7 +139,19 @@ def test_an_edited_advance_fn_is_refused_by_name(finished, tmp_path):
         return state, {"loss": hparams["learning_rate"] * hparams["momentum"]}
 
     with pytest.raises(ValueError, match="different advance_fn"):
-        successive_halving(init_fn, advance_fn, GRID, metric="loss", rungs=3, keep=1 / 3, seeds=2, chunk_size=3, key=jax.random.PRNGKey(3), progress=False, checkpoint_dir=folder)
+        successive_halving(
+            init_fn,
+            advance_fn,
+            GRID,
+            metric="loss",
+            rungs=3,
+            keep=1 / 3,
+            seeds=2,
+            chunk_size=3,
+            key=jax.random.PRNGKey(3),
+            progress=False,
+            checkpoint_dir=folder,
+        )
 
 
 @pytest.mark.parametrize("bad", ["", " ", b"folder", 3])
@@ -125,7 +160,16 @@ def test_a_bad_checkpoint_dir_is_refused_before_any_work(bad):
     with pytest.raises((TypeError, ValueError), match="checkpoint_dir"):
         halve(bad)
     with pytest.raises((TypeError, ValueError), match="checkpoint_dir"):
-        hyperband(init_fn, advance_fn, GRID, max_advances=3, metric="loss", key=jax.random.PRNGKey(0), progress=False, checkpoint_dir=bad)
+        hyperband(
+            init_fn,
+            advance_fn,
+            GRID,
+            max_advances=3,
+            metric="loss",
+            key=jax.random.PRNGKey(0),
+            progress=False,
+            checkpoint_dir=bad,
+        )
 
 
 @pytest.mark.filterwarnings("ignore:hyperband drew")  # R = 3 draws few of the 9: not what this test is about

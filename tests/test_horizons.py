@@ -27,7 +27,10 @@ def test_torch_cosine_horizon_is_t_max_epochs_of_steps():
     schedule = pytorch.cosine_annealing_lr(0.1, T_max=10, steps_per_epoch=5)
     assert schedule.horizon == Horizon(50, "T_max", 5)
     no_warning(pytorch.sgd(schedule, momentum=0.9), 50)
-    with pytest.warns(UserWarning, match=r"horizon of 50 steps \(T_max = 10 epochs × 5 steps per epoch\), shorter than this run of 51 steps"):
+    with pytest.warns(
+        UserWarning,
+        match=r"horizon of 50 steps \(T_max = 10 epochs × 5 steps per epoch\), shorter than this run of 51 steps",
+    ):
         schedules.check_horizon(pytorch.sgd(schedule, momentum=0.9), 51)
 
 
@@ -41,8 +44,13 @@ def test_short_cosine_warning_names_schedule_horizon_run_and_fix():
     assert len(caught) == 1, [str(w.message) for w in caught]  # adamw reads its lr twice: one warning
     message = str(caught[0].message)
     assert caught[0].category is UserWarning and caught[0].filename == __file__
-    for part in ("cosine_annealing_lr", "horizon of 200 steps", "run of 500 steps", "raise T_max to at least 50",
-                 "num_steps // steps_per_epoch = 50"):
+    for part in (
+        "cosine_annealing_lr",
+        "horizon of 200 steps",
+        "run of 500 steps",
+        "raise T_max to at least 50",
+        "num_steps // steps_per_epoch = 50",
+    ):
         assert part in message, (part, message)
 
 
@@ -62,7 +70,10 @@ def test_torch_cosine_stepped_per_step_and_the_fix_it_names():
         (lambda: schedules.per_epoch(schedules.cosine_decay(0.1, 30), 4), Horizon(120, "decay_steps", 4)),
         (lambda: schedules.linear_warmup(schedules.cosine_decay(0.1, 30), 10), Horizon(40, "decay_steps", 1, 10)),
         (lambda: schedules.warmup_cosine_decay(0.0, 0.1, 10, 30), Horizon(30, "decay_steps")),
-        (lambda: schedules.join([schedules.constant(0.1), schedules.cosine_decay(0.1, 30)], [5]), Horizon(35, "decay_steps", 1, 5)),
+        (
+            lambda: schedules.join([schedules.constant(0.1), schedules.cosine_decay(0.1, 30)], [5]),
+            Horizon(35, "decay_steps", 1, 5),
+        ),
         (lambda: schedules.one_cycle(0.1, 30), Horizon(30, "total_steps")),
         (lambda: pytorch.one_cycle_lr(0.1, 30, steps_per_epoch=2), Horizon(60, "total_steps", 2)),
         (lambda: keras.cosine_decay(0.1, 30), Horizon(30, "decay_steps")),
@@ -91,7 +102,11 @@ def test_schedules_found_inside_chains_and_wrapped_learning_rates():
     """check_horizon finds a schedule inside jc.chain, beside regularisers, and behind torch's
     Adagrad lr_decay; an optax chain and plain callables cannot be seen into and are skipped."""
     cosine = schedules.cosine_decay(0.1, 10)
-    for optimizer in (jc.chain(regularizers.clip_by_global_norm(1.0), jc.adam(cosine)), pytorch.adagrad(cosine, lr_decay=0.1), cosine):
+    for optimizer in (
+        jc.chain(regularizers.clip_by_global_norm(1.0), jc.adam(cosine)),
+        pytorch.adagrad(cosine, lr_decay=0.1),
+        cosine,
+    ):
         with pytest.warns(UserWarning, match="horizon of 10 steps"):
             schedules.check_horizon(optimizer, 11)
     no_warning(optax.chain(optax.clip(1.0), jc.adam(lambda count: 0.1)), 10**6)
@@ -114,4 +129,3 @@ def test_horizon_survives_pytrees_and_is_none_when_traced():
 
     assert float(jax.jit(build)(10.0)) == pytest.approx(0.05, rel=1e-6)
     assert seen == [None]
-

@@ -12,13 +12,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from compiles import compiles
 
 import jaxopt_course as jc
-from compiles import compiles
 from jaxopt_course import models, regularizers, schedules, training
-from jaxopt_course.conventions import d2l, keras
+from jaxopt_course.conventions import d2l, keras, pytorch
 from jaxopt_course.conventions import optax_compat as optax_convention
-from jaxopt_course.conventions import pytorch
 from jaxopt_course.hyperparams import is_hyperparametric, static_key
 
 # name -> build(s): s in [0.5, 1] changes every number and nothing else
@@ -28,7 +27,9 @@ ROWS = {
     "nesterov": lambda s: jc.sgd(0.05 * s, momentum=0.9 * s, nesterov=True),
     "adagrad": lambda s: jc.adagrad(0.3 * s, initial_accumulator_value=0.1 * s, eps=1e-7 * s),
     "rmsprop": lambda s: jc.rmsprop(0.01 * s, decay=0.9 * s, eps=1e-6 * s),
-    "rmsprop_centered_momentum": lambda s: jc.rmsprop(0.01 * s, decay=0.5 + 0.4 * s, eps=1e-3 * s, centered=True, momentum=0.5 * s),
+    "rmsprop_centered_momentum": lambda s: jc.rmsprop(
+        0.01 * s, decay=0.5 + 0.4 * s, eps=1e-3 * s, centered=True, momentum=0.5 * s
+    ),
     "adadelta": lambda s: jc.adadelta(1.0 * s, rho=0.9 * s, eps=1e-6 * s),
     "adam": lambda s: jc.adam(0.05 * s, b1=0.9 * s, b2=0.999 * s, eps=1e-8 * s),
     "amsgrad": lambda s: jc.amsgrad(0.05 * s, b1=0.9 * s, b2=0.99 * s),
@@ -64,7 +65,9 @@ ROWS = {
     "schedule.cosine_decay": lambda s: jc.sgd(schedules.cosine_decay(0.1 * s, 20, 0.01 * s)),
     "schedule.step_decay": lambda s: jc.sgd(schedules.step_decay(0.1 * s, 5, 0.5 * s)),
     "schedule.polynomial_decay": lambda s: jc.sgd(schedules.polynomial_decay(0.1 * s, 0.01 * s, 20, 2.0 * s)),
-    "schedule.piecewise_constant": lambda s: jc.sgd(schedules.piecewise_constant([5, 10], [0.1 * s, 0.05 * s, 0.01 * s])),
+    "schedule.piecewise_constant": lambda s: jc.sgd(
+        schedules.piecewise_constant([5, 10], [0.1 * s, 0.05 * s, 0.01 * s])
+    ),
     "schedule.one_cycle": lambda s: jc.sgd(schedules.one_cycle(0.1 * s, 30)),
     "schedule.warmup_cosine_decay": lambda s: jc.sgd(schedules.warmup_cosine_decay(0.0, 0.1 * s, 5, 30, 0.001 * s)),
     "schedule.linear_warmup": lambda s: jc.sgd(schedules.linear_warmup(schedules.constant(0.1 * s), 5)),
@@ -73,10 +76,18 @@ ROWS = {
     "torch.cosine_annealing_lr": lambda s: pytorch.sgd(pytorch.cosine_annealing_lr(0.1 * s, 10, 0.001 * s)),
     "keras.exponential_decay": lambda s: keras.sgd(keras.exponential_decay(0.1 * s, 10, 0.9 * s)),
     "keras.polynomial_decay": lambda s: keras.sgd(keras.polynomial_decay(0.1 * s, 20, 0.01 * s)),
-    "regularizers.l2+clip": lambda s: jc.chain(regularizers.clip_by_global_norm(1.0 * s), regularizers.add_l2(1e-3 * s), jc.sgd(0.05 * s)),
-    "regularizers.l1+value_clip": lambda s: jc.chain(regularizers.clip_by_value(0.5 * s), regularizers.add_l1(1e-3 * s), jc.sgd(0.05 * s)),
-    "regularizers.decoupled": lambda s: jc.chain(jc.adam(0.05 * s), regularizers.decoupled_weight_decay(0.01 * s, 0.05 * s)),
-    "chain_with_optax_stateless": lambda s: jc.chain(optax.clip_by_global_norm(1.0), optax.scale_by_sign(), jc.sgd(0.01 * s, momentum=0.9 * s)),
+    "regularizers.l2+clip": lambda s: jc.chain(
+        regularizers.clip_by_global_norm(1.0 * s), regularizers.add_l2(1e-3 * s), jc.sgd(0.05 * s)
+    ),
+    "regularizers.l1+value_clip": lambda s: jc.chain(
+        regularizers.clip_by_value(0.5 * s), regularizers.add_l1(1e-3 * s), jc.sgd(0.05 * s)
+    ),
+    "regularizers.decoupled": lambda s: jc.chain(
+        jc.adam(0.05 * s), regularizers.decoupled_weight_decay(0.01 * s, 0.05 * s)
+    ),
+    "chain_with_optax_stateless": lambda s: jc.chain(
+        optax.clip_by_global_norm(1.0), optax.scale_by_sign(), jc.sgd(0.01 * s, momentum=0.9 * s)
+    ),
 }
 
 SCALES = (1.0, 0.5, 0.8)
@@ -188,7 +199,18 @@ def _programs(names):
     return names.count("jit(train_program)")
 
 
-@pytest.mark.parametrize("name", ["momentum", "torch.sgd", "keras.adam", "d2l.rmsprop", "optax.adamw", "schedule.cosine_decay", "regularizers.l2+clip"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "momentum",
+        "torch.sgd",
+        "keras.adam",
+        "d2l.rmsprop",
+        "optax.adamw",
+        "schedule.cosine_decay",
+        "regularizers.l2+clip",
+    ],
+)
 def test_ten_fits_with_fresh_optimizers_compile_once(name):
     """Ten fit calls, each with a freshly built optimiser and its own numbers, compile one program."""
     jax.clear_caches()
@@ -211,7 +233,16 @@ def test_fit_compiles_again_for_a_flag_or_a_shape():
         assert _programs(compiled) == 2
         _fit(jc.sgd(0.1, momentum=0.9), batch_size=16)
         assert _programs(compiled) == 3
-        jc.fit(models.supervised_loss(MLP_APPLY), MLP_PARAMS, jc.sgd(0.1, momentum=0.9), (X[:16], Y[:16]), batch_size=8, num_epochs=3, key=jax.random.PRNGKey(0), progress=False)
+        jc.fit(
+            models.supervised_loss(MLP_APPLY),
+            MLP_PARAMS,
+            jc.sgd(0.1, momentum=0.9),
+            (X[:16], Y[:16]),
+            batch_size=8,
+            num_epochs=3,
+            key=jax.random.PRNGKey(0),
+            progress=False,
+        )
         assert _programs(compiled) == 4
 
 
@@ -267,7 +298,7 @@ def test_static_keys_follow_globals_and_mutable_state():
     assert static_key(namespace["loss"]) != first
     items = [1.0]
     assert static_key(lambda: items) == static_key(lambda: items)
-    reader = lambda values: (lambda: values)  # noqa: E731
+    reader = lambda values: lambda: values  # noqa: E731
     assert static_key(reader(items)) == static_key(reader([1.0]))
     before = static_key(reader(items))
     items.append(2.0)

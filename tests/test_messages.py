@@ -21,7 +21,9 @@ def test_cross_entropy_takes_integer_labels_and_matches_the_closed_form():
 
 def test_one_hot_labels_are_refused_with_the_integer_form():
     """One-hot labels [N, C]: the message says argmax, or the one-hot loss."""
-    with pytest.raises(ValueError, match=r"one-hot labels: pass labels\.argmax\(axis=-1\), or use optax\.softmax_cross_entropy"):
+    with pytest.raises(
+        ValueError, match=r"one-hot labels: pass labels\.argmax\(axis=-1\), or use optax\.softmax_cross_entropy"
+    ):
         cross_entropy(LOGITS, jax.nn.one_hot(jnp.array([0, 1, 2, 0]), 3))
 
 
@@ -64,16 +66,28 @@ def fit(loss_fn=LOSS, params=PARAMS, optimizer=None, data=(X, Y), **changes):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"optimizer": schedules.cosine_decay(0.1, 10)}, r"optimizer is a learning-rate schedule .*jc\.sgd\(learning_rate=schedule\)"),
+        (
+            {"optimizer": schedules.cosine_decay(0.1, 10)},
+            r"optimizer is a learning-rate schedule .*jc\.sgd\(learning_rate=schedule\)",
+        ),
         ({"optimizer": lambda count: 0.1 * 0.9**count}, r"optimizer is a learning-rate schedule"),
         ({"optimizer": jc.sgd}, r"got the function 'sgd': call it, e\.g\. sgd\(learning_rate=0\.1\)"),
         ({"params": (PARAMS, APPLY)}, r"params\[1\] is a function .*params, apply = models\.mlp\(\.\.\.\)"),
         ({"params": {**PARAMS, "name": "mlp"}}, r"params\['name'\] is the string 'mlp'"),
-        ({"data": (X.tolist(), Y.tolist())}, r"data's x is a Python list; give arrays: data=\(np\.asarray\(x\), np\.asarray\(y\)\)"),
+        (
+            {"data": (X.tolist(), Y.tolist())},
+            r"data's x is a Python list; give arrays: data=\(np\.asarray\(x\), np\.asarray\(y\)\)",
+        ),
         ({"data": (X.astype(str), Y)}, r"data's x is an array of dtype <U.*give numeric arrays"),
         ({"data": (X[:0], Y[:0])}, r"data has 0 rows"),
-        ({"loss_fn": lambda params, x, y: models.cross_entropy(APPLY(params, x), y)}, r"loss_fn takes \(params, x, y\).*def loss_fn\(params, batch\): x, y = batch"),
-        ({"data": (X, Y + 5)}, r"data: cross_entropy's labels must be class indices in \[0, 3\).*give the model \d+ outputs"),
+        (
+            {"loss_fn": lambda params, x, y: models.cross_entropy(APPLY(params, x), y)},
+            r"loss_fn takes \(params, x, y\).*def loss_fn\(params, batch\): x, y = batch",
+        ),
+        (
+            {"data": (X, Y + 5)},
+            r"data: cross_entropy's labels must be class indices in \[0, 3\).*give the model \d+ outputs",
+        ),
         ({"data": (X, np.eye(3)[Y])}, r"data: .*one-hot labels: pass labels\.argmax\(axis=-1\)"),
         ({"eval_data": (X, Y - 1)}, r"eval_data: cross_entropy's labels must be class indices in \[0, 3\).*such as -1"),
     ],

@@ -7,9 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from compiles import compiles
 
 import jaxopt_course as jc
-from compiles import compiles
 from jaxopt_course import models, training
 from jaxopt_course.sweeps import SweepResult, sweep
 
@@ -36,8 +36,19 @@ def hand_accuracy(w, b, x, y) -> float:
 
 def fit(metrics, *, eval_data=(X, Y), num_epochs=3, learning_rate=0.1, **options):
     loss_fn = models.supervised_loss(apply, "cross_entropy")
-    return jc.fit(loss_fn, fixed_params(), jc.sgd(learning_rate), (X, Y), batch_size=3, num_epochs=num_epochs, key=KEY,
-                  eval_data=eval_data, metrics=metrics, progress=False, **options)
+    return jc.fit(
+        loss_fn,
+        fixed_params(),
+        jc.sgd(learning_rate),
+        (X, Y),
+        batch_size=3,
+        num_epochs=num_epochs,
+        key=KEY,
+        eval_data=eval_data,
+        metrics=metrics,
+        progress=False,
+        **options,
+    )
 
 
 def test_accuracy_matches_a_hand_computation_on_a_fixed_model():
@@ -51,7 +62,9 @@ def test_accuracy_matches_a_hand_computation_on_a_fixed_model():
 
 def test_metrics_are_recorded_per_epoch_and_for_the_initial_parameters():
     """eval_metrics[name] is [num_epochs], the metric of each epoch's parameters; the initial one is the start's."""
-    history = fit({"accuracy": models.accuracy(apply), "loss_again": models.supervised_loss(apply, "cross_entropy")}, num_epochs=4)
+    history = fit(
+        {"accuracy": models.accuracy(apply), "loss_again": models.supervised_loss(apply, "cross_entropy")}, num_epochs=4
+    )
     assert set(history.eval_metrics) == {"accuracy", "loss_again"}
     assert history.eval_metrics["accuracy"].shape == (4,) and history.eval_metrics["accuracy"].dtype == jnp.float32
     assert float(history.initial_eval_metrics["accuracy"]) == pytest.approx(hand_accuracy(W, np.zeros(4), X, Y))
@@ -61,7 +74,12 @@ def test_metrics_are_recorded_per_epoch_and_for_the_initial_parameters():
     assert float(history.eval_metrics["accuracy"][-1]) == pytest.approx(final)
     # one run cut into pieces by the trainer records the same per-epoch values
     plan = training.make_plan(6, 3, num_epochs=4)
-    trainer = training.make_train(models.supervised_loss(apply, "cross_entropy"), plan, eval_data=(X, Y), metrics={"accuracy": models.accuracy(apply)})
+    trainer = training.make_train(
+        models.supervised_loss(apply, "cross_entropy"),
+        plan,
+        eval_data=(X, Y),
+        metrics={"accuracy": models.accuracy(apply)},
+    )
     carry = trainer.init(fixed_params(), jc.sgd(0.1), KEY)
     carry, first = trainer.advance(carry, jc.sgd(0.1), (X, Y), 1)
     carry, rest = trainer.advance(carry, jc.sgd(0.1), (X, Y), 3)
@@ -78,8 +96,13 @@ def test_without_metrics_the_history_has_empty_metric_dicts():
 
 def test_early_stopping_leaves_frozen_epochs_nan():
     """Epochs after early stopping fired record NaN metrics, as they record a NaN eval loss."""
-    history = fit({"accuracy": models.accuracy(apply)}, num_epochs=30, learning_rate=50.0,
-                  early_stopping=jc.EarlyStopping(patience=1, restore_best=False), on_nonfinite="warn")
+    history = fit(
+        {"accuracy": models.accuracy(apply)},
+        num_epochs=30,
+        learning_rate=50.0,
+        early_stopping=jc.EarlyStopping(patience=1, restore_best=False),
+        on_nonfinite="warn",
+    )
     stopped = int(history.stopped_epoch)
     assert 0 <= stopped < 29
     assert bool(jnp.all(jnp.isnan(history.eval_metrics["accuracy"][stopped + 1 :])))
@@ -90,8 +113,19 @@ def test_with_a_model_state_metrics_get_the_running_statistics():
     """A batch-norm model: each metric is fn(params, batch, model_state), evaluated as the eval loss is."""
     params, state, bn_apply = models.batch_norm_mlp(jax.random.key(1), 3, [8, 4])
     loss_fn = models.supervised_loss(bn_apply, "cross_entropy", stateful=True)
-    history = jc.fit(loss_fn, params, jc.adam(1e-2), (X, Y), batch_size=3, num_epochs=3, key=KEY, eval_data=(X, Y), model_state=state,
-                     metrics={"accuracy": models.accuracy(bn_apply, stateful=True)}, progress=False)
+    history = jc.fit(
+        loss_fn,
+        params,
+        jc.adam(1e-2),
+        (X, Y),
+        batch_size=3,
+        num_epochs=3,
+        key=KEY,
+        eval_data=(X, Y),
+        model_state=state,
+        metrics={"accuracy": models.accuracy(bn_apply, stateful=True)},
+        progress=False,
+    )
     logits = bn_apply(history.params, X, None, history.model_state)[0]
     expected = float(np.mean(np.argmax(np.asarray(logits), 1) == Y))
     assert float(history.eval_metrics["accuracy"][-1]) == pytest.approx(expected)
@@ -120,8 +154,18 @@ def test_an_equal_rebuilt_metric_dict_compiles_nothing_and_another_dict_compiles
         ([models.accuracy(apply)], {}, TypeError, "metrics must be a dict"),
         ({"accuracy": 0.5}, {}, TypeError, "metrics['accuracy'] must be a function"),
         ({3: models.accuracy(apply)}, {}, TypeError, "metrics' names must be non-empty strings"),
-        ({"per_sample": lambda params, batch: apply(params, batch[0])[:, 0]}, {}, ValueError, "metrics['per_sample'] must return a scalar"),
-        ({"accuracy": models.accuracy(apply)}, {"eval_data": None}, ValueError, "metrics are evaluated on eval_data; give eval_data=(x, y)"),
+        (
+            {"per_sample": lambda params, batch: apply(params, batch[0])[:, 0]},
+            {},
+            ValueError,
+            "metrics['per_sample'] must return a scalar",
+        ),
+        (
+            {"accuracy": models.accuracy(apply)},
+            {"eval_data": None},
+            ValueError,
+            "metrics are evaluated on eval_data; give eval_data=(x, y)",
+        ),
     ],
     ids=["not_a_dict", "not_callable", "not_a_string_name", "not_a_scalar", "no_eval_data"],
 )
@@ -137,7 +181,9 @@ def test_make_train_refuses_metrics_without_eval_data():
     """make_train checks metrics= as fit does."""
     plan = training.make_plan(6, 3, num_epochs=1)
     with pytest.raises(ValueError, match="metrics are evaluated on eval_data; give eval_data"):
-        training.make_train(models.supervised_loss(apply, "cross_entropy"), plan, metrics={"accuracy": models.accuracy(apply)})
+        training.make_train(
+            models.supervised_loss(apply, "cross_entropy"), plan, metrics={"accuracy": models.accuracy(apply)}
+        )
 
 
 def test_a_sweeps_run_fn_returning_a_history_exposes_its_metrics(tmp_path):
@@ -147,7 +193,16 @@ def test_a_sweeps_run_fn_returning_a_history_exposes_its_metrics(tmp_path):
     metrics = {"accuracy": models.accuracy(apply)}
 
     def run_fn(hparams, key):
-        history = training.train(loss_fn, fixed_params(), jc.sgd(hparams["learning_rate"]), (X, Y), key, plan, eval_data=(X, Y), metrics=metrics)
+        history = training.train(
+            loss_fn,
+            fixed_params(),
+            jc.sgd(hparams["learning_rate"]),
+            (X, Y),
+            key,
+            plan,
+            eval_data=(X, Y),
+            metrics=metrics,
+        )
         return history._replace(params=None)
 
     rates = [0.0, 0.1, 1.0]

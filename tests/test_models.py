@@ -6,29 +6,43 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from compiles import compiles
+
 from jaxopt_course import models
 
 
 def same(a, b) -> bool:
-    return jax.tree.structure(a) == jax.tree.structure(b) and all(np.array_equal(x, y) and x.dtype == y.dtype for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    return jax.tree.structure(a) == jax.tree.structure(b) and all(
+        np.array_equal(x, y) and x.dtype == y.dtype for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
+    )
 
 
 @pytest.mark.parametrize(
     "in_features, widths, options",
-    [(1, [32] * 10 + [1], {"activation": "sigmoid"}), (2, (8, 1), {}), (1, (32, 32, 1), {"dropout_rate": 0.5}), (3, (16, 16, 16, 2), {"residual": True})],
+    [
+        (1, [32] * 10 + [1], {"activation": "sigmoid"}),
+        (2, (8, 1), {}),
+        (1, (32, 32, 1), {"dropout_rate": 0.5}),
+        (3, (16, 16, 16, 2), {"residual": True}),
+    ],
     ids=["deep", "e4", "dropout", "residual"],
 )
 def test_mlp_params_equal_flax_init_bit_for_bit(in_features, widths, options):
     params, _ = models.mlp(jax.random.PRNGKey(3), in_features, widths, **options)
-    module = models.MLP(tuple(widths), options.get("activation", "relu"), options.get("dropout_rate", 0.0), residual=options.get("residual", False))
+    module = models.MLP(
+        tuple(widths),
+        options.get("activation", "relu"),
+        options.get("dropout_rate", 0.0),
+        residual=options.get("residual", False),
+    )
     assert same(params, module.init(jax.random.PRNGKey(3), jnp.zeros((1, in_features)))["params"])
 
 
 def test_batch_norm_mlp_equals_flax_init_with_a_typed_key():
     params, model_state, _ = models.batch_norm_mlp(jax.random.key(7), 1, [32] * 4 + [1])
-    reference = models.MLP(tuple([32] * 4 + [1]), "relu", 0.0, batch_norm=True).init(jax.random.key(7), jnp.zeros((2, 1)))
+    reference = models.MLP(tuple([32] * 4 + [1]), "relu", 0.0, batch_norm=True).init(
+        jax.random.key(7), jnp.zeros((2, 1))
+    )
     assert same(params, reference["params"]) and same(model_state, reference["batch_stats"])
 
 

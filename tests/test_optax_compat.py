@@ -28,7 +28,6 @@ import pytest
 
 from jaxopt_course import compilation
 
-
 ENV = "JAXOPT_OPTAX_COMPAT"
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "optax_compat.md"
@@ -114,7 +113,9 @@ def _swap_in_ours() -> None:
 
     replacements = _replacements()
     originals = {id(getattr(optax, name)): ours for name, ours in replacements.items() if hasattr(optax, name)}
-    originals.update({id(getattr(optax.schedules, n)): f for n, f in replacements.items() if hasattr(optax.schedules, n)})
+    originals.update(
+        {id(getattr(optax.schedules, n)): f for n, f in replacements.items() if hasattr(optax.schedules, n)}
+    )
     for module in [m for name, m in list(sys.modules.items()) if name == "optax" or name.startswith("optax.")]:
         for attribute, value in list(vars(module).items()):
             if callable(value) and id(value) in originals:
@@ -145,14 +146,33 @@ def pytest_collection_modifyitems(config, items):
 # --------------------------------------------------------------------------- the test side
 def run_optax_tests(mode: str, junit: Path, workers: int = 1) -> dict[str, str]:
     """Runs optax's tests (``mode`` "ours" or "stock"); returns test id -> passed/failed/skipped."""
-    command = [sys.executable, "-m", "pytest", "-p", "test_optax_compat", "-q", "-p", "no:cacheprovider", "-c", os.devnull,
-               "--rootdir", str(junit.parent), "-o", "filterwarnings=", f"--junitxml={junit}"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "test_optax_compat",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        os.devnull,
+        "--rootdir",
+        str(junit.parent),
+        "-o",
+        "filterwarnings=",
+        f"--junitxml={junit}",
+    ]
     if workers > 1:
         command += ["-n", str(workers)]
     else:
         command += ["-p", "no:xdist"]
-    env = {**os.environ, ENV: mode, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]),
-           "XLA_FLAGS": " ".join([*SHORT_RUN_FLAGS, os.environ.get("XLA_FLAGS", "")]).strip()}
+    env = {
+        **os.environ,
+        ENV: mode,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]),
+        "XLA_FLAGS": " ".join([*SHORT_RUN_FLAGS, os.environ.get("XLA_FLAGS", "")]).strip(),
+    }
     subprocess.run(command + optax_test_files(), env=env, cwd=junit.parent, capture_output=True, text=True, timeout=900)
     outcomes = {}
     for case in ElementTree.parse(junit).iter("testcase"):
@@ -184,7 +204,9 @@ def test_optax_own_tests_pass_against_conventions_optax(tmp_path):
     counts = re.search(r"(\d+) of (\d+) optax tests pass", DOC.read_text())
     passed = sum(outcome == "passed" for outcome in outcomes.values())
     ran = len(outcomes) - sum(outcome == "skipped" for outcome in outcomes.values())
-    assert counts and (int(counts[1]), int(counts[2])) == (passed, ran), f"docs/optax_compat.md: update the count to {passed} of {ran}"
+    assert counts and (int(counts[1]), int(counts[2])) == (passed, ran), (
+        f"docs/optax_compat.md: update the count to {passed} of {ran}"
+    )
 
 
 if __name__ == "__main__":

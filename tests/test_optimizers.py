@@ -34,20 +34,32 @@ class Row:
 
 
 ROWS = [
-    Row("sgd", jc.sgd, optax.sgd, {"learning_rate": 0.1}, {"quadratic": ({"learning_rate": 0.2}, 200), "rosenbrock": ({"learning_rate": 1e-3}, 20000)}),
+    Row(
+        "sgd",
+        jc.sgd,
+        optax.sgd,
+        {"learning_rate": 0.1},
+        {"quadratic": ({"learning_rate": 0.2}, 200), "rosenbrock": ({"learning_rate": 1e-3}, 20000)},
+    ),
     Row(
         "momentum",
         lambda learning_rate, momentum: jc.sgd(learning_rate, momentum),
         lambda learning_rate, momentum: optax.sgd(learning_rate, momentum),
         {"learning_rate": 0.05, "momentum": 0.9},
-        {"quadratic": ({"learning_rate": 0.1, "momentum": 0.5}, 200), "rosenbrock": ({"learning_rate": 1e-3, "momentum": 0.9}, 5000)},
+        {
+            "quadratic": ({"learning_rate": 0.1, "momentum": 0.5}, 200),
+            "rosenbrock": ({"learning_rate": 1e-3, "momentum": 0.9}, 5000),
+        },
     ),
     Row(
         "nesterov",
         lambda learning_rate, momentum: jc.sgd(learning_rate, momentum, nesterov=True),
         lambda learning_rate, momentum: optax.sgd(learning_rate, momentum, nesterov=True),
         {"learning_rate": 0.05, "momentum": 0.9},
-        {"quadratic": ({"learning_rate": 0.1, "momentum": 0.5}, 200), "rosenbrock": ({"learning_rate": 1e-3, "momentum": 0.9}, 5000)},
+        {
+            "quadratic": ({"learning_rate": 0.1, "momentum": 0.5}, 200),
+            "rosenbrock": ({"learning_rate": 1e-3, "momentum": 0.9}, 5000),
+        },
     ),
     Row(
         "adagrad",
@@ -68,7 +80,10 @@ ROWS = [
         lambda learning_rate, decay, momentum: jc.rmsprop(learning_rate, decay, centered=True, momentum=momentum),
         lambda learning_rate, decay, momentum: optax.rmsprop(learning_rate, decay, centered=True, momentum=momentum),
         {"learning_rate": 0.01, "decay": 0.9, "momentum": 0.5},
-        {"quadratic": ({"learning_rate": 0.01, "decay": 0.9, "momentum": 0.5}, 2000), "rosenbrock": ({"learning_rate": 5e-4, "decay": 0.9, "momentum": 0.5}, 20000)},
+        {
+            "quadratic": ({"learning_rate": 0.01, "decay": 0.9, "momentum": 0.5}, 2000),
+            "rosenbrock": ({"learning_rate": 5e-4, "decay": 0.9, "momentum": 0.5}, 20000),
+        },
     ),
     Row(
         "adadelta",
@@ -90,7 +105,10 @@ ROWS = [
         jc.adamw,
         optax.adamw,
         {"learning_rate": 0.1, "b1": 0.9, "b2": 0.999, "weight_decay": 0.01},
-        {"quadratic": ({"learning_rate": 0.1, "weight_decay": 1e-4}, 1000), "rosenbrock": ({"learning_rate": 0.01, "weight_decay": 1e-6}, 20000)},
+        {
+            "quadratic": ({"learning_rate": 0.1, "weight_decay": 1e-4}, 1000),
+            "rosenbrock": ({"learning_rate": 0.01, "weight_decay": 1e-6}, 20000),
+        },
         like_reference=optax_convention.adamw,
     ),
     Row(
@@ -117,8 +135,16 @@ def rosenbrock(params):
 
 
 PROBLEMS = {
-    "quadratic": (quadratic, {"w": {"a": jnp.float32(-5.0)}, "b": jnp.array([-2.0], jnp.float32)}, {"w": {"a": 0.0}, "b": jnp.array([0.0])}),
-    "rosenbrock": (rosenbrock, {"w": {"a": jnp.float32(-1.2)}, "b": jnp.array([1.0], jnp.float32)}, {"w": {"a": 1.0}, "b": jnp.array([1.0])}),
+    "quadratic": (
+        quadratic,
+        {"w": {"a": jnp.float32(-5.0)}, "b": jnp.array([-2.0], jnp.float32)},
+        {"w": {"a": 0.0}, "b": jnp.array([0.0])},
+    ),
+    "rosenbrock": (
+        rosenbrock,
+        {"w": {"a": jnp.float32(-1.2)}, "b": jnp.array([1.0], jnp.float32)},
+        {"w": {"a": 1.0}, "b": jnp.array([1.0])},
+    ),
 }
 
 
@@ -264,7 +290,10 @@ FLOAT_VS_ARRAY = {
     "adadelta": (jc.adadelta, {"learning_rate": 1.0, "rho": 0.95}),
     "momentum": (jc.sgd, {"learning_rate": 1e-2, "momentum": 0.9}),
     "adagrad": (jc.adagrad, {"learning_rate": 1e-1, "initial_accumulator_value": 0.1, "eps": 1e-7}),
-    "rmsprop_centered": (lambda **hp: jc.rmsprop(**hp, centered=True), {"learning_rate": 1e-2, "decay": 0.9, "momentum": 0.5}),
+    "rmsprop_centered": (
+        lambda **hp: jc.rmsprop(**hp, centered=True),
+        {"learning_rate": 1e-2, "decay": 0.9, "momentum": 0.5},
+    ),
 }
 
 
@@ -312,8 +341,13 @@ def test_param_structures_and_dtypes(row):
 def _convention_optimizers():
     from jaxopt_course.conventions import d2l, keras, torch
 
-    yield from ((f"torch.{n}", getattr(torch, n)(weight_decay=0.01)) for n in ("sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw"))
-    yield from ((f"keras.{n}", getattr(keras, n)(weight_decay=0.01)) for n in ("sgd", "adagrad", "rmsprop", "adadelta", "adam"))
+    yield from (
+        (f"torch.{n}", getattr(torch, n)(weight_decay=0.01))
+        for n in ("sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw")
+    )
+    yield from (
+        (f"keras.{n}", getattr(keras, n)(weight_decay=0.01)) for n in ("sgd", "adagrad", "rmsprop", "adadelta", "adam")
+    )
     yield from (("d2l.adadelta", d2l.adadelta()), ("optax.adadelta", optax_convention.adadelta(1.0, weight_decay=0.01)))
 
 
@@ -434,11 +468,26 @@ def _traced_factories():
         "d2l.rmsprop": (d2l.rmsprop, {"lr": 0.1, "gamma": 0.9}),
         "optax.adamw": (optax_convention.adamw, {"learning_rate": 0.1, "b1": 0.9, "weight_decay": 0.1}),
         "optax.rmsprop": (optax_convention.rmsprop, {"learning_rate": 0.1, "decay": 0.9, "momentum": 0.5}),
-        "optax.exponential_decay": (optax_schedule("exponential_decay", transition_steps=10), {"init_value": 0.1, "decay_rate": 0.5, "end_value": 0.01}),
-        "optax.warmup_cosine": (optax_schedule("warmup_cosine_decay_schedule", warmup_steps=5, decay_steps=20), {"init_value": 0.0, "peak_value": 0.1, "end_value": 0.01}),
-        "optax.onecycle": (optax_schedule("cosine_onecycle_schedule", transition_steps=20), {"peak_value": 0.1, "div_factor": 25.0}),
-        "torch.one_cycle_lr": (lambda **hp: jc.sgd(torch.one_cycle_lr(total_steps=20, **hp)), {"max_lr": 0.1, "div_factor": 25.0}),
-        "keras.cosine_decay": (lambda **hp: jc.sgd(keras.cosine_decay(decay_steps=20, **hp)), {"initial_learning_rate": 0.1, "alpha": 0.1}),
+        "optax.exponential_decay": (
+            optax_schedule("exponential_decay", transition_steps=10),
+            {"init_value": 0.1, "decay_rate": 0.5, "end_value": 0.01},
+        ),
+        "optax.warmup_cosine": (
+            optax_schedule("warmup_cosine_decay_schedule", warmup_steps=5, decay_steps=20),
+            {"init_value": 0.0, "peak_value": 0.1, "end_value": 0.01},
+        ),
+        "optax.onecycle": (
+            optax_schedule("cosine_onecycle_schedule", transition_steps=20),
+            {"peak_value": 0.1, "div_factor": 25.0},
+        ),
+        "torch.one_cycle_lr": (
+            lambda **hp: jc.sgd(torch.one_cycle_lr(total_steps=20, **hp)),
+            {"max_lr": 0.1, "div_factor": 25.0},
+        ),
+        "keras.cosine_decay": (
+            lambda **hp: jc.sgd(keras.cosine_decay(decay_steps=20, **hp)),
+            {"initial_learning_rate": 0.1, "alpha": 0.1},
+        ),
     }
 
 

@@ -83,7 +83,9 @@ def test_params_to_torch_keeps_the_models_dtype_and_reads_bfloat16():
     params = jax.tree.map(lambda leaf: leaf.astype(jnp.bfloat16), params)
     model = params_to_torch(params, torch_mlp().double())
     assert model[0].weight.dtype == torch.float64
-    np.testing.assert_array_equal(model[0].weight.detach().numpy().T, np.asarray(params["dense_0"]["kernel"], np.float64))
+    np.testing.assert_array_equal(
+        model[0].weight.detach().numpy().T, np.asarray(params["dense_0"]["kernel"], np.float64)
+    )
 
 
 def test_shape_mismatch_names_the_layer_and_both_shapes():
@@ -91,7 +93,10 @@ def test_shape_mismatch_names_the_layer_and_both_shapes():
     params, _ = our_mlp(widths=(16, 5, 2))
     model = torch_mlp()
     before = [p.detach().clone() for p in model.parameters()]
-    with pytest.raises(ValueError, match=r"layer 1: torch_model's Linear has weight \(8, 16\).*params\['dense_1'\] has kernel \(16, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"layer 1: torch_model's Linear has weight \(8, 16\).*params\['dense_1'\] has kernel \(16, 5\)",
+    ):
         params_to_torch(params, model)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
     with pytest.raises(ValueError, match=r"layer 1: .*like\['dense_1'\] has kernel \(16, 5\)"):
@@ -101,11 +106,20 @@ def test_shape_mismatch_names_the_layer_and_both_shapes():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: params_to_torch(our_mlp(widths=(16, 2))[0], torch_mlp()), r"torch_model has 3 Linear layers but params has 2 dense layers"),
-        (lambda: params_from_torch(torch_mlp(), like=our_mlp(widths=(2,))[0]), r"torch_model has 3 Linear layers but like has 1"),
+        (
+            lambda: params_to_torch(our_mlp(widths=(16, 2))[0], torch_mlp()),
+            r"torch_model has 3 Linear layers but params has 2 dense layers",
+        ),
+        (
+            lambda: params_from_torch(torch_mlp(), like=our_mlp(widths=(2,))[0]),
+            r"torch_model has 3 Linear layers but like has 1",
+        ),
         (lambda: params_from_torch(torch.nn.Sequential(torch.nn.Tanh())), r"torch_model has no torch.nn.Linear layer"),
         (lambda: params_from_torch(torch.nn.Linear(3, 2, bias=False)), r"Linear layer 0 has no bias"),
-        (lambda: params_to_torch({"dense_0": {"kernel": jnp.zeros((3, 2))}}, torch.nn.Linear(3, 2)), r"params\['dense_0'\] must hold exactly"),
+        (
+            lambda: params_to_torch({"dense_0": {"kernel": jnp.zeros((3, 2))}}, torch.nn.Linear(3, 2)),
+            r"params\['dense_0'\] must hold exactly",
+        ),
         (lambda: params_to_torch({"w": jnp.zeros((3, 2))}, torch.nn.Linear(3, 2)), r"params must hold dense layers"),
     ],
 )
@@ -135,17 +149,25 @@ def test_without_torch_the_copies_say_so(monkeypatch):
 def test_decay_mask_and_labels_split_weights_from_biases_and_norms():
     """Kernels (and models.linear's w) decay; biases and batch norm's scale and bias do not."""
     params, _ = our_mlp(widths=(4, 1))
-    assert decay_mask(params) == {"dense_0": {"kernel": True, "bias": False}, "dense_1": {"kernel": True, "bias": False}}
+    assert decay_mask(params) == {
+        "dense_0": {"kernel": True, "bias": False},
+        "dense_1": {"kernel": True, "bias": False},
+    }
     assert param_labels(params)["dense_1"] == {"kernel": "decay", "bias": "no_decay"}
     norm_params, _, _ = models.batch_norm_mlp(jax.random.PRNGKey(0), 3, [4, 1])
     assert decay_mask(norm_params)["batch_norm_0"] == {"scale": False, "bias": False}
     assert decay_mask(models.linear(None, 3)[0]) == {"w": True, "b": False}
     by_layer = param_labels(params, rule=lambda path, leaf: path[0].key)
-    assert by_layer == {"dense_0": {"kernel": "dense_0", "bias": "dense_0"}, "dense_1": {"kernel": "dense_1", "bias": "dense_1"}}
+    assert by_layer == {
+        "dense_0": {"kernel": "dense_0", "bias": "dense_0"},
+        "dense_1": {"kernel": "dense_1", "bias": "dense_1"},
+    }
 
 
 X_BATCH = np.random.default_rng(1).standard_normal((32, 3)).astype(np.float32)
-Y_BATCH = np.stack([np.sin(X_BATCH).sum(axis=1), np.cos(X_BATCH).sum(axis=1)], axis=1).astype(np.float32)  # two outputs, as WIDTHS
+Y_BATCH = np.stack([np.sin(X_BATCH).sum(axis=1), np.cos(X_BATCH).sum(axis=1)], axis=1).astype(
+    np.float32
+)  # two outputs, as WIDTHS
 NUM_STEPS = 10
 
 
@@ -153,7 +175,9 @@ def torch_two_groups(model, num_steps: int = NUM_STEPS):
     """torch's AdamW with decayed weights at lr 1e-3 and undecayed biases at lr 3e-3, on one fixed batch."""
     weights = [p for p in model.parameters() if p.ndim >= 2]
     biases = [p for p in model.parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW([{"params": weights, "weight_decay": 0.1}, {"params": biases, "weight_decay": 0.0, "lr": 3e-3}], lr=1e-3)
+    optimizer = torch.optim.AdamW(
+        [{"params": weights, "weight_decay": 0.1}, {"params": biases, "weight_decay": 0.0, "lr": 3e-3}], lr=1e-3
+    )
     x, y = torch.from_numpy(X_BATCH), torch.from_numpy(Y_BATCH)
     for _ in range(num_steps):
         optimizer.zero_grad()
@@ -175,9 +199,18 @@ def run_ours(optimizer, params, apply, num_steps: int = NUM_STEPS):
 
 
 PORTS = {
-    "torch's groups": ({"decay": dict(lr=1e-3, weight_decay=0.1), "no_decay": dict(lr=3e-3, weight_decay=0.0)}, param_labels),
-    "biases decayed too": ({"all": dict(lr=1e-3, weight_decay=0.1), "biases": dict(lr=3e-3, weight_decay=0.1)}, lambda p: jax.tree.map(lambda m: "all" if m else "biases", decay_mask(p))),
-    "one lr for both": ({"decay": dict(lr=1e-3, weight_decay=0.1), "no_decay": dict(lr=1e-3, weight_decay=0.0)}, param_labels),
+    "torch's groups": (
+        {"decay": dict(lr=1e-3, weight_decay=0.1), "no_decay": dict(lr=3e-3, weight_decay=0.0)},
+        param_labels,
+    ),
+    "biases decayed too": (
+        {"all": dict(lr=1e-3, weight_decay=0.1), "biases": dict(lr=3e-3, weight_decay=0.1)},
+        lambda p: jax.tree.map(lambda m: "all" if m else "biases", decay_mask(p)),
+    ),
+    "one lr for both": (
+        {"decay": dict(lr=1e-3, weight_decay=0.1), "no_decay": dict(lr=1e-3, weight_decay=0.0)},
+        param_labels,
+    ),
 }
 
 
@@ -187,7 +220,9 @@ def ported_difference(port: str) -> tuple[float, float]:
     start = torch_mlp(seed=4)
     params, apply = our_mlp()
     params = params_from_torch(start, like=params)
-    optimizer = optax.multi_transform({label: torch_conventions.adamw(**kwargs) for label, kwargs in groups.items()}, labels)
+    optimizer = optax.multi_transform(
+        {label: torch_conventions.adamw(**kwargs) for label, kwargs in groups.items()}, labels
+    )
     ours = run_ours(optimizer, params, apply)
     theirs = params_from_torch(torch_two_groups(start))
     return max_abs_difference(ours, theirs), max_abs_difference(theirs, params)

@@ -12,7 +12,9 @@ import jaxopt_course as jc
 from jaxopt_course import problems
 
 
-@pytest.mark.parametrize("problem", [p for p in problems.PROBLEMS.values() if p.minimiser is not None], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "problem", [p for p in problems.PROBLEMS.values() if p.minimiser is not None], ids=lambda p: p.name
+)
 def test_minimiser_has_zero_gradient_and_is_lowest_nearby(problem):
     """The stated minimiser has zero gradient and beats random nearby points."""
     x = jnp.asarray(problem.minimiser, jnp.float32)

@@ -18,7 +18,11 @@ def readme_test_command() -> str:
 
 def test_ci_runs_the_readme_test_command():
     """.ci/run ends with exactly the test command the README gives."""
-    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    ci_lines = [
+        line.strip()
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert ci_lines[-1] == readme_test_command()
 
 
@@ -31,10 +35,17 @@ def test_quick_start_runs_and_converges():
     first, second = re.findall(r"```python\n(.*?)```", section, re.S)
     assert len([line for line in first.splitlines() if line.strip()]) <= 11
     namespace: dict = {}
-    exec(compile(first.replace("print(float(loss(params)))", "final = float(loss(params))"), "README quick start", "exec"), namespace)  # noqa: S102
+    exec(
+        compile(
+            first.replace("print(float(loss(params)))", "final = float(loss(params))"), "README quick start", "exec"
+        ),
+        namespace,
+    )  # noqa: S102
     assert namespace["final"] < 1e-3
-    second = second.replace("eval_data=test)", "eval_data=test, progress=False)").replace('print(f"test accuracy {accuracy[-1]:.3f}")', "")
-    second = second.replace("print(result.best(\"loss\"))", "best = result.best(\"loss\")")
+    second = second.replace("eval_data=test)", "eval_data=test, progress=False)").replace(
+        'print(f"test accuracy {accuracy[-1]:.3f}")', ""
+    )
+    second = second.replace('print(result.best("loss"))', 'best = result.best("loss")')
     exec(compile(second, "README training example", "exec"), namespace)  # noqa: S102
     assert namespace["history"].epoch_loss[-1] < namespace["history"].epoch_loss[0]
     assert float(namespace["accuracy"][-1]) > 0.9  # digits: a 64-64-10 MLP reaches about 0.97 on the held-out quarter

@@ -50,7 +50,11 @@ def test_workers_give_the_same_results_and_page_order_as_one_process(tmp_path, m
         one, two = (json.loads((tmp_path / run / name / "metrics.json").read_text()) for run in ("one", "two"))
         assert jax.tree.structure(one) == jax.tree.structure(two)
         for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(two)):
-            assert a == b if isinstance(a, (str, bool)) else np.isclose(a, b, rtol=1e-5, atol=1e-9, equal_nan=True), (name, a, b)  # atol: a loss near 0 is a difference of near-equal numbers
+            assert a == b if isinstance(a, (str, bool)) else np.isclose(a, b, rtol=1e-5, atol=1e-9, equal_nan=True), (
+                name,
+                a,
+                b,
+            )  # atol: a loss near 0 is a difference of near-equal numbers
     assert all(o["printed"] == p["printed"] for o, p in zip(alone, workers))
     with pytest.raises(ValueError, match="jobs must be a positive integer"):
         report.run_all(tmp_path / "three", names=names, jobs=0)
@@ -66,7 +70,9 @@ def test_a_failing_experiment_is_reported_and_the_others_still_run(tmp_path, mon
     monkeypatch.setattr(report, "REGISTRY", registry)
     monkeypatch.setattr(report, "PAGES", {})
     monkeypatch.setenv("JAXOPT_COURSE_CACHE", "off")
-    assert command.main(["all", "--quick", "--jobs", "1", "--out", str(tmp_path)]) == 1  # a stand-in module lives in this process only
+    assert (
+        command.main(["all", "--quick", "--jobs", "1", "--out", str(tmp_path)]) == 1
+    )  # a stand-in module lives in this process only
     page = (tmp_path / "index.html").read_text()
     assert "This experiment failed" in page and "ZeroDivisionError" in page
     assert (tmp_path / "gd_1d" / "metrics.json").exists()
@@ -105,7 +111,12 @@ def test_an_interrupted_run_leaves_the_previous_results_intact(tmp_path, monkeyp
     def results(value):
         figure, ax = plt.subplots()
         ax.plot([0, value])
-        return {"config": {"v": value}, "metrics": {"v": value}, "figures": {"curve": figure}, "summary": f"v = {value}"}
+        return {
+            "config": {"v": value},
+            "metrics": {"v": value},
+            "figures": {"curve": figure},
+            "summary": f"v = {value}",
+        }
 
     write_results(tmp_path, **results(1))
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
@@ -162,4 +173,3 @@ def test_the_index_links_the_explorer(tmp_path, monkeypatch):
     assert [o["name"] for o in outcomes] == ["gd_1d", "explorer"] and all(o["error"] is None for o in outcomes)
     index = (tmp_path / "index.html").read_text()
     assert index.count('href="explorer/index.html"') == 2  # at the top and in its section
-

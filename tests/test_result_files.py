@@ -59,7 +59,9 @@ def test_load_imports_no_module_named_in_the_file(tmp_path, monkeypatch):
     either (no side effect); NamedTuples come from ``namedtuples``, else as stand-ins."""
     path = tmp_path / "crafted.npz"
     SweepResult(GRID, {"pair": Pair(np.zeros((2, 1)), np.ones((2, 1), np.int32))}, seeds=1).save(path)
-    (tmp_path / "planted_module.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\nclass Pair(tuple):\n    _fields = ('loss', 'steps')\n")
+    (tmp_path / "planted_module.py").write_text(
+        f"open({str(tmp_path / 'ran')!r}, 'w').close()\nclass Pair(tuple):\n    _fields = ('loss', 'steps')\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     for module in ("this", "planted_module"):
         had = module in sys.modules
@@ -67,8 +69,12 @@ def test_load_imports_no_module_named_in_the_file(tmp_path, monkeypatch):
         loaded = SweepResult.load(path)
         assert (module in sys.modules) == had and not (tmp_path / "ran").exists()
         assert type(loaded.metrics["pair"]).__name__ == "Pair" and loaded.metrics["pair"]._fields == ("loss", "steps")
-        assert type(loaded.metrics["pair"]) is not Pair and same_bits(loaded.metrics["pair"].steps, np.ones((2, 1), np.int32))
-        assert type(SweepResult.load(path, namedtuples=(Pair,)).metrics["pair"]) is Pair  # matched by qualname and fields
+        assert type(loaded.metrics["pair"]) is not Pair and same_bits(
+            loaded.metrics["pair"].steps, np.ones((2, 1), np.int32)
+        )
+        assert (
+            type(SweepResult.load(path, namedtuples=(Pair,)).metrics["pair"]) is Pair
+        )  # matched by qualname and fields
 
     class Other(NamedTuple):
         loss: np.ndarray
@@ -80,11 +86,15 @@ def test_load_imports_no_module_named_in_the_file(tmp_path, monkeypatch):
         SweepResult.load(path, namedtuples=(dict,))
 
 
-@pytest.mark.parametrize("dtype", [ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn, np.float16, np.int32, np.bool_, np.complex64])
+@pytest.mark.parametrize(
+    "dtype", [ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn, np.float16, np.int32, np.bool_, np.complex64]
+)
 def test_every_dtype_round_trips_bit_for_bit(tmp_path, dtype):
     """bfloat16 and float8 (numpy would keep void bytes) come back with their dtype and bits, as do numpy's own."""
     values = np.array([[[1.5, -0.0, np.inf]], [[np.nan, 3.0, -2.25]]], np.float32)
-    array = {np.bool_: values > 0, np.int32: np.array([[[7, -1, 2**31 - 1]], [[-(2**31), 0, 3]]])}.get(dtype, values).astype(dtype)
+    array = {np.bool_: values > 0, np.int32: np.array([[[7, -1, 2**31 - 1]], [[-(2**31), 0, 3]]])}.get(
+        dtype, values
+    ).astype(dtype)
     result = SweepResult(GRID, {"x": array, "nested": [array[:, :, :1]]}, seeds=1)
     result.save(tmp_path / "dtypes.npz")
     loaded = SweepResult.load(tmp_path / "dtypes.npz")
@@ -107,14 +117,18 @@ def test_typed_prng_keys_round_trip(tmp_path, impl):
     SweepResult(GRID, {"key": keys, "loss": np.zeros((2, 1))}, seeds=1).save(tmp_path / "keys.npz")
     loaded = SweepResult.load(tmp_path / "keys.npz").metrics["key"]
     assert jax.dtypes.issubdtype(loaded.dtype, jax.dtypes.prng_key) and loaded.shape == (2, 1)
-    assert str(jax.random.key_impl(loaded)) == impl and same_bits(jax.random.key_data(loaded), jax.random.key_data(keys))
+    assert str(jax.random.key_impl(loaded)) == impl and same_bits(
+        jax.random.key_data(loaded), jax.random.key_data(keys)
+    )
 
 
 def test_edited_seeds_or_grid_lengths_are_refused_naming_the_file(tmp_path):
     path = tmp_path / "sweep.npz"
     SweepResult(GRID, {"loss": np.zeros((2, 3, 4))}, seeds=3).save(path)
     rewrite(path, lambda meta: meta.update(seeds=2))
-    with pytest.raises(ValueError, match=r"sweep\.npz.*metric 'loss' has shape \(2, 3, 4\).*\[2, 2\] \(2 grid values, seeds=2\)"):
+    with pytest.raises(
+        ValueError, match=r"sweep\.npz.*metric 'loss' has shape \(2, 3, 4\).*\[2, 2\] \(2 grid values, seeds=2\)"
+    ):
         SweepResult.load(path)
     rewrite(path, lambda meta: meta.update(seeds=3), grid_1=np.zeros(5, np.float32))
     with pytest.raises(ValueError, match=r"sweep\.npz.*grid arrays must be 1-D of one length.*'momentum': \(5,\)"):
@@ -129,19 +143,45 @@ def test_edited_seeds_or_grid_lengths_are_refused_naming_the_file(tmp_path):
 
 def small_hyperband():
     rates = np.array([0.05, 0.1, 0.2, 0.3, 0.35, 0.42, 0.6, 0.7, 0.9], np.float32)
-    return jc.hyperband(quadratic_init, quadratic_advance, {"learning_rate": rates}, max_advances=9, eta=3, seeds=2, key=jax.random.key(1), progress=False)
+    return jc.hyperband(
+        quadratic_init,
+        quadratic_advance,
+        {"learning_rate": rates},
+        max_advances=9,
+        eta=3,
+        seeds=2,
+        key=jax.random.key(1),
+        progress=False,
+    )
 
 
 def test_hyperband_result_round_trips_and_halving_seeds_are_checked(tmp_path):
     result = small_hyperband()
     result.save(tmp_path / "hyperband.npz")
     loaded = halving.HyperbandResult.load(tmp_path / "hyperband.npz")
-    assert list(loaded.grid) == list(result.grid) and all(same_bits(loaded.grid[n], result.grid[n]) for n in result.grid)
-    assert loaded.max_advances == 9 and all(same_bits(a, b) for a, b in zip(loaded.members, result.members, strict=True))
+    assert list(loaded.grid) == list(result.grid) and all(
+        same_bits(loaded.grid[n], result.grid[n]) for n in result.grid
+    )
+    assert loaded.max_advances == 9 and all(
+        same_bits(a, b) for a, b in zip(loaded.members, result.members, strict=True)
+    )
     for ours, theirs in zip(loaded.brackets, result.brackets, strict=True):
-        assert (ours.metric, ours.mode, ours.seeds, ours.advances, ours.chunk_size) == (theirs.metric, theirs.mode, theirs.seeds, theirs.advances, theirs.chunk_size)
+        assert (ours.metric, ours.mode, ours.seeds, ours.advances, ours.chunk_size) == (
+            theirs.metric,
+            theirs.mode,
+            theirs.seeds,
+            theirs.advances,
+            theirs.chunk_size,
+        )
         assert same_bits(ours.scores, theirs.scores) and same_bits(ours.stopped_rung, theirs.stopped_rung)
-        assert all(same_bits(a, b) for a, b in zip(jax.tree.leaves([r.metrics for r in ours.rungs]), jax.tree.leaves([r.metrics for r in theirs.rungs]), strict=True))
+        assert all(
+            same_bits(a, b)
+            for a, b in zip(
+                jax.tree.leaves([r.metrics for r in ours.rungs]),
+                jax.tree.leaves([r.metrics for r in theirs.rungs]),
+                strict=True,
+            )
+        )
     assert loaded.best() == result.best() and loaded.cost() == result.cost()
     with pytest.raises(ValueError, match="not a file written by HyperbandResult.save"):
         result.brackets[0].save(tmp_path / "bracket.npz")
@@ -160,8 +200,13 @@ def test_truncated_or_corrupt_files_are_one_value_error_naming_the_file(tmp_path
     path = tmp_path / "result.npz"
     SweepResult(GRID, {"loss": np.zeros((2, 1))}, seeds=1).save(path)
     contents = path.read_bytes()
-    path.write_bytes({"truncated": contents[: len(contents) // 2], "garbage": b"\x00not an npz file\xff" * 64, "empty": b""}[damage])
-    with pytest.raises(ValueError, match=r"result\.npz' is truncated or corrupt .*re-run what made it and save it again with SweepResult\.save"):
+    path.write_bytes(
+        {"truncated": contents[: len(contents) // 2], "garbage": b"\x00not an npz file\xff" * 64, "empty": b""}[damage]
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"result\.npz' is truncated or corrupt .*re-run what made it and save it again with SweepResult\.save",
+    ):
         SweepResult.load(path)
 
 

@@ -7,23 +7,49 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from trajectories import jax_trajectory
 
 from jaxopt_course import schedules
 from jaxopt_course.conventions import keras
 from jaxopt_course.conventions import pytorch as torch_convention
-from trajectories import jax_trajectory
 
 STEPS = np.arange(301)
 
 TORCH_CASES = {
-    "StepLR": (lambda o: ("StepLR", dict(step_size=30, gamma=0.5)), lambda spe: torch_convention.step_lr(0.1, 30, 0.5, steps_per_epoch=spe)),
-    "MultiStepLR": (lambda o: ("MultiStepLR", dict(milestones=[20, 50, 50, 120], gamma=0.3)), lambda spe: torch_convention.multi_step_lr(0.1, [20, 50, 50, 120], 0.3, steps_per_epoch=spe)),
-    "ExponentialLR": (lambda o: ("ExponentialLR", dict(gamma=0.99)), lambda spe: torch_convention.exponential_lr(0.1, 0.99, steps_per_epoch=spe)),
-    "CosineAnnealingLR": (lambda o: ("CosineAnnealingLR", dict(T_max=100, eta_min=1e-5)), lambda spe: torch_convention.cosine_annealing_lr(0.1, 100, 1e-5, steps_per_epoch=spe)),
-    "LambdaLR": (lambda o: ("LambdaLR", dict(lr_lambda=lambda epoch: 0.99**epoch)), lambda spe: torch_convention.lambda_lr(0.1, lambda epoch: 0.99**epoch, steps_per_epoch=spe)),
-    "LinearLR": (lambda o: ("LinearLR", dict(start_factor=0.2, end_factor=1.0, total_iters=40)), lambda spe: torch_convention.linear_lr(0.1, 0.2, 1.0, 40, steps_per_epoch=spe)),
-    "OneCycleLR": (lambda o: ("OneCycleLR", dict(max_lr=0.1, total_steps=301)), lambda spe: torch_convention.one_cycle_lr(0.1, 301, steps_per_epoch=spe)),
-    "OneCycleLR-linear-3phase": (lambda o: ("OneCycleLR", dict(max_lr=0.1, total_steps=301, anneal_strategy="linear", three_phase=True)), lambda spe: torch_convention.one_cycle_lr(0.1, 301, anneal_strategy="linear", three_phase=True, steps_per_epoch=spe)),
+    "StepLR": (
+        lambda o: ("StepLR", dict(step_size=30, gamma=0.5)),
+        lambda spe: torch_convention.step_lr(0.1, 30, 0.5, steps_per_epoch=spe),
+    ),
+    "MultiStepLR": (
+        lambda o: ("MultiStepLR", dict(milestones=[20, 50, 50, 120], gamma=0.3)),
+        lambda spe: torch_convention.multi_step_lr(0.1, [20, 50, 50, 120], 0.3, steps_per_epoch=spe),
+    ),
+    "ExponentialLR": (
+        lambda o: ("ExponentialLR", dict(gamma=0.99)),
+        lambda spe: torch_convention.exponential_lr(0.1, 0.99, steps_per_epoch=spe),
+    ),
+    "CosineAnnealingLR": (
+        lambda o: ("CosineAnnealingLR", dict(T_max=100, eta_min=1e-5)),
+        lambda spe: torch_convention.cosine_annealing_lr(0.1, 100, 1e-5, steps_per_epoch=spe),
+    ),
+    "LambdaLR": (
+        lambda o: ("LambdaLR", dict(lr_lambda=lambda epoch: 0.99**epoch)),
+        lambda spe: torch_convention.lambda_lr(0.1, lambda epoch: 0.99**epoch, steps_per_epoch=spe),
+    ),
+    "LinearLR": (
+        lambda o: ("LinearLR", dict(start_factor=0.2, end_factor=1.0, total_iters=40)),
+        lambda spe: torch_convention.linear_lr(0.1, 0.2, 1.0, 40, steps_per_epoch=spe),
+    ),
+    "OneCycleLR": (
+        lambda o: ("OneCycleLR", dict(max_lr=0.1, total_steps=301)),
+        lambda spe: torch_convention.one_cycle_lr(0.1, 301, steps_per_epoch=spe),
+    ),
+    "OneCycleLR-linear-3phase": (
+        lambda o: ("OneCycleLR", dict(max_lr=0.1, total_steps=301, anneal_strategy="linear", three_phase=True)),
+        lambda spe: torch_convention.one_cycle_lr(
+            0.1, 301, anneal_strategy="linear", three_phase=True, steps_per_epoch=spe
+        ),
+    ),
 }
 
 
@@ -52,7 +78,13 @@ def test_torch_schedulers_stepped_per_step_and_per_epoch(case, steps_per_epoch):
     name, kwargs = describe(None)
     if name == "OneCycleLR" and steps_per_epoch != 1:
         kwargs = dict(kwargs, total_steps=50)
-        ours = torch_convention.one_cycle_lr(0.1, 50, anneal_strategy=kwargs.get("anneal_strategy", "cos"), three_phase=kwargs.get("three_phase", False), steps_per_epoch=7)
+        ours = torch_convention.one_cycle_lr(
+            0.1,
+            50,
+            anneal_strategy=kwargs.get("anneal_strategy", "cos"),
+            three_phase=kwargs.get("three_phase", False),
+            steps_per_epoch=7,
+        )
         num_steps = 50 * 7
     else:
         ours, num_steps = factory(steps_per_epoch), len(STEPS)
@@ -66,9 +98,15 @@ KERAS_MEASURED = {
     "exponential": (keras.exponential_decay(1.0, 2, 0.5), [1, 0.70711, 0.5, 0.35355, 0.25]),
     "exponential staircase": (keras.exponential_decay(1.0, 2, 0.5, staircase=True), [1, 1, 0.5, 0.5, 0.25, 0.25]),
     "inverse time": (keras.inverse_time_decay(1.0, 2, 0.5), [1, 0.8, 0.66667, 0.57143, 0.5, 0.44444]),
-    "inverse time staircase": (keras.inverse_time_decay(1.0, 2, 0.5, staircase=True), [1, 1, 0.66667, 0.66667, 0.5, 0.5]),
+    "inverse time staircase": (
+        keras.inverse_time_decay(1.0, 2, 0.5, staircase=True),
+        [1, 1, 0.66667, 0.66667, 0.5, 0.5],
+    ),
     "cosine": (keras.cosine_decay(1.0, 5, alpha=0.1), [1, 0.91406, 0.68906, 0.41094, 0.18594, 0.1, 0.1, 0.1]),
-    "cosine warmup": (keras.cosine_decay(0.0, 5, warmup_target=1.0, warmup_steps=3), [0, 0.33333, 0.66667, 1, 0.90451, 0.65451, 0.34549, 0.09549, 0, 0]),
+    "cosine warmup": (
+        keras.cosine_decay(0.0, 5, warmup_target=1.0, warmup_steps=3),
+        [0, 0.33333, 0.66667, 1, 0.90451, 0.65451, 0.34549, 0.09549, 0, 0],
+    ),
 }
 
 
@@ -87,10 +125,19 @@ def test_keras_schedules_match_their_closed_forms_over_300_steps():
         (keras.exponential_decay(0.1, 30, 0.9, staircase=True), 0.1 * 0.9 ** np.floor(t / 30)),
         (keras.inverse_time_decay(0.1, 25, 0.5), 0.1 / (1 + 0.5 * t / 25)),
         (keras.inverse_time_decay(0.1, 25, 0.5, staircase=True), 0.1 / (1 + 0.5 * np.floor(t / 25))),
-        (keras.piecewise_constant_decay([100, 200], [0.1, 0.05, 0.01]), np.where(t <= 100, 0.1, np.where(t <= 200, 0.05, 0.01))),
+        (
+            keras.piecewise_constant_decay([100, 200], [0.1, 0.05, 0.01]),
+            np.where(t <= 100, 0.1, np.where(t <= 200, 0.05, 0.01)),
+        ),
         (keras.polynomial_decay(0.1, 200, 1e-4, power=2.0), (0.1 - 1e-4) * (1 - np.minimum(t, 200) / 200) ** 2 + 1e-4),
-        (keras.polynomial_decay(0.1, 120, 1e-4, cycle=True), (0.1 - 1e-4) * (1 - t / (120 * np.maximum(np.ceil(t / 120), 1))) + 1e-4),
-        (keras.cosine_decay(0.1, 200, alpha=0.05), 0.1 * ((1 - 0.05) * 0.5 * (1 + np.cos(np.pi * np.minimum(t, 200) / 200)) + 0.05)),
+        (
+            keras.polynomial_decay(0.1, 120, 1e-4, cycle=True),
+            (0.1 - 1e-4) * (1 - t / (120 * np.maximum(np.ceil(t / 120), 1))) + 1e-4,
+        ),
+        (
+            keras.cosine_decay(0.1, 200, alpha=0.05),
+            0.1 * ((1 - 0.05) * 0.5 * (1 + np.cos(np.pi * np.minimum(t, 200) / 200)) + 0.05),
+        ),
     ]
     for schedule, expected in cases:
         np.testing.assert_allclose(jax.jit(schedule)(jnp.asarray(STEPS)), expected, rtol=2e-6, atol=1e-9)
@@ -103,11 +150,19 @@ def test_optax_builtins_that_are_the_same_schedule():
         (schedules.exponential_decay(0.1, 1, 0.99), optax.exponential_decay(0.1, 1, 0.99)),
         (schedules.step_decay(0.1, 30, 0.5), optax.exponential_decay(0.1, 30, 0.5, staircase=True)),
         (schedules.cosine_decay(0.1, 200, 0.01), optax.cosine_decay_schedule(0.1, 200, alpha=0.1)),
-        (schedules.piecewise_constant([50, 150], [0.1, 0.01, 0.005]), optax.piecewise_constant_schedule(0.1, {50: 0.1, 150: 0.5})),
+        (
+            schedules.piecewise_constant([50, 150], [0.1, 0.01, 0.005]),
+            optax.piecewise_constant_schedule(0.1, {50: 0.1, 150: 0.5}),
+        ),
         (schedules.polynomial_decay(0.1, 0.001, 100, 2.0), optax.polynomial_schedule(0.1, 0.001, 2.0, 100)),
-        (schedules.join([schedules.polynomial_decay(0.0, 0.1, 20), schedules.exponential_decay(0.1, 1, 0.98)], [20]),
-         optax.join_schedules([optax.linear_schedule(0.0, 0.1, 20), optax.exponential_decay(0.1, 1, 0.98)], [20])),
-        (schedules.linear_warmup(schedules.cosine_decay(0.1, 180), 20), optax.warmup_cosine_decay_schedule(0.0, 0.1, 20, 200)),
+        (
+            schedules.join([schedules.polynomial_decay(0.0, 0.1, 20), schedules.exponential_decay(0.1, 1, 0.98)], [20]),
+            optax.join_schedules([optax.linear_schedule(0.0, 0.1, 20), optax.exponential_decay(0.1, 1, 0.98)], [20]),
+        ),
+        (
+            schedules.linear_warmup(schedules.cosine_decay(0.1, 180), 20),
+            optax.warmup_cosine_decay_schedule(0.0, 0.1, 20, 200),
+        ),
     ]
     for ours, reference in pairs:
         np.testing.assert_allclose(ours(t), jax.vmap(reference)(t), rtol=1e-5, atol=1e-8)
@@ -116,7 +171,9 @@ def test_optax_builtins_that_are_the_same_schedule():
 def test_long_runs_stay_accurate():
     """exp(t log r) and the sin² cosine keep float32 accuracy where naive forms drift (docs/conventions.md)."""
     t = np.array([100, 1000, 10000, 9990, 9999])
-    np.testing.assert_allclose(schedules.exponential_decay(1.0, 1, 0.999)(jnp.asarray(t)), 0.999 ** t.astype(np.float64), rtol=5e-7)
+    np.testing.assert_allclose(
+        schedules.exponential_decay(1.0, 1, 0.999)(jnp.asarray(t)), 0.999 ** t.astype(np.float64), rtol=5e-7
+    )
     cosine = schedules.cosine_decay(1.0, 10000)(jnp.asarray(t[3:]))
     np.testing.assert_allclose(cosine, 0.5 * (1 + np.cos(np.pi * t[3:] / 10000)), rtol=2e-6)
 
@@ -159,7 +216,10 @@ def test_cosine_with_restarts_restarts():
     "build,match",
     [
         (lambda: schedules.step_decay(0.1, 0), "^step_size must be"),
-        (lambda: schedules.linear_warmup(schedules.cosine_decay(0.1, 10), 50, total_steps=20), "warmup_steps .* must not exceed total_steps"),
+        (
+            lambda: schedules.linear_warmup(schedules.cosine_decay(0.1, 10), 50, total_steps=20),
+            "warmup_steps .* must not exceed total_steps",
+        ),
         (lambda: schedules.warmup_cosine_decay(0.0, 0.1, 100, 100), "warmup_steps .* must be less than decay_steps"),
         (lambda: schedules.cosine_with_restarts(0.1, 0), "^first_period must be"),
         (lambda: schedules.cosine_with_restarts(0.1, 2.5), "^first_period must be a whole number"),
@@ -207,9 +267,27 @@ def test_schedule_in_optimisers_matches_torch_with_the_same_scheduler():
     h = np.array([0.5, 1.0, 2.0, 0.1], np.float32)
     noise = (np.random.default_rng(0).standard_normal((300, 4)) * [0.1, 1e-3, 10.0, 1.0]).astype(np.float32)
     cases = [
-        ("SGD", dict(momentum=0.9), "StepLR", dict(step_size=50, gamma=0.5), lambda: torch_convention.sgd(torch_convention.step_lr(0.01, 50, 0.5), momentum=0.9)),
-        ("Adam", {}, "CosineAnnealingLR", dict(T_max=100, eta_min=1e-4), lambda: torch_convention.adam(torch_convention.cosine_annealing_lr(0.01, 100, 1e-4))),
-        ("RMSprop", dict(momentum=0.5), "OneCycleLR", dict(max_lr=0.01, total_steps=301), lambda: torch_convention.rmsprop(torch_convention.one_cycle_lr(0.01, 301), momentum=0.5)),
+        (
+            "SGD",
+            dict(momentum=0.9),
+            "StepLR",
+            dict(step_size=50, gamma=0.5),
+            lambda: torch_convention.sgd(torch_convention.step_lr(0.01, 50, 0.5), momentum=0.9),
+        ),
+        (
+            "Adam",
+            {},
+            "CosineAnnealingLR",
+            dict(T_max=100, eta_min=1e-4),
+            lambda: torch_convention.adam(torch_convention.cosine_annealing_lr(0.01, 100, 1e-4)),
+        ),
+        (
+            "RMSprop",
+            dict(momentum=0.5),
+            "OneCycleLR",
+            dict(max_lr=0.01, total_steps=301),
+            lambda: torch_convention.rmsprop(torch_convention.one_cycle_lr(0.01, 301), momentum=0.5),
+        ),
     ]
     for name, options, scheduler_name, scheduler_options, ours in cases:
         p = torch.tensor(p0, requires_grad=True)
@@ -232,8 +310,12 @@ def test_schedule_in_optimisers_matches_torch_with_the_same_scheduler():
 @pytest.mark.parametrize("period_multiplier", [1, 2, 3])
 def test_cosine_with_restarts_matches_torch(period_multiplier):
     """SGDR against torch's CosineAnnealingWarmRestarts (T_0 = 10, T_mult 1, 2, 3, eta_min 1e-4) over 301 steps."""
-    expected = torch_learning_rates("CosineAnnealingWarmRestarts", dict(T_0=10, T_mult=period_multiplier, eta_min=1e-4), len(STEPS))
-    got = jax.jit(schedules.cosine_with_restarts(0.1, 10, period_multiplier=period_multiplier, end_value=1e-4))(jnp.asarray(STEPS))
+    expected = torch_learning_rates(
+        "CosineAnnealingWarmRestarts", dict(T_0=10, T_mult=period_multiplier, eta_min=1e-4), len(STEPS)
+    )
+    got = jax.jit(schedules.cosine_with_restarts(0.1, 10, period_multiplier=period_multiplier, end_value=1e-4))(
+        jnp.asarray(STEPS)
+    )
     np.testing.assert_allclose(np.asarray(got), expected, rtol=3e-6, atol=1e-9)
 
 
@@ -262,10 +344,19 @@ def _torch_trajectory(torch, name, options, scheduler_name, scheduler_options, p
 
 SCHEDULED_OPTIMISERS = {
     # torch optimiser, its options, ours built from a schedule (lr=...) with the same options
-    "SGD": (dict(momentum=0.9, weight_decay=1e-2), lambda lr: torch_convention.sgd(lr, momentum=0.9, weight_decay=1e-2)),
+    "SGD": (
+        dict(momentum=0.9, weight_decay=1e-2),
+        lambda lr: torch_convention.sgd(lr, momentum=0.9, weight_decay=1e-2),
+    ),
     "SGD-plain": (dict(), lambda lr: torch_convention.sgd(lr)),
-    "Adagrad": (dict(lr_decay=1e-2, weight_decay=1e-2), lambda lr: torch_convention.adagrad(lr, lr_decay=1e-2, weight_decay=1e-2)),
-    "RMSprop": (dict(centered=True, momentum=0.5), lambda lr: torch_convention.rmsprop(lr, centered=True, momentum=0.5)),
+    "Adagrad": (
+        dict(lr_decay=1e-2, weight_decay=1e-2),
+        lambda lr: torch_convention.adagrad(lr, lr_decay=1e-2, weight_decay=1e-2),
+    ),
+    "RMSprop": (
+        dict(centered=True, momentum=0.5),
+        lambda lr: torch_convention.rmsprop(lr, centered=True, momentum=0.5),
+    ),
     "Adadelta": (dict(weight_decay=1e-2), lambda lr: torch_convention.adadelta(lr, weight_decay=1e-2)),
     "Adam": (dict(amsgrad=True), lambda lr: torch_convention.adam(lr, amsgrad=True)),
     "AdamW": (dict(weight_decay=0.1), lambda lr: torch_convention.adamw(lr, weight_decay=0.1)),
@@ -284,12 +375,28 @@ def test_every_optimiser_with_a_torch_scheduler_matches_torch(name, steps_per_ep
     options, build = SCHEDULED_OPTIMISERS[name]
     base_lr = 1.0 if name == "Adadelta" else 0.01
     schedulers = {
-        "StepLR": (dict(step_size=20, gamma=0.5), torch_convention.step_lr(base_lr, 20, 0.5, steps_per_epoch=steps_per_epoch)),
-        "ExponentialLR": (dict(gamma=0.97), torch_convention.exponential_lr(base_lr, 0.97, steps_per_epoch=steps_per_epoch)),
+        "StepLR": (
+            dict(step_size=20, gamma=0.5),
+            torch_convention.step_lr(base_lr, 20, 0.5, steps_per_epoch=steps_per_epoch),
+        ),
+        "ExponentialLR": (
+            dict(gamma=0.97),
+            torch_convention.exponential_lr(base_lr, 0.97, steps_per_epoch=steps_per_epoch),
+        ),
     }
     for scheduler_name, (scheduler_options, schedule) in schedulers.items():
         torch_name = name.split("-")[0]
-        expected = _torch_trajectory(torch, torch_name, dict(options, lr=base_lr), scheduler_name, scheduler_options, p0, h, noise, steps_per_epoch)
+        expected = _torch_trajectory(
+            torch,
+            torch_name,
+            dict(options, lr=base_lr),
+            scheduler_name,
+            scheduler_options,
+            p0,
+            h,
+            noise,
+            steps_per_epoch,
+        )
         got = jax_trajectory(build(schedule), p0, noise, h)
         error = np.abs(np.asarray(got) - expected) / np.maximum(1.0, np.abs(expected))
         assert error.max() <= 1e-5, (name, scheduler_name, steps_per_epoch, error.max())
@@ -337,7 +444,10 @@ def test_lambda_lr_with_a_python_if_on_the_epoch_is_refused_showing_the_jnp_wher
     """torch users' LambdaLR ``lambda epoch: 0.1 if epoch < 10 else 0.01`` fails when built, with a
     message that gives the jnp.where form and quotes the lambda (not a TracerBoolConversionError
     inside the first compiled step); so do min() on the epoch and a Python if in from_function."""
-    with pytest.raises(ValueError, match=r"lr_lambda uses a Python `if` on the epoch\b.*write it as lambda epoch: jnp\.where\(epoch < 10, 0\.1, 0\.01\)") as caught:
+    with pytest.raises(
+        ValueError,
+        match=r"lr_lambda uses a Python `if` on the epoch\b.*write it as lambda epoch: jnp\.where\(epoch < 10, 0\.1, 0\.01\)",
+    ) as caught:
         torch_convention.lambda_lr(0.1, lambda epoch: 0.1 if epoch < 10 else 0.01)
     assert "got torch_convention.lambda_lr(0.1, lambda epoch: 0.1 if epoch < 10 else 0.01)" in str(caught.value)
     with pytest.raises(ValueError, match="jnp.minimum"):
@@ -351,8 +461,14 @@ def test_lambda_lr_jnp_where_form_matches_torch_lambda_lr_with_its_python_if(ste
     """The jnp.where form gives the learning rates torch's LambdaLR gives with the Python if, over
     25 epochs stepped per epoch (the switch lands on epoch 10, not 9 or 11)."""
     num_steps = 25 * steps_per_epoch
-    expected = torch_learning_rates("LambdaLR", dict(lr_lambda=lambda epoch: 1.0 if epoch < 10 else 0.1), num_steps, steps_per_epoch)
-    ours = torch_convention.lambda_lr(0.1, lambda epoch: jnp.where(epoch < 10, 1.0, 0.1), steps_per_epoch=steps_per_epoch)
+    expected = torch_learning_rates(
+        "LambdaLR", dict(lr_lambda=lambda epoch: 1.0 if epoch < 10 else 0.1), num_steps, steps_per_epoch
+    )
+    ours = torch_convention.lambda_lr(
+        0.1, lambda epoch: jnp.where(epoch < 10, 1.0, 0.1), steps_per_epoch=steps_per_epoch
+    )
     got = np.asarray(jax.jit(ours)(jnp.arange(num_steps)))
     np.testing.assert_allclose(got, expected, rtol=1e-7)
-    assert got[10 * steps_per_epoch - 1] == pytest.approx(0.1, rel=1e-6) and got[10 * steps_per_epoch] == pytest.approx(0.01, rel=1e-6)
+    assert got[10 * steps_per_epoch - 1] == pytest.approx(0.1, rel=1e-6) and got[10 * steps_per_epoch] == pytest.approx(
+        0.01, rel=1e-6
+    )

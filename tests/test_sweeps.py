@@ -14,12 +14,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from compiles import Traces
 
 import jaxopt_course as jc
 from jaxopt_course import compilation, training
-from jaxopt_course.sweeps.results import SweepResult
 from jaxopt_course.sweeps import Zip, expand_grid, sweep
-from compiles import Traces
+from jaxopt_course.sweeps.results import SweepResult
 
 X = jnp.linspace(-1.0, 1.0, 32).reshape(-1, 1)
 Y = 3.0 * X - 1.0
@@ -61,7 +61,9 @@ def test_sweep_equals_each_configuration_alone():
     for i in range(6):
         hparams = {name: jnp.float32(values[i]) for name, values in result.grid.items()}
         for s in range(2):
-            chex.assert_trees_all_close(jax.tree.map(lambda a: a[i, s], result.metrics), alone(hparams, seed_keys[s]), rtol=1e-5, atol=1e-7)
+            chex.assert_trees_all_close(
+                jax.tree.map(lambda a: a[i, s], result.metrics), alone(hparams, seed_keys[s]), rtol=1e-5, atol=1e-7
+            )
 
 
 def counting_run_fn():
@@ -80,7 +82,12 @@ def test_a_grid_traces_once_and_a_same_shape_grid_traces_zero_times():
     fresh_run, traces = counting_run_fn()
     sweep(fresh_run, GRID, key=jax.random.PRNGKey(0), progress=False)
     assert traces.count == 1
-    other = sweep(fresh_run, {"learning_rate": [0.02, 0.1, 0.3], "momentum": [0.1, 0.9]}, key=jax.random.PRNGKey(1), progress=False)
+    other = sweep(
+        fresh_run,
+        {"learning_rate": [0.02, 0.1, 0.3], "momentum": [0.1, 0.9]},
+        key=jax.random.PRNGKey(1),
+        progress=False,
+    )
     assert traces.count == 1
     assert other.grid["learning_rate"][-1] == np.float32(0.3)
 
@@ -107,7 +114,9 @@ def test_lanes_split_a_chunk_over_the_cores_and_give_the_same_numbers(monkeypatc
     grid = {"learning_rate": np.geomspace(0.01, 0.3, 7), "momentum": [0.5]}
     called = []
     original = compilation.Program.compiled
-    monkeypatch.setattr(compilation.Program, "compiled", lambda self, chosen: called.append(1) or original(self, chosen))
+    monkeypatch.setattr(
+        compilation.Program, "compiled", lambda self, chosen: called.append(1) or original(self, chosen)
+    )
     lanes = sweep(run_fn, grid, seeds=2, key=jax.random.PRNGKey(0), devices=cpu, group_size=1, progress=False)
     assert len(called) == 4  # four lanes of two configurations, the last padded
     called.clear()
@@ -123,12 +132,16 @@ def test_groups_that_do_not_divide_the_width_trace_once_and_one_seed_equals_run_
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)  # one lane
     fresh_run, traces = counting_run_fn()
     grid = {"learning_rate": np.geomspace(0.01, 0.3, 7), "momentum": [0.5]}
-    result = sweep(fresh_run, grid, key=jax.random.PRNGKey(0), devices=jax.devices("cpu")[:1], group_size=3, progress=False)
+    result = sweep(
+        fresh_run, grid, key=jax.random.PRNGKey(0), devices=jax.devices("cpu")[:1], group_size=3, progress=False
+    )
     assert traces.count == 1 and result.metrics["epoch_loss"].shape == (7, 1, 4)
     alone, seed_key = jax.jit(run_fn), jax.random.split(jax.random.PRNGKey(0), 1)[0]
     for i in range(7):
         hparams = {name: jnp.float32(values[i]) for name, values in result.grid.items()}
-        chex.assert_trees_all_close(jax.tree.map(lambda a: a[i, 0], result.metrics), alone(hparams, seed_key), rtol=1e-5, atol=1e-7)
+        chex.assert_trees_all_close(
+            jax.tree.map(lambda a: a[i, 0], result.metrics), alone(hparams, seed_key), rtol=1e-5, atol=1e-7
+        )
 
 
 def test_typed_keys_give_the_same_numbers_as_raw_keys():
@@ -226,7 +239,9 @@ SHARDED = textwrap.dedent(
 def test_sharded_over_four_cpu_devices_equals_one_device():
     """With 4 (forced) CPU devices the grid is sharded over a mesh and gives one device's numbers."""
     root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu", PYTHONPATH=str(root))
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu", PYTHONPATH=str(root)
+    )
     script = SHARDED.format(tests=str(root / "tests"))
     completed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-2000:]
@@ -244,12 +259,19 @@ def test_nested_metrics_get_dotted_names():
         accuracy: np.ndarray
 
     grid = {"learning_rate": np.array([0.1, 0.2, 0.3], np.float32)}
-    loss = np.array([[[3.0, 2.0], [3.0, 1.0]], [[3.0, 0.5], [3.0, 0.7]], [[3.0, 4.0], [3.0, 5.0]]])  # [config, seed, step]
+    loss = np.array(
+        [[[3.0, 2.0], [3.0, 1.0]], [[3.0, 0.5], [3.0, 0.7]], [[3.0, 4.0], [3.0, 5.0]]]
+    )  # [config, seed, step]
     metrics = {"train": Curves(loss=loss, accuracy=-loss), "eval": {"loss": loss[..., -1] * 2}}
     result = SweepResult(grid=grid, metrics=metrics, seeds=2)
     assert result.metric_names() == ["eval.loss", "train.loss", "train.accuracy"]
     np.testing.assert_allclose(result.final("train.loss"), [1.5, 0.6, 4.5])
     assert result.best("train.accuracy", mode="max")["index"] == 1 and result.best("eval.loss")["score"] == 1.2
-    assert result.to_records()[2] == {"learning_rate": np.float32(0.3), "eval.loss": 9.0, "train.loss": 4.5, "train.accuracy": -4.5}
+    assert result.to_records()[2] == {
+        "learning_rate": np.float32(0.3),
+        "eval.loss": 9.0,
+        "train.loss": 4.5,
+        "train.accuracy": -4.5,
+    }
     with pytest.raises(ValueError, match="metric must be one of"):
         result.final("loss")

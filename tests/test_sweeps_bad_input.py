@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxopt_course.sweeps.results import SweepResult
 from jaxopt_course.sweeps import sweep
+from jaxopt_course.sweeps.results import SweepResult
 
 GRID = {"learning_rate": [0.1, 0.2, 0.3]}
 KEY = jax.random.PRNGKey(0)
@@ -47,7 +47,9 @@ def test_an_array_of_keys_is_refused():
         sweep(tiny_run, GRID, key=jax.random.split(jax.random.key(0), 2), progress=False)
 
 
-@pytest.mark.parametrize("returned,match", [(None, "returned None"), ("done", "returned a str"), (object(), "returned a object")])
+@pytest.mark.parametrize(
+    "returned,match", [(None, "returned None"), ("done", "returned a str"), (object(), "returned a object")]
+)
 def test_run_fn_must_return_arrays(returned, match):
     """run_fn returning None, a string or an object: a TypeError naming run_fn."""
     with pytest.raises(TypeError, match=f"run_fn {match}"):
@@ -56,6 +58,7 @@ def test_run_fn_must_return_arrays(returned, match):
 
 def test_python_branch_on_a_hyper_parameter_is_explained():
     """A Python if on a hyper-parameter: the error names run_fn and says hyper-parameters are traced."""
+
     def branching(hparams, key):
         if hparams["learning_rate"] > 0.15:
             return {"loss": jnp.float32(1.0)}

@@ -18,8 +18,8 @@ import pytest
 
 import jaxopt_course as jc
 from jaxopt_course import training
-from jaxopt_course.sweeps.results import SweepResult
 from jaxopt_course.sweeps import sweep
+from jaxopt_course.sweeps.results import SweepResult
 
 # numpy data: the same bits in every process, whatever XLA options a process compiles with
 # (run_fn's fingerprint, which resuming checks, covers the arrays it reads)
@@ -49,15 +49,28 @@ def run_fn(hparams, key):
 
 
 def same_bits(a, b) -> bool:
-    return all(x.dtype == y.dtype and np.array_equal(x, y, equal_nan=True) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+    return all(
+        x.dtype == y.dtype and np.array_equal(x, y, equal_nan=True)
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
 
 
 def test_a_second_call_loads_every_chunk_and_gives_the_same_result(tmp_path):
     """Re-called with the same arguments, the sweep reads its chunks back (no new run) bit for bit."""
-    first = sweep(run_fn, GRID, seeds=2, key=jax.random.PRNGKey(0), chunk_size=4, checkpoint_dir=tmp_path, progress=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["chunk_00000.npz", "chunk_00001.npz", "chunk_00002.npz", "sweep.json", "sweep.lock"]
+    first = sweep(
+        run_fn, GRID, seeds=2, key=jax.random.PRNGKey(0), chunk_size=4, checkpoint_dir=tmp_path, progress=False
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "chunk_00000.npz",
+        "chunk_00001.npz",
+        "chunk_00002.npz",
+        "sweep.json",
+        "sweep.lock",
+    ]
     stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
-    again = sweep(run_fn, GRID, seeds=2, key=jax.random.PRNGKey(0), chunk_size=4, checkpoint_dir=tmp_path, progress=False)
+    again = sweep(
+        run_fn, GRID, seeds=2, key=jax.random.PRNGKey(0), chunk_size=4, checkpoint_dir=tmp_path, progress=False
+    )
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == stamps
     assert type(again.metrics["curves"]) is training.History and same_bits(first.metrics, again.metrics)
     plain = sweep(run_fn, GRID, seeds=2, key=jax.random.PRNGKey(0), chunk_size=4, progress=False)
@@ -118,10 +131,14 @@ def test_an_edited_run_fn_under_the_same_name_is_refused_and_the_same_code_resum
     for scale, gradient in ((1.0, "(w - 2.0 * SCALE)"), (2.0, "(w - SCALE)")):
         edited = _load_user_module(tmp_path, scale, gradient).run_fn
         assert edited.__qualname__ == "run_fn" and edited.__module__ == "user_sweep"
-        with pytest.raises(ValueError, match=r"holds a sweep with a different run_fn \(user_sweep.run_fn has changed since"):
+        with pytest.raises(
+            ValueError, match=r"holds a sweep with a different run_fn \(user_sweep.run_fn has changed since"
+        ):
             sweep(edited, grid, **arguments)
     again = sweep(_load_user_module(tmp_path, 1.0, "(w - SCALE)").run_fn, grid, **arguments)
-    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == stamps and same_bits(first.metrics, again.metrics)
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == stamps and same_bits(
+        first.metrics, again.metrics
+    )
     np.testing.assert_allclose(again.metrics["w"][:, 0], 1 - (1 - np.array(grid["learning_rate"])) ** 3, rtol=1e-6)
 
 
@@ -139,7 +156,9 @@ def test_fingerprints_follow_contents_not_identity():
     assert fingerprint(make(jnp.asarray(weights), 1.0)) == fingerprint(make(jnp.asarray(weights), 1.0))
     assert fingerprint(make(weights, 1.0)) != fingerprint(make(changed, 1.0))
     assert fingerprint(make(weights, 1.0)) != fingerprint(make(weights, 2.0))
-    assert fingerprint(make(weights, 1.0)) != fingerprint(lambda hparams, key: {"loss": jnp.sum(weights * hparams["learning_rate"]) - 1.0})
+    assert fingerprint(make(weights, 1.0)) != fingerprint(
+        lambda hparams, key: {"loss": jnp.sum(weights * hparams["learning_rate"]) - 1.0}
+    )
     assert fingerprint(make(weights.astype(np.float64), 1.0)) != fingerprint(make(weights, 1.0))
 
 
@@ -150,6 +169,7 @@ class Pair(NamedTuple):
 
 def test_save_and_load_round_trip_every_array_and_the_pytree(tmp_path):
     """save/load: the same grid order, dtypes and bits (NaN, int32, bool), dicts, lists, NamedTuples."""
+
     class Local(NamedTuple):  # not importable by name: comes back as a stand-in with the same fields
         a: np.ndarray
         b: np.ndarray
@@ -165,7 +185,11 @@ def test_save_and_load_round_trip_every_array_and_the_pytree(tmp_path):
     loaded = SweepResult.load(tmp_path / "result.npz")
     assert list(loaded.grid) == ["momentum", "learning_rate"] and loaded.seeds == 1
     assert same_bits(loaded.grid, grid) and same_bits(loaded.metrics, metrics)
-    assert type(loaded.metrics["z"]) is Pair and isinstance(loaded.metrics["a"], list) and isinstance(loaded.metrics["a"][1], tuple)
+    assert (
+        type(loaded.metrics["z"]) is Pair
+        and isinstance(loaded.metrics["a"], list)
+        and isinstance(loaded.metrics["a"][1], tuple)
+    )
     assert loaded.metrics["a"][1][1] is None and loaded.metrics["local"]._fields == ("a", "b")
     assert jax.tree.structure(loaded.metrics["z"]) == jax.tree.structure(metrics["z"])
     with pytest.raises(ValueError, match="not a file written by SweepResult.save"):
@@ -202,12 +226,23 @@ def test_sigkill_mid_chunk_then_resume_equals_the_uninterrupted_run(tmp_path):
     script = SCRIPT.format(tests=str(root / "tests"))
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(root), SWEEP_TEST_KILL="1")
     folder = tmp_path / "checkpoints"
-    killed = subprocess.run([sys.executable, "-c", script, str(folder), str(tmp_path / "never.npz")], env=env, capture_output=True, text=True, timeout=300)
+    killed = subprocess.run(
+        [sys.executable, "-c", script, str(folder), str(tmp_path / "never.npz")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("chunk")) == ["chunk_00000.npz", "chunk_00001.npz"]
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("chunk")) == [
+        "chunk_00000.npz",
+        "chunk_00001.npz",
+    ]
     stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
     assert run_fn.__module__ == "test_sweeps_checkpoints"  # the name the killed process recorded
-    resumed = sweep(run_fn, GRID, seeds=2, key=jax.random.PRNGKey(0), chunk_size=2, checkpoint_dir=folder, progress=False)
+    resumed = sweep(
+        run_fn, GRID, seeds=2, key=jax.random.PRNGKey(0), chunk_size=2, checkpoint_dir=folder, progress=False
+    )
     assert all(folder.joinpath(name).stat().st_mtime_ns == stamp for name, stamp in stamps.items())  # not run again
     assert len(list(folder.glob("chunk_*.npz"))) == 5
     uninterrupted = sweep(run_fn, GRID, seeds=2, key=jax.random.PRNGKey(0), chunk_size=2, progress=False)

@@ -10,11 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from compiles import Traces
 
 import jaxopt_course as jc
 from jaxopt_course import data, models, training
 from jaxopt_course.training import EarlyStopping, batches, fit, make_plan, reporting, train
-from compiles import Traces
 
 X = jnp.linspace(-1.0, 1.0, 10).reshape(-1, 1)
 Y = 3.0 * X - 1.0
@@ -63,8 +63,15 @@ def test_epoch_mode_visits_every_sample_exactly_once(batch_size, drop_last):
     params = {"seen": jnp.zeros(10)}
     num_epochs = 3
     history = fit(
-        index_loss, params, optax.sgd(-1.0), (indices, indices), batch_size=batch_size, num_epochs=num_epochs,
-        key=jax.random.PRNGKey(0), drop_last=drop_last, progress=False,
+        index_loss,
+        params,
+        optax.sgd(-1.0),
+        (indices, indices),
+        batch_size=batch_size,
+        num_epochs=num_epochs,
+        key=jax.random.PRNGKey(0),
+        drop_last=drop_last,
+        progress=False,
     )
     steps = (10 // batch_size if drop_last else math.ceil(10 / batch_size)) * num_epochs
     assert history.step_loss.shape == (steps,)
@@ -88,8 +95,15 @@ def test_per_step_modes_draw_batches_of_the_right_kind(sampling, batch_size):
         return params["p"] * 0.0 + jnp.sum(sorted_x[1:] == sorted_x[:-1]).astype(jnp.float32)
 
     history = fit(
-        duplicates_loss, {"p": jnp.zeros(())}, optax.sgd(0.1), (indices, indices), batch_size=batch_size, num_steps=200,
-        key=jax.random.PRNGKey(1), sampling=sampling, progress=False,
+        duplicates_loss,
+        {"p": jnp.zeros(())},
+        optax.sgd(0.1),
+        (indices, indices),
+        batch_size=batch_size,
+        num_steps=200,
+        key=jax.random.PRNGKey(1),
+        sampling=sampling,
+        progress=False,
     )
     repeats = np.asarray(history.step_loss)
     if sampling == "single_batch":
@@ -127,7 +141,13 @@ def test_distinct_draws_are_a_uniform_ordered_sample_without_replacement(per_rou
 
 @pytest.mark.parametrize(
     "arguments, name",
-    [(dict(n=10, count=11), "count"), (dict(n=10, count=0), "count"), (dict(n=0, count=1), "n"), (dict(n=10, count=3, per_round=0), "per_round"), (dict(n=2**31, count=1), "n")],
+    [
+        (dict(n=10, count=11), "count"),
+        (dict(n=10, count=0), "count"),
+        (dict(n=0, count=1), "n"),
+        (dict(n=10, count=3, per_round=0), "per_round"),
+        (dict(n=2**31, count=1), "n"),
+    ],
 )
 def test_distinct_draws_refuses_counts_it_cannot_draw(arguments, name):
     """More values than exist (or none) would loop forever; n past int32 would wrap: refused by name."""
@@ -148,7 +168,16 @@ def test_same_key_gives_bit_identical_histories_and_other_keys_differ():
 def test_history_records_the_learning_rate_of_each_step():
     """History.learning_rate is the value a schedule gave each step (step 0 first)."""
     schedule = lambda step: 0.1 * 0.5 ** (step // 4)  # noqa: E731
-    history = fit(linear_loss, LINEAR_PARAMS, jc.sgd(schedule), DATA, batch_size=5, num_epochs=4, key=jax.random.PRNGKey(0), progress=False)
+    history = fit(
+        linear_loss,
+        LINEAR_PARAMS,
+        jc.sgd(schedule),
+        DATA,
+        batch_size=5,
+        num_epochs=4,
+        key=jax.random.PRNGKey(0),
+        progress=False,
+    )
     np.testing.assert_allclose(history.learning_rate, [0.1 * 0.5 ** (k // 4) for k in range(8)], rtol=1e-6)
 
 
@@ -163,7 +192,16 @@ def test_vmap_over_keys_and_learning_rates_equals_one_at_a_time():
     swept = jax.jit(jax.vmap(jax.vmap(run, in_axes=(None, 0)), in_axes=(0, None)))(keys, rates)
     for i in range(2):
         for j in range(2):
-            alone = fit(linear_loss, LINEAR_PARAMS, jc.sgd(float(rates[j]), 0.5), DATA, batch_size=4, num_epochs=3, key=keys[i], progress=False)
+            alone = fit(
+                linear_loss,
+                LINEAR_PARAMS,
+                jc.sgd(float(rates[j]), 0.5),
+                DATA,
+                batch_size=4,
+                num_epochs=3,
+                key=keys[i],
+                progress=False,
+            )
             chex.assert_trees_all_close(jax.tree.map(lambda a: a[i, j], swept), alone, rtol=1e-5, atol=1e-6)
 
 
@@ -177,9 +215,27 @@ def test_one_compile_per_run_shape():
         return linear_loss(params, batch)
 
     for seed in range(3):
-        fit(counting_loss, LINEAR_PARAMS, optimizer, DATA, batch_size=5, num_epochs=2, key=jax.random.PRNGKey(seed), progress=False)
+        fit(
+            counting_loss,
+            LINEAR_PARAMS,
+            optimizer,
+            DATA,
+            batch_size=5,
+            num_epochs=2,
+            key=jax.random.PRNGKey(seed),
+            progress=False,
+        )
     first = traces.count
-    fit(counting_loss, LINEAR_PARAMS, optimizer, (X + 1.0, Y), batch_size=5, num_epochs=2, key=jax.random.PRNGKey(9), progress=False)
+    fit(
+        counting_loss,
+        LINEAR_PARAMS,
+        optimizer,
+        (X + 1.0, Y),
+        batch_size=5,
+        num_epochs=2,
+        key=jax.random.PRNGKey(9),
+        progress=False,
+    )
     assert first > 0 and traces.count == first
 
 
@@ -204,19 +260,55 @@ def test_progress_bar_advances_within_an_epoch_and_reaches_its_total(monkeypatch
 
     x, optimizer = jnp.linspace(-1.0, 1.0, 4600).reshape(-1, 1), jc.sgd(0.01)
     for seed in range(2):
-        fit(counting_loss, LINEAR_PARAMS, optimizer, (x, 3.0 * x), batch_size=1, num_epochs=1, key=jax.random.PRNGKey(seed), progress=True)
+        fit(
+            counting_loss,
+            LINEAR_PARAMS,
+            optimizer,
+            (x, 3.0 * x),
+            batch_size=1,
+            num_epochs=1,
+            key=jax.random.PRNGKey(seed),
+            progress=True,
+        )
     assert totals == [(4600, 4600), (4600, 4600)]
     assert ticks == [1150] * 4 * 2  # every max(4600 // 20, 2000) steps: 1150 divides 4600, inside the one epoch
     traced = traces.count
-    fit(counting_loss, LINEAR_PARAMS, optimizer, (x, 3.0 * x), batch_size=1, num_epochs=1, key=jax.random.PRNGKey(5), progress=True)
+    fit(
+        counting_loss,
+        LINEAR_PARAMS,
+        optimizer,
+        (x, 3.0 * x),
+        batch_size=1,
+        num_epochs=1,
+        key=jax.random.PRNGKey(5),
+        progress=True,
+    )
     assert traces.count == traced == 1
     # many one-step epochs: a report after every chunk of 2000 epochs, no per-epoch branch
     ticks.clear()
-    fit(linear_loss, LINEAR_PARAMS, optimizer, DATA, batch_size=10, num_epochs=8000, key=jax.random.PRNGKey(0), progress=True)
+    fit(
+        linear_loss,
+        LINEAR_PARAMS,
+        optimizer,
+        DATA,
+        batch_size=10,
+        num_epochs=8000,
+        key=jax.random.PRNGKey(0),
+        progress=True,
+    )
     assert ticks == [2000] * 4 and totals[-1] == (8000, 8000)
     # a short run reports nothing from inside; the bar is filled when the run ends
     ticks.clear()
-    fit(linear_loss, LINEAR_PARAMS, optimizer, DATA, batch_size=10, num_epochs=40, key=jax.random.PRNGKey(0), progress=True)
+    fit(
+        linear_loss,
+        LINEAR_PARAMS,
+        optimizer,
+        DATA,
+        batch_size=10,
+        num_epochs=40,
+        key=jax.random.PRNGKey(0),
+        progress=True,
+    )
     assert ticks == [] and totals[-1] == (40, 40)
 
 
@@ -227,7 +319,18 @@ def test_progress_chunks_do_not_change_the_numbers():
     for sampling, batch_size, kwargs in (("single_batch", 4, {"num_steps": 97 * 2}), ("epoch", 1, {"num_epochs": 2})):
         plan = make_plan(97, batch_size, sampling=sampling, **kwargs)
         runs = [
-            jax.jit(lambda every: train(linear_loss, LINEAR_PARAMS, jc.sgd(0.05, 0.9), (x, 2.0 * x), jax.random.PRNGKey(3), plan, progress_every=every), static_argnums=0)(every)
+            jax.jit(
+                lambda every: train(
+                    linear_loss,
+                    LINEAR_PARAMS,
+                    jc.sgd(0.05, 0.9),
+                    (x, 2.0 * x),
+                    jax.random.PRNGKey(3),
+                    plan,
+                    progress_every=every,
+                ),
+                static_argnums=0,
+            )(every)
             for every in (0, 7, 13)  # 13 divides nothing near it: chunks of 13 and a remainder
         ]
         for other in runs[1:]:  # every step identical; the epoch mean may sum in another order
@@ -241,8 +344,12 @@ def test_per_step_modes_run_flat_or_by_epoch_alike():
     x = jnp.linspace(-1.0, 1.0, 20).reshape(-1, 1)
     plan = make_plan(20, 3, sampling="single_batch", num_steps=47)  # 7 steps an epoch: 6 epochs and a tail of 5
     flat = train(linear_loss, LINEAR_PARAMS, jc.sgd(0.05, 0.9), (x, 2.0 * x), jax.random.PRNGKey(4), plan)
-    by_epoch = train(linear_loss, LINEAR_PARAMS, jc.sgd(0.05, 0.9), (x, 2.0 * x), jax.random.PRNGKey(4), plan, eval_data=(x, 2.0 * x))
-    chex.assert_trees_all_equal((flat.step_loss, flat.params, flat.learning_rate), (by_epoch.step_loss, by_epoch.params, by_epoch.learning_rate))
+    by_epoch = train(
+        linear_loss, LINEAR_PARAMS, jc.sgd(0.05, 0.9), (x, 2.0 * x), jax.random.PRNGKey(4), plan, eval_data=(x, 2.0 * x)
+    )
+    chex.assert_trees_all_equal(
+        (flat.step_loss, flat.params, flat.learning_rate), (by_epoch.step_loss, by_epoch.params, by_epoch.learning_rate)
+    )
     chex.assert_trees_all_close(flat.epoch_loss, by_epoch.epoch_loss, rtol=1e-6)
     assert flat.epoch_loss.shape == (7,) and bool(jnp.all(jnp.isnan(flat.eval_loss)))
     np.testing.assert_allclose(flat.epoch_loss[-1], np.mean(np.asarray(flat.step_loss)[42:]), rtol=1e-6)
@@ -250,7 +357,18 @@ def test_per_step_modes_run_flat_or_by_epoch_alike():
 
 def test_partial_tail_of_steps_is_its_own_epoch():
     """num_steps not a multiple of ceil(N/B) in a per-step mode: the remainder forms a last epoch."""
-    history = fit(linear_loss, LINEAR_PARAMS, jc.sgd(0.1), DATA, batch_size=4, num_steps=7, key=jax.random.PRNGKey(0), sampling="replacement", eval_data=DATA, progress=False)
+    history = fit(
+        linear_loss,
+        LINEAR_PARAMS,
+        jc.sgd(0.1),
+        DATA,
+        batch_size=4,
+        num_steps=7,
+        key=jax.random.PRNGKey(0),
+        sampling="replacement",
+        eval_data=DATA,
+        progress=False,
+    )
     assert history.step_loss.shape == (7,) and history.epoch_loss.shape == (3,) and history.eval_loss.shape == (3,)
     np.testing.assert_allclose(history.epoch_loss[2], history.step_loss[6], rtol=1e-6)
     np.testing.assert_allclose(history.eval_loss[-1], linear_loss(history.params, DATA), rtol=1e-5)
@@ -267,7 +385,18 @@ def test_dropout_is_active_in_training_and_off_at_evaluation():
     np.testing.assert_allclose(np.unique(np.asarray(kept)), [0.0, 1 / 0.75], rtol=1e-6)
     assert abs(float(jnp.mean(kept)) - 1.0) < 0.03  # the expectation is unchanged
     loss_fn = models.supervised_loss(apply)
-    history = fit(loss_fn, params, jc.sgd(0.01), (x, jnp.zeros((8, 1))), batch_size=8, num_steps=3, key=jax.random.PRNGKey(4), sampling="single_batch", eval_data=(x, jnp.zeros((8, 1))), progress=False)
+    history = fit(
+        loss_fn,
+        params,
+        jc.sgd(0.01),
+        (x, jnp.zeros((8, 1))),
+        batch_size=8,
+        num_steps=3,
+        key=jax.random.PRNGKey(4),
+        sampling="single_batch",
+        eval_data=(x, jnp.zeros((8, 1))),
+        progress=False,
+    )
     assert training.takes_key(loss_fn)
     np.testing.assert_allclose(history.eval_loss[-1], loss_fn(history.params, (x, jnp.zeros((8, 1)))), rtol=1e-6)
 
@@ -277,8 +406,16 @@ def test_early_stopping_restores_the_best_parameters():
     x_eval, y_eval = X, -Y  # the opposite task: training on DATA makes the eval loss rise
     with pytest.warns(RuntimeWarning, match="no epoch improved on the initial parameters"):
         history = fit(
-            linear_loss, {"w": -3.0 * jnp.ones((1, 1)), "b": jnp.ones((1,))}, jc.sgd(0.1), DATA, batch_size=10, num_epochs=30,
-            key=jax.random.PRNGKey(0), eval_data=(x_eval, y_eval), early_stopping=EarlyStopping(patience=3), progress=False,
+            linear_loss,
+            {"w": -3.0 * jnp.ones((1, 1)), "b": jnp.ones((1,))},
+            jc.sgd(0.1),
+            DATA,
+            batch_size=10,
+            num_epochs=30,
+            key=jax.random.PRNGKey(0),
+            eval_data=(x_eval, y_eval),
+            early_stopping=EarlyStopping(patience=3),
+            progress=False,
         )
     best, stopped = int(history.best_epoch), int(history.stopped_epoch)
     assert stopped == best + 3 and stopped < 29
@@ -324,7 +461,15 @@ def test_bad_data():
     with pytest.raises(ValueError, match="leading length"):
         fit(linear_loss, LINEAR_PARAMS, jc.sgd(0.1), (X, Y[:5]), batch_size=2, num_epochs=1, key=jax.random.PRNGKey(0))
     with pytest.raises(ValueError, match="data contains NaN"):
-        fit(linear_loss, LINEAR_PARAMS, jc.sgd(0.1), (X.at[3].set(jnp.nan), Y), batch_size=2, num_epochs=1, key=jax.random.PRNGKey(0))
+        fit(
+            linear_loss,
+            LINEAR_PARAMS,
+            jc.sgd(0.1),
+            (X.at[3].set(jnp.nan), Y),
+            batch_size=2,
+            num_epochs=1,
+            key=jax.random.PRNGKey(0),
+        )
     with pytest.raises(ValueError, match="patience"):
         EarlyStopping(patience=0)
 
@@ -342,7 +487,16 @@ def test_train_is_the_pure_core_of_fit():
     """train() under jit gives fit's history."""
     plan = make_plan(10, 5, num_epochs=2)
     pure = jax.jit(lambda key: train(linear_loss, LINEAR_PARAMS, jc.sgd(0.1), DATA, key, plan))(jax.random.PRNGKey(0))
-    wrapped = fit(linear_loss, LINEAR_PARAMS, jc.sgd(0.1), DATA, batch_size=5, num_epochs=2, key=jax.random.PRNGKey(0), progress=False)
+    wrapped = fit(
+        linear_loss,
+        LINEAR_PARAMS,
+        jc.sgd(0.1),
+        DATA,
+        batch_size=5,
+        num_epochs=2,
+        key=jax.random.PRNGKey(0),
+        progress=False,
+    )
     chex.assert_trees_all_close(pure, wrapped, rtol=1e-6)
 
 
@@ -350,13 +504,32 @@ def test_mlp_learns_the_course_parabola():
     """The E3 set-up trains: an MLP 1-32-32-1 with Adam fits 0.3x² + noise to near the noise floor."""
     x, y = data.parabola(numpy_seed=0, num_samples=200)
     params, apply = models.mlp(jax.random.PRNGKey(0), 1, [32, 32, 1])
-    history = fit(models.supervised_loss(apply), params, jc.adam(1e-2), (x, y), batch_size=50, num_epochs=150, key=jax.random.PRNGKey(1), progress=False)
+    history = fit(
+        models.supervised_loss(apply),
+        params,
+        jc.adam(1e-2),
+        (x, y),
+        batch_size=50,
+        num_epochs=150,
+        key=jax.random.PRNGKey(1),
+        progress=False,
+    )
     assert float(history.epoch_loss[-1]) < 1.5 < float(history.epoch_loss[0])
 
 
 def test_sequential_mode_keeps_the_data_order():
     """sampling="sequential" visits batches in the data's order every epoch (no shuffle)."""
-    history = fit(linear_loss, LINEAR_PARAMS, jc.sgd(0.1), DATA, batch_size=4, num_epochs=2, key=jax.random.PRNGKey(0), sampling="sequential", progress=False)
+    history = fit(
+        linear_loss,
+        LINEAR_PARAMS,
+        jc.sgd(0.1),
+        DATA,
+        batch_size=4,
+        num_epochs=2,
+        key=jax.random.PRNGKey(0),
+        sampling="sequential",
+        progress=False,
+    )
     optimizer = jc.sgd(0.1)
     params, state, losses = LINEAR_PARAMS, optimizer.init(LINEAR_PARAMS), []
     for _ in range(2):
@@ -377,7 +550,9 @@ def test_run_in_pieces_equals_the_whole_run():
         optimizer = jc.sgd(0.05, momentum=0.9)
         whole = jax.jit(lambda key: trainer(LINEAR_PARAMS, optimizer, DATA, key))(jax.random.PRNGKey(4))
         carry = trainer.init(LINEAR_PARAMS, optimizer, jax.random.PRNGKey(4))
-        advance = jax.jit(lambda carry, num_epochs: trainer.advance(carry, optimizer, DATA, num_epochs), static_argnums=1)
+        advance = jax.jit(
+            lambda carry, num_epochs: trainer.advance(carry, optimizer, DATA, num_epochs), static_argnums=1
+        )
         carry, first = advance(carry, 2)
         carry, second = advance(carry, 3)
         assert int(carry.epoch) == 5
@@ -393,7 +568,18 @@ def test_batch_norm_running_statistics_are_carried_and_used_for_evaluation():
     y = jnp.sin(2.0 * x) + 3.0
     params, model_state, apply = models.batch_norm_mlp(jax.random.PRNGKey(0), 1, [16, 16, 1])
     loss_fn = models.supervised_loss(apply, stateful=True)
-    history = fit(loss_fn, params, jc.adam(0.01), (x, y), batch_size=16, num_epochs=30, key=jax.random.PRNGKey(1), eval_data=(x, y), model_state=model_state, progress=False)
+    history = fit(
+        loss_fn,
+        params,
+        jc.adam(0.01),
+        (x, y),
+        batch_size=16,
+        num_epochs=30,
+        key=jax.random.PRNGKey(1),
+        eval_data=(x, y),
+        model_state=model_state,
+        progress=False,
+    )
     assert float(history.epoch_loss[-1]) < 0.1 * float(history.epoch_loss[0])
     start_mean = jax.tree.leaves(model_state)[0]
     final_mean = jax.tree.leaves(history.model_state)[0]

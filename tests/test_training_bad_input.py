@@ -19,7 +19,16 @@ KEY = jax.random.PRNGKey(0)
 
 
 def _fit(**changes):
-    arguments = dict(loss_fn=LOSS, params=PARAMS, optimizer=jc.sgd(0.1), data=(X, Y), batch_size=4, num_epochs=2, key=KEY, progress=False)
+    arguments = dict(
+        loss_fn=LOSS,
+        params=PARAMS,
+        optimizer=jc.sgd(0.1),
+        data=(X, Y),
+        batch_size=4,
+        num_epochs=2,
+        key=KEY,
+        progress=False,
+    )
     arguments.update(changes)
     return jc.fit(**arguments)
 
@@ -40,10 +49,16 @@ def test_targets_of_another_shape_are_refused():
         _fit(data=(X, Y.reshape(-1)))
 
 
-@pytest.mark.parametrize("key", [None, 0, np.int64(3), jnp.zeros(3, jnp.uint32), jnp.zeros(2, jnp.float32)], ids=["None", "int", "np.int64", "uint32[3]", "float[2]"])
+@pytest.mark.parametrize(
+    "key",
+    [None, 0, np.int64(3), jnp.zeros(3, jnp.uint32), jnp.zeros(2, jnp.float32)],
+    ids=["None", "int", "np.int64", "uint32[3]", "float[2]"],
+)
 def test_key_must_be_a_prng_key(key):
     """key=None, an int or an array that is no key is refused, naming key and both key kinds."""
-    with pytest.raises(TypeError, match=r"key must be a PRNG key, jax.random.PRNGKey\(seed\) or jax.random.key\(seed\)"):
+    with pytest.raises(
+        TypeError, match=r"key must be a PRNG key, jax.random.PRNGKey\(seed\) or jax.random.key\(seed\)"
+    ):
         _fit(key=key)
 
 
@@ -92,7 +107,13 @@ def test_numpy_integer_counts_are_accepted():
     """np.int64 steps, epochs, batch sizes and patience are valid counts."""
     plan = training.make_plan(np.int64(12), np.int64(4), num_epochs=np.int64(2))
     assert plan.num_steps == 6 and type(plan.num_samples) is int
-    history = _fit(batch_size=np.int64(4), num_epochs=None, num_steps=np.int64(6), eval_data=(X, Y), early_stopping=training.EarlyStopping(patience=np.int64(2)))
+    history = _fit(
+        batch_size=np.int64(4),
+        num_epochs=None,
+        num_steps=np.int64(6),
+        eval_data=(X, Y),
+        early_stopping=training.EarlyStopping(patience=np.int64(2)),
+    )
     assert history.step_loss.shape == (6,)
     folds = data.kfold((X, Y), np.int64(3))
     assert folds[0][0].shape[0] == 3
@@ -102,7 +123,9 @@ def test_numpy_integer_counts_are_accepted():
 def test_diverging_run_under_early_stopping_is_flagged():
     """Early stopping that keeps a diverged run's 'best' parameters says so."""
     with pytest.warns(RuntimeWarning) as caught:
-        history = _fit(optimizer=jc.sgd(3.0), num_epochs=6, eval_data=(X, Y), early_stopping=training.EarlyStopping(patience=2))
+        history = _fit(
+            optimizer=jc.sgd(3.0), num_epochs=6, eval_data=(X, Y), early_stopping=training.EarlyStopping(patience=2)
+        )
     messages = " ".join(str(w.message) for w in caught)
     assert "no epoch improved on the initial parameters" in messages
     assert float(history.eval_loss[int(history.best_epoch)]) > 100 * float(history.initial_eval_loss)

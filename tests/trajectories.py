@@ -29,7 +29,9 @@ def jax_trajectory(optimizer: optax.GradientTransformation, p0, noise, curvature
 _COMPILED: dict = {}
 
 
-def traced_trajectory(key, build: Callable[[dict], optax.GradientTransformation], hparams: dict, p0, noise, curvature) -> np.ndarray:
+def traced_trajectory(
+    key, build: Callable[[dict], optax.GradientTransformation], hparams: dict, p0, noise, curvature
+) -> np.ndarray:
     """:func:`jax_trajectory` of ``build(hparams)`` with the float hyper-parameters traced: one
     compilation per ``key`` (the structural options), shared by every value of the floats."""
     if key not in _COMPILED:

@@ -13,13 +13,13 @@ import optax
 
 from jaxopt_course.base import ArrayLike, ScalarOrSchedule
 from jaxopt_course.checks import check_decay, check_learning_rate, check_range
+from jaxopt_course.hyperparams import hyperparameters
 from jaxopt_course.learning_rate import scale_by_learning_rate
 from jaxopt_course.optimizers.adadelta import scale_by_adadelta
 from jaxopt_course.optimizers.adagrad import scale_by_adagrad
 from jaxopt_course.optimizers.adam import scale_by_adam
 from jaxopt_course.optimizers.rmsprop import scale_by_rms
 from jaxopt_course.optimizers.sgd import scale_by_momentum
-from jaxopt_course.hyperparams import hyperparameters
 
 
 @hyperparameters

@@ -82,7 +82,10 @@ def rmsprop(
     _check(learning_rate, weight_decay, epsilon)
     check_decay("rho", rho)
     check_range("momentum", momentum, low=0.0)
-    transforms = [scale_by_rms(rho, epsilon, centered=centered), variants.lr_inside_momentum(learning_rate, momentum=momentum)]
+    transforms = [
+        scale_by_rms(rho, epsilon, centered=centered),
+        variants.lr_inside_momentum(learning_rate, momentum=momentum),
+    ]
     return _with_decay(transforms, weight_decay=weight_decay, learning_rate=learning_rate)
 
 

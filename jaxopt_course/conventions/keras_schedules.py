@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from jaxopt_course import schedules
 from jaxopt_course.base import ArrayLike, Schedule
 from jaxopt_course.checks import check_range
-from jaxopt_course.numerics import as_float32
 from jaxopt_course.hyperparams import hyperparameters
+from jaxopt_course.numerics import as_float32
 
 
 @hyperparameters(kind="schedule")
@@ -22,14 +22,18 @@ def piecewise_constant_decay(boundaries: Sequence[int], values: Sequence[float])
 
 
 @hyperparameters(kind="schedule")
-def exponential_decay(initial_learning_rate: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike, staircase: bool = False) -> Schedule:
+def exponential_decay(
+    initial_learning_rate: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike, staircase: bool = False
+) -> Schedule:
     """``ExponentialDecay``: ``η_0 · r^(t / k)`` (floored exponent when staircase)."""
     check_range("initial_learning_rate", initial_learning_rate, low=0.0)
     return schedules.exponential_decay(initial_learning_rate, decay_steps, decay_rate=decay_rate, staircase=staircase)
 
 
 @hyperparameters(kind="schedule")
-def inverse_time_decay(initial_learning_rate: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike, staircase: bool = False) -> Schedule:
+def inverse_time_decay(
+    initial_learning_rate: ArrayLike, decay_steps: ArrayLike, decay_rate: ArrayLike, staircase: bool = False
+) -> Schedule:
     """``InverseTimeDecay``: ``η_0 / (1 + r · t / k)`` (floored ratio when staircase)."""
     check_range("initial_learning_rate", initial_learning_rate, low=0.0)
     return schedules.inverse_time_decay(initial_learning_rate, decay_steps, decay_rate=decay_rate, staircase=staircase)
@@ -37,7 +41,11 @@ def inverse_time_decay(initial_learning_rate: ArrayLike, decay_steps: ArrayLike,
 
 @hyperparameters(kind="schedule")
 def cosine_decay(
-    initial_learning_rate: ArrayLike, decay_steps: int, alpha: ArrayLike = 0.0, warmup_target: ArrayLike | None = None, warmup_steps: int = 0
+    initial_learning_rate: ArrayLike,
+    decay_steps: int,
+    alpha: ArrayLike = 0.0,
+    warmup_target: ArrayLike | None = None,
+    warmup_steps: int = 0,
 ) -> Schedule:
     """``CosineDecay``: alpha is a fraction of the peak; with a warm-up, the ramp goes from
     ``initial_learning_rate`` to ``warmup_target`` over ``warmup_steps`` and the cosine then runs
@@ -53,9 +61,15 @@ def cosine_decay(
 
 @hyperparameters(kind="schedule")
 def polynomial_decay(
-    initial_learning_rate: ArrayLike, decay_steps: ArrayLike, end_learning_rate: ArrayLike = 1e-4, power: ArrayLike = 1.0, cycle: bool = False
+    initial_learning_rate: ArrayLike,
+    decay_steps: ArrayLike,
+    end_learning_rate: ArrayLike = 1e-4,
+    power: ArrayLike = 1.0,
+    cycle: bool = False,
 ) -> Schedule:
     """``PolynomialDecay``: ``(η_0 - η_end)(1 - min(t, T)/T)^p + η_end``, exactly ``η_end`` from T on."""
     check_range("initial_learning_rate", initial_learning_rate, low=0.0)
     check_range("end_learning_rate", end_learning_rate, low=0.0)
-    return schedules.polynomial_decay(initial_learning_rate, end_learning_rate, decay_steps=decay_steps, power=power, cycle=cycle)
+    return schedules.polynomial_decay(
+        initial_learning_rate, end_learning_rate, decay_steps=decay_steps, power=power, cycle=cycle
+    )

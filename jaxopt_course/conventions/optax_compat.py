@@ -22,6 +22,7 @@ from optax import ScalarOrSchedule
 
 from jaxopt_course.base import ArrayLike
 from jaxopt_course.conventions import variants
+from jaxopt_course.hyperparams import hyperparameters
 from jaxopt_course.learning_rate import scale_by_learning_rate as _scale_by_learning_rate
 from jaxopt_course.optimizers.adadelta import scale_by_adadelta as _scale_by_adadelta
 from jaxopt_course.optimizers.adagrad import scale_by_adagrad as _scale_by_adagrad
@@ -32,7 +33,6 @@ from jaxopt_course.optimizers.sgd import scale_by_momentum as _scale_by_momentum
 from jaxopt_course.regularizers import add_l2 as _add_l2
 from jaxopt_course.regularizers import clip_by_global_norm as _clip_by_global_norm
 from jaxopt_course.regularizers import clip_by_value as _clip_by_value
-from jaxopt_course.hyperparams import hyperparameters
 
 
 def _identity() -> _optax.GradientTransformation:
@@ -63,7 +63,9 @@ def scale_by_adam(
     nesterov: bool = False,
 ) -> _optax.GradientTransformation:
     """``optax.scale_by_adam``, with optax's float32 bias corrections."""
-    return _scale_by_adam(b1, b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov, rounding=variants.float32_rounding)
+    return _scale_by_adam(
+        b1, b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov, rounding=variants.float32_rounding
+    )
 
 
 @hyperparameters
@@ -125,10 +127,15 @@ def scale_by_adadelta(rho: ArrayLike = 0.9, eps: ArrayLike = 1e-6) -> _optax.Gra
 # --------------------------------------------------------------------------- optimisers
 @hyperparameters
 def sgd(
-    learning_rate: ScalarOrSchedule, momentum: ArrayLike | None = None, nesterov: bool = False, accumulator_dtype: Any = None
+    learning_rate: ScalarOrSchedule,
+    momentum: ArrayLike | None = None,
+    nesterov: bool = False,
+    accumulator_dtype: Any = None,
 ) -> _optax.GradientTransformation:
     """``optax.sgd``: ``m = g + μ m``; ``u = -lr m`` (or ``-lr (g + μ m)``); no momentum: ``-lr g``."""
-    buffer = _identity() if momentum is None else trace(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
+    buffer = (
+        _identity() if momentum is None else trace(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
+    )
     return _optax.chain(buffer, scale_by_learning_rate(learning_rate))
 
 

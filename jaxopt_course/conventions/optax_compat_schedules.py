@@ -48,9 +48,13 @@ def polynomial_schedule(
 
 
 @hyperparameters(kind="schedule")
-def linear_schedule(init_value: ArrayLike, end_value: ArrayLike, transition_steps: int, transition_begin: int = 0) -> Schedule:
+def linear_schedule(
+    init_value: ArrayLike, end_value: ArrayLike, transition_steps: int, transition_begin: int = 0
+) -> Schedule:
     """``optax.linear_schedule``: :func:`polynomial_schedule` with power 1."""
-    return polynomial_schedule(init_value, end_value, power=1, transition_steps=transition_steps, transition_begin=transition_begin)
+    return polynomial_schedule(
+        init_value, end_value, power=1, transition_steps=transition_steps, transition_begin=transition_begin
+    )
 
 
 @hyperparameters(kind="schedule")
@@ -84,7 +88,9 @@ def exponential_decay(
 
 
 @hyperparameters(kind="schedule")
-def cosine_decay_schedule(init_value: ArrayLike, decay_steps: int, alpha: ArrayLike = 0.0, exponent: ArrayLike = 1.0) -> Schedule:
+def cosine_decay_schedule(
+    init_value: ArrayLike, decay_steps: int, alpha: ArrayLike = 0.0, exponent: ArrayLike = 1.0
+) -> Schedule:
     """``optax.cosine_decay_schedule``: ``I (α + (1 - α) [½(1 + cos(π t / T))]^p)``, clamped at T."""
     if not decay_steps > 0:
         raise ValueError(f"cosine_decay_schedule requires decay_steps > 0; got {decay_steps!r}")
@@ -125,7 +131,9 @@ def warmup_cosine_decay_schedule(
     then cosine to ``end_value`` at ``decay_steps`` (the total length)."""
     if decay_steps - warmup_steps <= 0:
         raise ValueError(f"decay_steps ({decay_steps!r}) must exceed warmup_steps ({warmup_steps!r})")
-    alpha = jnp.where(jnp.asarray(peak_value) == 0, 0.0, end_value / jnp.where(jnp.asarray(peak_value) == 0, 1.0, peak_value))
+    alpha = jnp.where(
+        jnp.asarray(peak_value) == 0, 0.0, end_value / jnp.where(jnp.asarray(peak_value) == 0, 1.0, peak_value)
+    )
     warmup = linear_schedule(init_value, peak_value, warmup_steps)
     decay = cosine_decay_schedule(peak_value, decay_steps - warmup_steps, alpha, exponent)
     return join_schedules([warmup, decay], [warmup_steps])
@@ -149,7 +157,9 @@ def piecewise_constant_schedule(init_value: ArrayLike, boundaries_and_scales: di
 
 
 @hyperparameters(kind="schedule", static=("boundaries_and_scales",))
-def piecewise_interpolate_schedule(interpolate_type: str, init_value: ArrayLike, boundaries_and_scales: dict | None = None) -> Schedule:
+def piecewise_interpolate_schedule(
+    interpolate_type: str, init_value: ArrayLike, boundaries_and_scales: dict | None = None
+) -> Schedule:
     """``optax.piecewise_interpolate_schedule``: the value after boundary ``b_i`` is ``I · Π s_j``
     (j <= i), and between boundaries it moves linearly or along half a cosine."""
     if interpolate_type not in ("linear", "cosine"):
@@ -174,7 +184,11 @@ def piecewise_interpolate_schedule(interpolate_type: str, init_value: ArrayLike,
             start, end = bounds[i - 1], bounds[i]
             fraction = jnp.clip((t - start) / max(end - start, 1), 0.0, 1.0)
             value = jnp.where(t < end, interpolate(values[i - 1], values[i], fraction), value)
-        return jnp.where(t < bounds[0], values[0], value) if items else jnp.broadcast_to(jnp.asarray(init_value, jnp.float32), jnp.shape(t))
+        return (
+            jnp.where(t < bounds[0], values[0], value)
+            if items
+            else jnp.broadcast_to(jnp.asarray(init_value, jnp.float32), jnp.shape(t))
+        )
 
     return schedule
 
@@ -214,5 +228,8 @@ def cosine_onecycle_schedule(
     down to ``peak/div/final_div`` at N.  ``pct_start`` must be concrete."""
     if transition_steps <= 0:
         raise ValueError(f"transition_steps must be > 0; got {transition_steps!r}")
-    boundaries = {int(pct_start * transition_steps): div_factor, transition_steps: 1.0 / (div_factor * final_div_factor)}
+    boundaries = {
+        int(pct_start * transition_steps): div_factor,
+        transition_steps: 1.0 / (div_factor * final_div_factor),
+    }
     return piecewise_interpolate_schedule("cosine", peak_value / div_factor, boundaries)

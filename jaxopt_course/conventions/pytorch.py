@@ -173,7 +173,9 @@ def adamw(
     maximize: bool = False,
 ) -> optax.GradientTransformation:
     """``torch.optim.AdamW``: ``p ← p · float32(1 - lr λ)``, then the Adam step."""
-    return adam(lr, betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
+    return adam(
+        lr, betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True
+    )
 
 
 from jaxopt_course.conventions.pytorch_schedules import (  # noqa: E402 - torch's schedulers, same namespace

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from jaxopt_course import schedules
 from jaxopt_course.base import ArrayLike, Schedule
 from jaxopt_course.checks import check_count, check_range, check_traceable
-from jaxopt_course.numerics import as_float32
 from jaxopt_course.horizons import Horizon, steps_of, with_horizon
 from jaxopt_course.hyperparams import hyperparameters
+from jaxopt_course.numerics import as_float32
 
 
 def _check_lr_gamma(lr, gamma) -> None:
@@ -36,7 +36,9 @@ def step_lr(lr: ArrayLike, step_size: int, gamma: ArrayLike = 0.1, *, steps_per_
 
 
 @hyperparameters(kind="schedule")
-def multi_step_lr(lr: ArrayLike, milestones: Sequence[int], gamma: ArrayLike = 0.1, *, steps_per_epoch: int = 1) -> Schedule:
+def multi_step_lr(
+    lr: ArrayLike, milestones: Sequence[int], gamma: ArrayLike = 0.1, *, steps_per_epoch: int = 1
+) -> Schedule:
     """``MultiStepLR``: ``lr · γ^(milestones passed)``; a milestone listed twice applies γ twice."""
     _check_lr_gamma(lr, gamma)
     return _stepped(schedules.multi_step_decay(lr, sorted(milestones), gamma=gamma), steps_per_epoch)
@@ -73,7 +75,14 @@ def lambda_lr(lr: ArrayLike, lr_lambda: Callable, *, steps_per_epoch: int = 1) -
 
 
 @hyperparameters(kind="schedule")
-def linear_lr(lr: ArrayLike, start_factor: float = 1.0 / 3.0, end_factor: float = 1.0, total_iters: int = 5, *, steps_per_epoch: int = 1) -> Schedule:
+def linear_lr(
+    lr: ArrayLike,
+    start_factor: float = 1.0 / 3.0,
+    end_factor: float = 1.0,
+    total_iters: int = 5,
+    *,
+    steps_per_epoch: int = 1,
+) -> Schedule:
     """``LinearLR``: ``lr · (s + (e_f - s) · min(e, T) / T)``."""
     check_count("total_iters", total_iters)
     check_range("start_factor", start_factor, low=0.0, high=1.0, low_inclusive=False, high_inclusive=True)
@@ -104,7 +113,12 @@ def one_cycle_lr(
     if anneal_strategy not in ("cos", "linear"):
         raise ValueError(f"anneal_strategy must be 'cos' or 'linear'; got {anneal_strategy!r}")
     schedule = schedules.one_cycle(
-        max_lr, total_steps, pct_start=pct_start, anneal=anneal_strategy, div_factor=div_factor,
-        final_div_factor=final_div_factor, three_phase=three_phase,
+        max_lr,
+        total_steps,
+        pct_start=pct_start,
+        anneal=anneal_strategy,
+        div_factor=div_factor,
+        final_div_factor=final_div_factor,
+        three_phase=three_phase,
     )
     return _stepped(schedule, steps_per_epoch)

@@ -18,12 +18,12 @@ from optax import tree_utils as otu
 
 from jaxopt_course.base import ArrayLike, ScalarOrSchedule
 from jaxopt_course.checks import check_learning_rate, check_range, check_same_structure
+from jaxopt_course.hyperparams import hyperparameters
 from jaxopt_course.learning_rate import learning_rate_at, scale_by_learning_rate
 from jaxopt_course.numerics import as_float32, safe_increment
-from jaxopt_course.optimizers.adam import Rounding
 from jaxopt_course.optimizers.adagrad import eps_in_root  # noqa: F401 - the default, named beside its variant
+from jaxopt_course.optimizers.adam import Rounding
 from jaxopt_course.optimizers.sgd import scale_by_momentum
-from jaxopt_course.hyperparams import hyperparameters
 
 
 # --------------------------------------------------------------------------- where ε sits
@@ -94,7 +94,9 @@ def torch_momentum(
         mu = as_float32(momentum)
         weight = jnp.where(mu == 0, 1.0, 1.0 - as_float32(dampening))
         first = state.count == 0
-        velocity = jax.tree.map(lambda g, b: jnp.where(first, g, mu * b + weight * g).astype(b.dtype), updates, state.velocity)
+        velocity = jax.tree.map(
+            lambda g, b: jnp.where(first, g, mu * b + weight * g).astype(b.dtype), updates, state.velocity
+        )
         pick = (lambda g, b: g + mu * b) if nesterov else (lambda g, b: b)
         direction = jax.tree.map(lambda g, b: pick(g, b).astype(g.dtype), updates, velocity)
         return direction, TorchMomentumState(count=safe_increment(state.count), velocity=velocity)
@@ -116,7 +118,9 @@ def lr_outside_momentum(
     learning_rate: ScalarOrSchedule, *, momentum: ArrayLike, dampening: ArrayLike = 0.0, nesterov: bool = False
 ) -> optax.GradientTransformation:
     """The buffer holds raw directions: ``b_t = μ b_{t-1} + d_t``, ``p -= η_t b_t`` (torch, d2l)."""
-    return optax.chain(torch_momentum(momentum, dampening=dampening, nesterov=nesterov), scale_by_learning_rate(learning_rate))
+    return optax.chain(
+        torch_momentum(momentum, dampening=dampening, nesterov=nesterov), scale_by_learning_rate(learning_rate)
+    )
 
 
 # --------------------------------------------------------------------------- decay, sign, lr decay
@@ -171,4 +175,6 @@ def negate() -> optax.GradientTransformation:
 def torch_lr_decay(learning_rate: ScalarOrSchedule, lr_decay: ArrayLike) -> ScalarOrSchedule:
     """torch's AdaGrad ``lr_decay`` δ: update ``t`` (0-based) uses ``η_t / (1 + t δ)``."""
     check_range("lr_decay", lr_decay, low=0.0)
-    return lambda count: learning_rate_at(learning_rate, count) / (1.0 + count.astype(jnp.float32) * as_float32(lr_decay))
+    return lambda count: (
+        learning_rate_at(learning_rate, count) / (1.0 + count.astype(jnp.float32) * as_float32(lr_decay))
+    )

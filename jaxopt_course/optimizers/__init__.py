@@ -12,6 +12,7 @@ __all__ = [
     "adam",
     "adamw",
     "amsgrad",
+    "rmsprop",
     "scale_by_adadelta",
     "scale_by_adagrad",
     "scale_by_adam",

@@ -11,9 +11,9 @@ from optax import tree_utils as otu
 
 from jaxopt_course.base import ArrayLike, ScalarOrSchedule
 from jaxopt_course.checks import check_decay, check_range, check_same_structure
+from jaxopt_course.hyperparams import hyperparameters
 from jaxopt_course.learning_rate import scale_by_learning_rate
 from jaxopt_course.numerics import abs_sq, as_float32, one_minus_and_log
-from jaxopt_course.hyperparams import hyperparameters
 
 
 class ScaleByAdadeltaState(NamedTuple):
@@ -63,7 +63,9 @@ def scale_by_adadelta(rho: ArrayLike = 0.9, eps: ArrayLike = 1e-6) -> optax.Grad
         steps = jax.tree.map(
             lambda g, s, dx: jnp.sqrt(dx + epsilon) / jnp.sqrt(s + epsilon) * g, updates, nu, state.delta_nu
         )
-        delta_nu = jax.tree.map(lambda d, dx: (decay * dx + one_minus_rho * abs_sq(d)).astype(dx.dtype), steps, state.delta_nu)
+        delta_nu = jax.tree.map(
+            lambda d, dx: (decay * dx + one_minus_rho * abs_sq(d)).astype(dx.dtype), steps, state.delta_nu
+        )
         updates = jax.tree.map(lambda d, g: d.astype(g.dtype), steps, updates)
         return updates, ScaleByAdadeltaState(nu=nu, delta_nu=delta_nu)
 

@@ -18,11 +18,10 @@ from optax import tree_utils as otu
 
 from jaxopt_course.base import ArrayLike, ScalarOrSchedule
 from jaxopt_course.checks import check_decay, check_range, check_same_structure
+from jaxopt_course.hyperparams import hyperparameters
 from jaxopt_course.learning_rate import scale_by_learning_rate
 from jaxopt_course.numerics import abs_sq, as_float32, bias_correction, one_minus_and_log, safe_increment
 from jaxopt_course.regularizers import decoupled_weight_decay
-from jaxopt_course.hyperparams import hyperparameters
-
 
 # (v̂, ε, ε_root, 1 - β2^t) -> the denominator of the step
 Denominator = Callable[[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
@@ -108,7 +107,11 @@ def _adam_transform(b1, b2, eps, eps_root, mu_dtype, *, nesterov, rounding, deno
     name = "Adam" if maximum is None else "AMSGrad"
 
     def init_fn(params):
-        state = ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=otu.tree_zeros_like(params, dtype=mu_dtype), nu=otu.tree_zeros_like(params))
+        state = ScaleByAdamState(
+            count=jnp.zeros([], jnp.int32),
+            mu=otu.tree_zeros_like(params, dtype=mu_dtype),
+            nu=otu.tree_zeros_like(params),
+        )
         return state if maximum is None else ScaleByAmsgradState(*state, nu_max=otu.tree_zeros_like(params))
 
     def update_fn(updates, state, params=None):
@@ -120,7 +123,9 @@ def _adam_transform(b1, b2, eps, eps_root, mu_dtype, *, nesterov, rounding, deno
         m_hat = _first_moment_hat(mu, updates, b1, count, bc1, rounding, nesterov)
         v_hat, nu_max = _second_moment_hat(nu, None if maximum is None else state.nu_max, bc2, maximum)
         e, e_root = as_float32(eps), as_float32(eps_root)
-        direction = jax.tree.map(lambda m, v, g: (m / denominator(v, e, e_root, bc2)).astype(g.dtype), m_hat, v_hat, updates)
+        direction = jax.tree.map(
+            lambda m, v, g: (m / denominator(v, e, e_root, bc2)).astype(g.dtype), m_hat, v_hat, updates
+        )
         moments = ScaleByAdamState(count=count, mu=mu, nu=nu)
         return direction, moments if maximum is None else ScaleByAmsgradState(*moments, nu_max=nu_max)
 
@@ -170,7 +175,9 @@ def scale_by_adam(
       Dozat, "Incorporating Nesterov momentum into Adam", 2016.
     """
     _check_adam(b1, b2, eps, eps_root)
-    return _adam_transform(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, rounding=rounding, denominator=denominator, maximum=None)
+    return _adam_transform(
+        b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, rounding=rounding, denominator=denominator, maximum=None
+    )
 
 
 def corrected_maximum(nu_max, nu, correction2):
@@ -208,7 +215,9 @@ def scale_by_amsgrad(
       Reddi, Kale, Kumar, "On the convergence of Adam and beyond", 2018.
     """
     _check_adam(b1, b2, eps, eps_root)
-    return _adam_transform(b1, b2, eps, eps_root, mu_dtype, nesterov=False, rounding=rounding, denominator=denominator, maximum=maximum)
+    return _adam_transform(
+        b1, b2, eps, eps_root, mu_dtype, nesterov=False, rounding=rounding, denominator=denominator, maximum=maximum
+    )
 
 
 @hyperparameters

@@ -11,12 +11,12 @@ from optax import tree_utils as otu
 
 from jaxopt_course.base import ArrayLike, ScalarOrSchedule
 from jaxopt_course.checks import check_decay, check_range, check_same_structure
+from jaxopt_course.hyperparams import hyperparameters
 from jaxopt_course.learning_rate import scale_by_learning_rate
 from jaxopt_course.numerics import abs_sq, as_float32, safe_increment
-from jaxopt_course.optimizers.adam import ACCURATE, Rounding
 from jaxopt_course.optimizers.adagrad import Denominator, divide_or_zero, eps_in_root
+from jaxopt_course.optimizers.adam import ACCURATE, Rounding
 from jaxopt_course.optimizers.sgd import scale_by_momentum
-from jaxopt_course.hyperparams import hyperparameters
 
 
 class ScaleByRmsState(NamedTuple):
@@ -80,7 +80,11 @@ def scale_by_rms(
         mu = jax.tree.map(lambda g, m: (m + c * (g - m)).astype(m.dtype), updates, state.mu) if centered else state.mu
         count = safe_increment(state.count)
         bc = rounding.correction(decay, count) if bias_correction else 1.0
-        variance = jax.tree.map(lambda v, m: v / bc - abs_sq(m / bc), nu, mu) if centered else jax.tree.map(lambda v: v / bc, nu)
+        variance = (
+            jax.tree.map(lambda v, m: v / bc - abs_sq(m / bc), nu, mu)
+            if centered
+            else jax.tree.map(lambda v: v / bc, nu)
+        )
         e = as_float32(eps)
         direction = jax.tree.map(lambda g, s: divide_or_zero(g, denominator(s, e)).astype(g.dtype), updates, variance)
         return direction, ScaleByRmsState(count=count, nu=nu, mu=mu)

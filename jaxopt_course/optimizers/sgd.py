@@ -15,9 +15,9 @@ from optax import tree_utils as otu
 
 from jaxopt_course.base import ArrayLike, ScalarOrSchedule
 from jaxopt_course.checks import check_range, check_same_structure
+from jaxopt_course.hyperparams import hyperparameters
 from jaxopt_course.learning_rate import scale_by_learning_rate
 from jaxopt_course.numerics import as_float32
-from jaxopt_course.hyperparams import hyperparameters
 
 
 class ScaleByMomentumState(NamedTuple):

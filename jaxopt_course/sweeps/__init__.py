@@ -16,8 +16,25 @@ One file per job:
 
 from jaxopt_course.sweeps.checkpoints import fingerprint
 from jaxopt_course.sweeps.grid import Zip, expand_grid
-from jaxopt_course.sweeps.halving import HalvingResult, HyperbandResult, hyperband, hyperband_brackets, successive_halving
+from jaxopt_course.sweeps.halving import (
+    HalvingResult,
+    HyperbandResult,
+    hyperband,
+    hyperband_brackets,
+    successive_halving,
+)
 from jaxopt_course.sweeps.results import SweepResult
 from jaxopt_course.sweeps.run import sweep
 
-__all__ = ["HalvingResult", "HyperbandResult", "SweepResult", "Zip", "expand_grid", "fingerprint", "hyperband", "hyperband_brackets", "successive_halving", "sweep"]
+__all__ = [
+    "HalvingResult",
+    "HyperbandResult",
+    "SweepResult",
+    "Zip",
+    "expand_grid",
+    "fingerprint",
+    "hyperband",
+    "hyperband_brackets",
+    "successive_halving",
+    "sweep",
+]

@@ -107,17 +107,33 @@ def _feed_contents(digest, value: Any, visiting: set) -> None:
             digest.update(_describe(value).encode() + b"\0")
         elif isinstance(value, (np.ndarray, jax.Array)):
             array = np.asarray(value)
-            digest.update(f"array:{array.dtype}:{array.shape}:".encode() + hashlib.sha256(np.ascontiguousarray(array).tobytes()).digest())
+            digest.update(
+                f"array:{array.dtype}:{array.shape}:".encode()
+                + hashlib.sha256(np.ascontiguousarray(array).tobytes()).digest()
+            )
         elif isinstance(value, dict):
-            _feed(digest, ("dict",) + tuple((static_key(name), static_key(item)) for name, item in value.items()), visiting)
+            _feed(
+                digest,
+                ("dict",) + tuple((static_key(name), static_key(item)) for name, item in value.items()),
+                visiting,
+            )
         elif isinstance(value, (list, tuple)):
             _feed(digest, (type(value).__qualname__,) + tuple(static_key(item) for item in value), visiting)
         elif isinstance(value, (set, frozenset)):
             _feed(digest, ("set",) + tuple(sorted(fingerprint(item) for item in value)), visiting)
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-            _feed(digest, (type(value),) + tuple((f.name, static_key(getattr(value, f.name, None))) for f in dataclasses.fields(value)), visiting)
+            _feed(
+                digest,
+                (type(value),)
+                + tuple((f.name, static_key(getattr(value, f.name, None))) for f in dataclasses.fields(value)),
+                visiting,
+            )
         elif hasattr(value, "__dict__"):
-            _feed(digest, (type(value),) + tuple((name, static_key(item)) for name, item in sorted(vars(value).items())), visiting)
+            _feed(
+                digest,
+                (type(value),) + tuple((name, static_key(item)) for name, item in sorted(vars(value).items())),
+                visiting,
+            )
         else:
             digest.update(_describe(value).encode() + b"\0")
     finally:
@@ -144,13 +160,28 @@ def describe_function(function) -> dict:
     return {"name": name, "fingerprint": fingerprint(function)}
 
 
-def describe_run(functions: dict, configurations: dict[str, np.ndarray], seeds: int, keys, width: int, devices: tuple, group: int | None, **more) -> dict:
+def describe_run(
+    functions: dict,
+    configurations: dict[str, np.ndarray],
+    seeds: int,
+    keys,
+    width: int,
+    devices: tuple,
+    group: int | None,
+    **more,
+) -> dict:
     """What identifies a run's checkpoints: its functions (:func:`describe_function`), grid, seeds,
     key, program width and group, devices, x64 mode, and ``more`` (the caller's own arguments)."""
     return {
         **{name: describe_function(function) for name, function in functions.items()},
-        "grid": {n: v.tolist() for n, v in configurations.items()}, "seeds": seeds, "key": keys.describe(), "chunk_size": width,
-        "group_size": group, "devices": {"count": len(devices), "platform": devices[0].platform}, "x64": bool(jax.config.jax_enable_x64), **more,
+        "grid": {n: v.tolist() for n, v in configurations.items()},
+        "seeds": seeds,
+        "key": keys.describe(),
+        "chunk_size": width,
+        "group_size": group,
+        "devices": {"count": len(devices), "platform": devices[0].platform},
+        "x64": bool(jax.config.jax_enable_x64),
+        **more,
     }
 
 
@@ -169,10 +200,21 @@ class Checkpoints:
 
     LOCK = "sweep.lock"
 
-    def __init__(self, folder: Path, described: dict, num_parts: int, *, part: str = "chunk", manifest: str = "sweep.json", caller: str = "sweep"):
+    def __init__(
+        self,
+        folder: Path,
+        described: dict,
+        num_parts: int,
+        *,
+        part: str = "chunk",
+        manifest: str = "sweep.json",
+        caller: str = "sweep",
+    ):
         self.folder, self.part, self.manifest, self.caller = folder, part, manifest, caller
         self.noun = "sweep" if caller == "sweep" else f"{caller} run"
-        self.fingerprint = hashlib.sha256(json.dumps(to_jsonable(described), sort_keys=True, allow_nan=False).encode()).hexdigest()
+        self.fingerprint = hashlib.sha256(
+            json.dumps(to_jsonable(described), sort_keys=True, allow_nan=False).encode()
+        ).hexdigest()
         self.writer = jax.process_index() == 0  # one process writes; every process reads
         self._lock_file = None
         if jax.process_count() > 1:  # the writer has finished the files of any earlier sweep
@@ -205,7 +247,9 @@ class Checkpoints:
             try:
                 stored = json.loads(manifest.read_text())
             except (ValueError, UnicodeDecodeError) as error:
-                raise ValueError(f"checkpoint file {str(manifest)!r} is corrupt ({error}): give a new checkpoint_dir, or delete the folder and call {caller} again") from error
+                raise ValueError(
+                    f"checkpoint file {str(manifest)!r} is corrupt ({error}): give a new checkpoint_dir, or delete the folder and call {caller} again"
+                ) from error
             for argument, value in to_jsonable(described).items():
                 if stored.get(argument) != value:
                     if isinstance(value, dict) and set(value) == {"name", "fingerprint"}:  # a user function
@@ -213,7 +257,11 @@ class Checkpoints:
                             f"checkpoint_dir {str(folder)!r} holds a {self.noun} with a different {argument} ({_what_changed(stored.get(argument), value)}): "
                             f"call {caller} with the same {argument} to resume it, or give a new checkpoint_dir"
                         )
-                    difference = _grid_difference(stored.get(argument), value) if argument == "grid" else f"{_short(stored.get(argument))} there, {_short(value)} now"
+                    difference = (
+                        _grid_difference(stored.get(argument), value)
+                        if argument == "grid"
+                        else f"{_short(stored.get(argument))} there, {_short(value)} now"
+                    )
                     raise ValueError(
                         f"checkpoint_dir {str(folder)!r} holds a {self.noun} with a different {argument} "
                         f"({difference}): call {caller} with the same arguments to resume it, or give a new checkpoint_dir"
@@ -226,7 +274,9 @@ class Checkpoints:
 
             everyone = np.asarray(multihost_utils.process_allgather(self.finished.astype(np.int32)))
             if not np.all(everyone == everyone[:1]):
-                raise ValueError(f"checkpoint_dir {str(folder)!r} holds different chunks on different processes: give a folder every process sees")
+                raise ValueError(
+                    f"checkpoint_dir {str(folder)!r} holds different chunks on different processes: give a folder every process sees"
+                )
 
     def _acquire(self) -> bool:
         """Takes the folder's lock (non-blocking); False when another sweep holds it.  The file
@@ -258,7 +308,9 @@ class Checkpoints:
         return self.folder / f"{self.part}_{index:05d}.npz"
 
     def _refuse(self, path: Path, what: str):
-        return ValueError(f"checkpoint file {str(path)!r} {what}: delete it (or give a new checkpoint_dir) and call {self.caller} again")
+        return ValueError(
+            f"checkpoint file {str(path)!r} {what}: delete it (or give a new checkpoint_dir) and call {self.caller} again"
+        )
 
     def load(self, index: int, tree, expected=None):
         """Part ``index`` (a pytree of the structure ``tree``, a treedef) if it finished before,
@@ -268,10 +320,17 @@ class Checkpoints:
         if not self.finished[index]:
             return None
         try:
-            with open(path, "rb") as stream, np.load(stream, allow_pickle=False) as stored:  # our stream: closed even when np.load fails
+            with (
+                open(path, "rb") as stream,
+                np.load(stream, allow_pickle=False) as stored,
+            ):  # our stream: closed even when np.load fails
                 names = set(stored.files)
                 meta = json.loads(str(stored["meta"][()])) if "meta" in names else None
-                count = meta["leaves"].__len__() if isinstance(meta, dict) and isinstance(meta.get("leaves"), list) else None
+                count = (
+                    meta["leaves"].__len__()
+                    if isinstance(meta, dict) and isinstance(meta.get("leaves"), list)
+                    else None
+                )
                 leaves = None if count is None else [stored[f"leaf_{i}"] for i in range(count)]
         except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError, TypeError) as error:
             raise ValueError(
@@ -279,33 +338,52 @@ class Checkpoints:
                 f"delete {path.name} and call {self.caller} again to recompute that {self.part}"
             ) from error
         if meta is None:
-            raise self._refuse(path, "does not say which sweep and chunk it holds (no meta entry: written by an older version or by something else)")
+            raise self._refuse(
+                path,
+                "does not say which sweep and chunk it holds (no meta entry: written by an older version or by something else)",
+            )
         if not isinstance(meta, dict) or leaves is None:
             raise self._refuse(path, "has an unreadable meta entry (corrupt)")
         if meta.get("fingerprint") != self.fingerprint:
-            raise self._refuse(path, f"is from another {self.noun} (fingerprint {str(meta.get('fingerprint'))[:12]}… there, {self.fingerprint[:12]}… here)")
+            raise self._refuse(
+                path,
+                f"is from another {self.noun} (fingerprint {str(meta.get('fingerprint'))[:12]}… there, {self.fingerprint[:12]}… here)",
+            )
         if meta.get(self.part) != index:
-            raise self._refuse(path, f"is {self.part} {meta.get(self.part)} of this {self.noun}, not {self.part} {index}")
+            raise self._refuse(
+                path, f"is {self.part} {meta.get(self.part)} of this {self.noun}, not {self.part} {index}"
+            )
         if len(leaves) != tree.num_leaves:
             raise self._refuse(path, f"holds {len(leaves)} arrays but this {self.part} has {tree.num_leaves}")
         for i, (leaf, described) in enumerate(zip(leaves, meta["leaves"])):
             if [list(leaf.shape), leaf.dtype.str] != described:
-                raise self._refuse(path, f"is corrupt: leaf {i} is {leaf.dtype.str}{list(leaf.shape)}, its meta says {described}")
+                raise self._refuse(
+                    path, f"is corrupt: leaf {i} is {leaf.dtype.str}{list(leaf.shape)}, its meta says {described}"
+                )
             if expected is not None:
                 shape, dtype = expected[i]
                 if tuple(leaf.shape) != tuple(shape) or leaf.dtype != dtype:
-                    raise self._refuse(path, f"holds leaf {i} as {leaf.dtype}{list(leaf.shape)} but the run gives {np.dtype(dtype)}{list(shape)}")
+                    raise self._refuse(
+                        path,
+                        f"holds leaf {i} as {leaf.dtype}{list(leaf.shape)} but the run gives {np.dtype(dtype)}{list(shape)}",
+                    )
         return jax.tree.unflatten(tree, leaves)
 
     def save(self, index: int, chunk) -> None:
         if not self.writer:
             return
         leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(chunk)]
-        meta = {"fingerprint": self.fingerprint, self.part: index, "leaves": [[list(leaf.shape), leaf.dtype.str] for leaf in leaves]}
+        meta = {
+            "fingerprint": self.fingerprint,
+            self.part: index,
+            "leaves": [[list(leaf.shape), leaf.dtype.str] for leaf in leaves],
+        }
 
         def write(temporary):
             with open(temporary, "wb") as stream:
-                np.savez(stream, meta=np.array(json.dumps(meta)), **{f"leaf_{i}": leaf for i, leaf in enumerate(leaves)})
+                np.savez(
+                    stream, meta=np.array(json.dumps(meta)), **{f"leaf_{i}": leaf for i, leaf in enumerate(leaves)}
+                )
 
         atomic_write(self._path(index), write)
 
@@ -337,8 +415,10 @@ def _float32(value) -> str:
 def _what_changed(stored, now: dict) -> str:
     if not isinstance(stored, dict) or stored.get("name") != now["name"]:
         return f"{_short(stored.get('name') if isinstance(stored, dict) else stored)} there, {now['name']!r} now"
-    return (f"{now['name']} has changed since: its code, or a value it closes over or reads as a global; "
-            f"fingerprint {str(stored.get('fingerprint'))[:12]} there, {now['fingerprint'][:12]} now")
+    return (
+        f"{now['name']} has changed since: its code, or a value it closes over or reads as a global; "
+        f"fingerprint {str(stored.get('fingerprint'))[:12]} there, {now['fingerprint'][:12]} now"
+    )
 
 
 def _short(value, limit: int = 120) -> str:

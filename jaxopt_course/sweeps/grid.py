@@ -41,7 +41,9 @@ def _as_axis(name: str, values) -> np.ndarray:
         raise ValueError(f"grid[{name!r}] contains NaN or inf")
     overflowing = array[np.abs(array.astype(np.float64)) > np.finfo(np.float32).max]
     if overflowing.size:
-        raise ValueError(f"grid[{name!r}] value {float(overflowing[0])!r} overflows float32 (largest {np.finfo(np.float32).max:.4g}); hyper-parameters are float32")
+        raise ValueError(
+            f"grid[{name!r}] value {float(overflowing[0])!r} overflows float32 (largest {np.finfo(np.float32).max:.4g}); hyper-parameters are float32"
+        )
     return array.astype(np.float32)
 
 
@@ -93,13 +95,17 @@ def check_devices(devices) -> tuple:
     if isinstance(devices, jax.Device):
         raise TypeError(f"devices must be a list of devices, not one device: use devices=[{devices}]")
     if isinstance(devices, (str, bytes)) or not isinstance(devices, Sequence):
-        raise TypeError(f"devices must be a list of jax.Device objects (such as jax.devices()[:2]) or None; got {devices!r}")
+        raise TypeError(
+            f"devices must be a list of jax.Device objects (such as jax.devices()[:2]) or None; got {devices!r}"
+        )
     devices = tuple(devices)
     if not devices:
         raise ValueError("devices must name at least one device (or be None for every device)")
     strangers = [d for d in devices if not isinstance(d, jax.Device)]
     if strangers:
-        raise TypeError(f"devices must hold jax.Device objects (such as jax.devices()[0]), not names; got {strangers[0]!r}")
+        raise TypeError(
+            f"devices must hold jax.Device objects (such as jax.devices()[0]), not names; got {strangers[0]!r}"
+        )
     if len(set(devices)) != len(devices):
         raise ValueError(f"devices lists a device twice: {list(devices)}")
     return devices

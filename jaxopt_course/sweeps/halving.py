@@ -36,8 +36,7 @@ import numpy as np
 from jaxopt_course import compilation
 from jaxopt_course.checks import check_count
 from jaxopt_course.progress import ProgressBar
-from jaxopt_course.sweeps import programs
-from jaxopt_course.sweeps import results
+from jaxopt_course.sweeps import programs, results
 from jaxopt_course.sweeps.checkpoints import Checkpoints, check_checkpoint_dir, describe_run
 from jaxopt_course.sweeps.grid import SeedKeys, Zip, expand_grid, prepare
 from jaxopt_course.sweeps.results import SweepResult, check_metric, named_leaves
@@ -86,8 +85,13 @@ class HalvingResult:
         full = self.num_configurations * sum(self.advances)
         run = sum(len(ix) * a for ix, a in zip(self.indices, self.advances))
         computed = self.computed_config_rungs
-        return {"config_advances": run, "full_grid_config_advances": full, "saved": 1 - run / full,
-                "computed_config_advances": computed, "saved_computed": 1 - computed / full}
+        return {
+            "config_advances": run,
+            "full_grid_config_advances": full,
+            "saved": 1 - run / full,
+            "computed_config_advances": computed,
+            "saved_computed": 1 - computed / full,
+        }
 
     def save(self, path: str | os.PathLike) -> None:
         """Writes everything, every array bit for bit, to one ``.npz`` file (atomically), as
@@ -108,12 +112,26 @@ class HalvingResult:
     def _encode(self, prefix: str = "") -> tuple[dict, dict[str, np.ndarray]]:
         """(meta, arrays) of this result, its arrays' names starting with ``prefix``."""
         leaves: list[np.ndarray] = []
-        structures = [results.encode_tree(rung.metrics, leaves, f"rungs[{r}].metrics") for r, rung in enumerate(self.rungs)]
-        meta = {"grid": list(self.grid), "rungs": structures, "metric": self.metric, "mode": self.mode, "seeds": self.seeds,
-                "chunk_size": self.chunk_size, "advances": list(self.advances), "config_rungs": self.config_rungs,
-                "computed_config_rungs": self.computed_config_rungs}
-        arrays = {**results.grid_arrays(self.grid, prefix), **results.leaf_arrays(leaves, prefix),
-                  f"{prefix}stopped_rung": self.stopped_rung, f"{prefix}scores": self.scores}
+        structures = [
+            results.encode_tree(rung.metrics, leaves, f"rungs[{r}].metrics") for r, rung in enumerate(self.rungs)
+        ]
+        meta = {
+            "grid": list(self.grid),
+            "rungs": structures,
+            "metric": self.metric,
+            "mode": self.mode,
+            "seeds": self.seeds,
+            "chunk_size": self.chunk_size,
+            "advances": list(self.advances),
+            "config_rungs": self.config_rungs,
+            "computed_config_rungs": self.computed_config_rungs,
+        }
+        arrays = {
+            **results.grid_arrays(self.grid, prefix),
+            **results.leaf_arrays(leaves, prefix),
+            f"{prefix}stopped_rung": self.stopped_rung,
+            f"{prefix}scores": self.scores,
+        }
         arrays.update({f"{prefix}indices_{r}": np.asarray(where) for r, where in enumerate(self.indices)})
         return meta, arrays
 
@@ -125,21 +143,44 @@ class HalvingResult:
             grid, leaves, seeds = stored.grid(meta["grid"], prefix), stored.leaves(prefix), stored.seeds(meta, where)
             indices = [stored.arrays[f"{prefix}indices_{r}"] for r in range(len(meta["rungs"]))]
             metrics = [stored.tree(structure, leaves) for structure in meta["rungs"]]
-            stopped, scores, advances = stored.arrays[f"{prefix}stopped_rung"], stored.arrays[f"{prefix}scores"], tuple(meta["advances"])
-            fields = {name: meta[name] for name in ("metric", "mode", "chunk_size", "config_rungs", "computed_config_rungs")}
+            stopped, scores, advances = (
+                stored.arrays[f"{prefix}stopped_rung"],
+                stored.arrays[f"{prefix}scores"],
+                tuple(meta["advances"]),
+            )
+            fields = {
+                name: meta[name] for name in ("metric", "mode", "chunk_size", "config_rungs", "computed_config_rungs")
+            }
         stored.check_shapes(grid, {}, seeds, where)
         count = len(next(iter(grid.values())))
         if len(advances) != len(indices) or np.shape(stopped) != (count,) or np.shape(scores) != (len(indices), count):
-            raise stored.error(f"{len(indices)} rungs{of} need {len(indices)} advances, stopped_rung of shape ({count},) and scores of shape "
-                               f"({len(indices)}, {count}); the file has {len(advances)}, {np.shape(stopped)} and {np.shape(scores)}")
+            raise stored.error(
+                f"{len(indices)} rungs{of} need {len(indices)} advances, stopped_rung of shape ({count},) and scores of shape "
+                f"({len(indices)}, {count}); the file has {len(advances)}, {np.shape(stopped)} and {np.shape(scores)}"
+            )
         rungs = []
         for r, (tree, chosen) in enumerate(zip(metrics, indices)):
-            if np.ndim(chosen) != 1 or not np.issubdtype(np.asarray(chosen).dtype, np.integer) or np.any((chosen < 0) | (chosen >= count)):
-                raise stored.error(f"indices of rung {r}{of} must be 1-D integers in [0, {count}); the file has {chosen!r}")
+            if (
+                np.ndim(chosen) != 1
+                or not np.issubdtype(np.asarray(chosen).dtype, np.integer)
+                or np.any((chosen < 0) | (chosen >= count))
+            ):
+                raise stored.error(
+                    f"indices of rung {r}{of} must be 1-D integers in [0, {count}); the file has {chosen!r}"
+                )
             rung_grid = {n: v[chosen] for n, v in grid.items()}
             stored.check_shapes(rung_grid, tree, seeds, f"rung {r}{of}")
             rungs.append(SweepResult(grid=rung_grid, metrics=tree, seeds=seeds))
-        return cls(grid=grid, rungs=rungs, indices=indices, stopped_rung=stopped, scores=scores, seeds=seeds, advances=advances, **fields)
+        return cls(
+            grid=grid,
+            rungs=rungs,
+            indices=indices,
+            stopped_rung=stopped,
+            scores=scores,
+            seeds=seeds,
+            advances=advances,
+            **fields,
+        )
 
     def history(self, index: int) -> list:
         """Configuration ``index``'s metrics (one seed axis) at every rung it reached."""
@@ -173,8 +214,14 @@ def survivors(count: int, keep: float) -> int:
 
 def _rung_layout(metrics_info, state_info, alive: int, num_chunks: int):
     """(tree, leaves' (shape, dtype)) of a rung's checkpoint: its survivors' metrics and each lane's state."""
-    host = lambda info, rows=None: jax.ShapeDtypeStruct(info.shape if rows is None else (rows, *info.shape[1:]), info.dtype)  # noqa: E731
-    layout = {"metrics": jax.tree.map(lambda i: host(i, alive), metrics_info), "states": [jax.tree.map(host, state_info)] * num_chunks}
+
+    def host(info, rows=None):
+        return jax.ShapeDtypeStruct(info.shape if rows is None else (rows, *info.shape[1:]), info.dtype)
+
+    layout = {
+        "metrics": jax.tree.map(lambda i: host(i, alive), metrics_info),
+        "states": [jax.tree.map(host, state_info)] * num_chunks,
+    }
     return jax.tree.structure(layout), [(leaf.shape, leaf.dtype) for leaf in jax.tree.leaves(layout)]
 
 
@@ -244,16 +291,31 @@ def successive_halving(
     configurations, names, count, seeds, keys, chunk_size, devices = prepare(grid, seeds, key, chunk_size, devices)
     width = programs.chunk_width(count, chunk_size or survivors(count, keep), len(devices))
     group = programs.group_size_for(devices, check_count("group_size", group_size, allow_none=True))
-    init, advance, metrics_info = programs.rung_programs(init_fn, advance_fn, names, devices, width, seeds, keys.impl, keys.data.shape[1], group)
+    init, advance, metrics_info = programs.rung_programs(
+        init_fn, advance_fn, names, devices, width, seeds, keys.impl, keys.data.shape[1], group
+    )
     metric = check_metric(list(named_leaves(metrics_info)), metric)
     by_config, replicated = programs.shardings(devices)
     seed_keys = programs.global_array(keys.data, replicated)
     gather = _gather_program(devices)
     store = None
     if checkpoint_dir is not None:
-        described = describe_run({"init_fn": init_fn, "advance_fn": advance_fn}, configurations, seeds, keys, width, devices, group,
-                                 metric=metric, mode=mode, rungs=list(advances), keep=keep)
-        store = Checkpoints(checkpoint_dir, described, len(advances), part="rung", manifest="halving.json", caller="successive_halving")
+        described = describe_run(
+            {"init_fn": init_fn, "advance_fn": advance_fn},
+            configurations,
+            seeds,
+            keys,
+            width,
+            devices,
+            group,
+            metric=metric,
+            mode=mode,
+            rungs=list(advances),
+            keep=keep,
+        )
+        store = Checkpoints(
+            checkpoint_dir, described, len(advances), part="rung", manifest="halving.json", caller="successive_halving"
+        )
     state_info = init.lowered.out_info
 
     alive = np.arange(count)
@@ -261,23 +323,42 @@ def successive_halving(
     computed = 0
     saved_states = None  # the host states of the last rung loaded from checkpoint_dir
     positions = None  # the survivors' lanes in the last rung's chunks
-    with contextlib.closing(store) if store is not None else contextlib.nullcontext(), \
-            ProgressBar(len(advances), enabled=progress, description="successive halving", unit="rung") as bar:
+    with (
+        contextlib.closing(store) if store is not None else contextlib.nullcontext(),
+        ProgressBar(len(advances), enabled=progress, description="successive halving", unit="rung") as bar,
+    ):
         for rung, num_advances in enumerate(advances):
             num_chunks = -(-len(alive) // width)
             computed += num_chunks * width * num_advances
-            finished = None if store is None else store.load(rung, *_rung_layout(metrics_info, state_info, len(alive), num_chunks))
+            finished = (
+                None
+                if store is None
+                else store.load(rung, *_rung_layout(metrics_info, state_info, len(alive), num_chunks))
+            )
             if finished is not None:
                 metrics, saved_states, states = finished["metrics"], finished["states"], None
             else:
                 slots = programs.pad_to(alive, num_chunks * width)  # configurations of each lane
-                hparams = [programs.hparam_arrays({n: v[slots[c * width : (c + 1) * width]] for n, v in configurations.items()}, by_config) for c in range(num_chunks)]
+                hparams = [
+                    programs.hparam_arrays(
+                        {n: v[slots[c * width : (c + 1) * width]] for n, v in configurations.items()}, by_config
+                    )
+                    for c in range(num_chunks)
+                ]
                 if saved_states is not None:
-                    states, saved_states = [jax.tree.map(lambda a: programs.global_array(a, by_config), lane) for lane in saved_states], None
+                    states, saved_states = (
+                        [jax.tree.map(lambda a: programs.global_array(a, by_config), lane) for lane in saved_states],
+                        None,
+                    )
                 if rung == 0:
                     states = [init(h, seed_keys) for h in hparams]
                 else:
-                    states = list(gather(tuple(states), programs.global_array(positions.reshape(num_chunks, width).astype(np.int32), replicated)))
+                    states = list(
+                        gather(
+                            tuple(states),
+                            programs.global_array(positions.reshape(num_chunks, width).astype(np.int32), replicated),
+                        )
+                    )
                 metrics = []
                 for c in range(num_chunks):
                     for _ in range(num_advances):
@@ -291,7 +372,9 @@ def successive_halving(
             indices.append(alive)
             scores[rung, alive] = result.final(metric)
             if rung + 1 < len(advances):
-                ranked = np.where(np.isnan(scores[rung, alive]), np.inf, scores[rung, alive] * (1 if mode == "min" else -1))
+                ranked = np.where(
+                    np.isnan(scores[rung, alive]), np.inf, scores[rung, alive] * (1 if mode == "min" else -1)
+                )
                 order = np.lexsort((alive, ranked))[: survivors(len(alive), keep)]  # by score, ties by index
                 order = np.sort(order)  # survivors keep the grid's order
                 alive = alive[order]
@@ -301,8 +384,18 @@ def successive_halving(
     for rung, where in enumerate(indices):
         stopped[where] = rung
     return HalvingResult(
-        grid=configurations, rungs=rung_results, indices=indices, stopped_rung=stopped, scores=scores, metric=metric, mode=mode,
-        seeds=seeds, chunk_size=width, advances=advances, config_rungs=sum(len(i) for i in indices), computed_config_rungs=computed,
+        grid=configurations,
+        rungs=rung_results,
+        indices=indices,
+        stopped_rung=stopped,
+        scores=scores,
+        metric=metric,
+        mode=mode,
+        seeds=seeds,
+        chunk_size=width,
+        advances=advances,
+        config_rungs=sum(len(i) for i in indices),
+        computed_config_rungs=computed,
     )
 
 
@@ -322,7 +415,7 @@ class HyperbandResult:
         """The best configuration over every bracket's finalists (all trained ``max_advances`` calls)."""
         finalists = [(b.best(), m) for b, m in zip(self.brackets, self.members)]
         sign = 1 if self.brackets[0].mode == "min" else -1
-        pick, members = min(finalists, key=lambda f: (np.inf if np.isnan(f[0]["score"]) else sign * f[0]["score"]))
+        pick, members = min(finalists, key=lambda f: np.inf if np.isnan(f[0]["score"]) else sign * f[0]["score"])
         return {**pick, "index": int(members[pick["index"]])}
 
     def drawn(self) -> np.ndarray:
@@ -338,8 +431,13 @@ class HyperbandResult:
         """
         run = sum(b.cost()["config_advances"] for b in self.brackets)
         drawn = len(self.drawn())
-        return {"config_advances": run, "drawn_configurations": drawn, "grid_configurations": len(next(iter(self.grid.values()))),
-                "drawn_config_advances": drawn * self.max_advances, "saved": 1 - run / (drawn * self.max_advances)}
+        return {
+            "config_advances": run,
+            "drawn_configurations": drawn,
+            "grid_configurations": len(next(iter(self.grid.values()))),
+            "drawn_config_advances": drawn * self.max_advances,
+            "saved": 1 - run / (drawn * self.max_advances),
+        }
 
     def save(self, path: str | os.PathLike) -> None:
         """Writes the grid, members and every bracket, every array bit for bit, to one ``.npz`` file
@@ -368,8 +466,14 @@ class HyperbandResult:
         brackets = []
         for b, (meta, chosen) in enumerate(zip(stored.meta["brackets"], members)):
             bracket = HalvingResult._decode(stored, meta, f"bracket{b}_", f"bracket {b}")
-            if np.ndim(chosen) != 1 or len(chosen) != bracket.num_configurations or np.any((chosen < 0) | (chosen >= count)):
-                raise stored.error(f"members of bracket {b} must be {bracket.num_configurations} indices in [0, {count}); the file has {chosen!r}")
+            if (
+                np.ndim(chosen) != 1
+                or len(chosen) != bracket.num_configurations
+                or np.any((chosen < 0) | (chosen >= count))
+            ):
+                raise stored.error(
+                    f"members of bracket {b} must be {bracket.num_configurations} indices in [0, {count}); the file has {chosen!r}"
+                )
             brackets.append(bracket)
         return cls(grid=grid, brackets=brackets, members=members, max_advances=max_advances)
 
@@ -435,9 +539,22 @@ def hyperband(
         order = np.asarray(jax.random.permutation(jax.random.fold_in(key, number), count))
         chosen = np.sort(order[: min(size, count)])
         subset = {"configuration": Zip(**{name: values[chosen] for name, values in configurations.items()})}
-        brackets.append(successive_halving(init_fn, advance_fn, subset, metric=metric, mode=mode, rungs=advances, keep=1 / eta,
-                                           seeds=seeds, key=key, devices=devices, progress=progress,
-                                           checkpoint_dir=None if checkpoint_dir is None else checkpoint_dir / f"bracket_{number}"))
+        brackets.append(
+            successive_halving(
+                init_fn,
+                advance_fn,
+                subset,
+                metric=metric,
+                mode=mode,
+                rungs=advances,
+                keep=1 / eta,
+                seeds=seeds,
+                key=key,
+                devices=devices,
+                progress=progress,
+                checkpoint_dir=None if checkpoint_dir is None else checkpoint_dir / f"bracket_{number}",
+            )
+        )
         members.append(chosen)
     result = HyperbandResult(grid=configurations, brackets=brackets, members=members, max_advances=max_advances)
     drawn = len(result.drawn())
@@ -446,6 +563,7 @@ def hyperband(
             f"hyperband drew {drawn} of the grid's {count} configurations ({drawn / count:.0%}); the other {count - drawn} were "
             "never trained, so best() is the best of those drawn and cost() counts against them only. For more, raise "
             "max_advances (more and larger brackets), or run successive_halving over the whole grid",
-            UserWarning, stacklevel=2,
+            UserWarning,
+            stacklevel=2,
         )
     return result

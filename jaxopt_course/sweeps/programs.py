@@ -67,7 +67,9 @@ def traced_call(function_name: str, names: Sequence[str]):
     try:
         yield
     except KeyError as error:
-        raise ValueError(f"{function_name} reads hyper-parameter {error.args[0]!r}, which the grid does not give (grid keys: {list(names)})") from None
+        raise ValueError(
+            f"{function_name} reads hyper-parameter {error.args[0]!r}, which the grid does not give (grid keys: {list(names)})"
+        ) from None
     except _TRACER_ERRORS as error:
         raise TypeError(
             f"{function_name} needs the concrete value of a traced argument (a Python if, float() or int() on it). "
@@ -80,16 +82,22 @@ def check_outputs(function_name: str, outputs, what: str = "metrics") -> None:
     """A function's result must be a pytree of arrays with at least one leaf."""
     leaves = jax.tree.leaves(outputs)
     if not leaves:
-        raise TypeError(f"{function_name} returned {outputs!r}: it must return its {what} as an array or a pytree (dict, tuple) of arrays")
+        raise TypeError(
+            f"{function_name} returned {outputs!r}: it must return its {what} as an array or a pytree (dict, tuple) of arrays"
+        )
     for leaf in leaves:
         if not isinstance(leaf, (jax.Array, np.ndarray, np.generic, numbers.Number)):
-            raise TypeError(f"{function_name} returned a {type(leaf).__name__} ({leaf!r:.60}) among its {what}: return arrays (a dict of arrays, a NamedTuple)")
+            raise TypeError(
+                f"{function_name} returned a {type(leaf).__name__} ({leaf!r:.60}) among its {what}: return arrays (a dict of arrays, a NamedTuple)"
+            )
 
 
 def check_reads(function_name: str, names: Sequence[str], read: set[str]) -> None:
     unused = [name for name in names if name not in read]
     if unused:
-        raise ValueError(f"grid keys {unused} are not used by {function_name} (it reads {sorted(read)}); check their spelling")
+        raise ValueError(
+            f"grid keys {unused} are not used by {function_name} (it reads {sorted(read)}); check their spelling"
+        )
 
 
 def shardings(devices: tuple) -> tuple[NamedSharding, NamedSharding]:
@@ -194,13 +202,23 @@ def sharded(function: Callable, devices: tuple, num_shared: int, group: int | No
     ``devices``: each device runs its own share (``shard_map``) in groups; ``shared`` replicated."""
     mesh = Mesh(np.array(devices), ("config",))
     specs = (PartitionSpec("config"),) + (PartitionSpec(),) * num_shared
-    return jax.shard_map(in_groups(function, group), mesh=mesh, in_specs=specs, out_specs=PartitionSpec("config"), check_vma=False)
+    return jax.shard_map(
+        in_groups(function, group), mesh=mesh, in_specs=specs, out_specs=PartitionSpec("config"), check_vma=False
+    )
 
 
 PROGRAMS = ProgramCache(maxsize=64)  # sweep's and halving's programs, by what they close over
 
 
-def lower(per_configuration: Callable, mapped, shared: tuple, devices: tuple, group: int | None, function_name: str, names: Sequence[str]) -> compilation.Program:
+def lower(
+    per_configuration: Callable,
+    mapped,
+    shared: tuple,
+    devices: tuple,
+    group: int | None,
+    function_name: str,
+    names: Sequence[str],
+) -> compilation.Program:
     """The one builder of a grid program: ``per_configuration(one_configuration, *shared)`` over
     the configuration axis of ``mapped`` (a pytree of ``ShapeDtypeStruct`` [width, ...]), split
     over a ``config`` mesh of ``devices`` and run ``group`` at a time on each, ``shared``
@@ -216,11 +234,23 @@ def key_struct(seeds: int, key_width: int, devices: tuple) -> jax.ShapeDtypeStru
     return jax.ShapeDtypeStruct((seeds, key_width), jnp.uint32, sharding=shardings(devices)[1])
 
 
-def run_program(run_fn: Callable, names: tuple[str, ...], devices: tuple, width: int, seeds: int, key_impl: str | None, key_width: int, group: int | None = None) -> compilation.Program:
+def run_program(
+    run_fn: Callable,
+    names: tuple[str, ...],
+    devices: tuple,
+    width: int,
+    seeds: int,
+    key_impl: str | None,
+    key_width: int,
+    group: int | None = None,
+) -> compilation.Program:
     """``sweep``'s program: ``run_fn`` over [width configurations, seeds], kept by
     :func:`~jaxopt_course.hyperparams.static_key` of ``run_fn`` at this call (a ``run_fn`` defined
     again with the same code reuses it; one whose closure or globals changed is traced again)."""
-    return PROGRAMS.get(("run", run_fn, names, devices, width, seeds, key_impl, key_width, group), lambda: _run_program(run_fn, names, devices, width, seeds, key_impl, key_width, group))
+    return PROGRAMS.get(
+        ("run", run_fn, names, devices, width, seeds, key_impl, key_width, group),
+        lambda: _run_program(run_fn, names, devices, width, seeds, key_impl, key_width, group),
+    )
 
 
 def _run_program(run_fn, names, devices, width, seeds, key_impl, key_width, group):
@@ -237,7 +267,9 @@ def _run_program(run_fn, names, devices, width, seeds, key_impl, key_width, grou
         return over_seeds(one, seeds, (None, 0))(hparams, wrap_keys(key_data, key_impl))
 
     hparams = hparam_structs(names, width, shardings(devices)[0])
-    program = lower(per_configuration, hparams, (key_struct(seeds, key_width, devices),), devices, group, "run_fn", names)
+    program = lower(
+        per_configuration, hparams, (key_struct(seeds, key_width, devices),), devices, group, "run_fn", names
+    )
     check_reads("run_fn", names, read)
     return program
 
@@ -246,7 +278,9 @@ def rung_programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, k
     """Halving's programs, kept as :func:`run_program`'s: init (hparams, key data) -> state and
     advance (state, hparams) -> (state, metrics), each over [width, seeds], and the metrics' shapes."""
     parts = ("rungs", init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width, group)
-    return PROGRAMS.get(parts, lambda: _rung_programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width, group))
+    return PROGRAMS.get(
+        parts, lambda: _rung_programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width, group)
+    )
 
 
 def _rung_programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, key_width, group):
@@ -268,16 +302,33 @@ def _rung_programs(init_fn, advance_fn, names, devices, width, seeds, key_impl, 
         new_state, metrics = out
         shapes = lambda tree: jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)), tree)  # noqa: E731
         if jax.tree.structure(new_state) != jax.tree.structure(state) or shapes(new_state) != shapes(state):
-            raise TypeError("advance_fn must return a state of the structure, shapes and dtypes it was given (the next rung starts from it)")
+            raise TypeError(
+                "advance_fn must return a state of the structure, shapes and dtypes it was given (the next rung starts from it)"
+            )
         check_outputs("advance_fn", metrics)
         return new_state, metrics
 
     by_config = shardings(devices)[0]
     hparams = hparam_structs(names, width, by_config)
-    init = lower(lambda h, key_data: over_seeds(init_one, seeds, (None, 0))(h, wrap_keys(key_data, key_impl)),
-                 hparams, (key_struct(seeds, key_width, devices),), devices, group, "init_fn", names)
+    init = lower(
+        lambda h, key_data: over_seeds(init_one, seeds, (None, 0))(h, wrap_keys(key_data, key_impl)),
+        hparams,
+        (key_struct(seeds, key_width, devices),),
+        devices,
+        group,
+        "init_fn",
+        names,
+    )
     state = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=by_config), init.lowered.out_info)
-    advance = lower(lambda pair: over_seeds(advance_one, seeds, (0, None))(*pair), (state, hparams), (), devices, group, "advance_fn", names)
+    advance = lower(
+        lambda pair: over_seeds(advance_one, seeds, (0, None))(*pair),
+        (state, hparams),
+        (),
+        devices,
+        group,
+        "advance_fn",
+        names,
+    )
     check_reads("init_fn and advance_fn", names, read)
     return init, advance, advance.lowered.out_info[1]
 
@@ -308,4 +359,3 @@ def hparam_arrays(configurations: dict[str, np.ndarray], sharding) -> dict[str, 
 def pad_to(values: np.ndarray, length: int) -> np.ndarray:
     """``values`` padded to ``length`` by repeating its last entry (padding rows are computed, then dropped)."""
     return np.concatenate([values, np.repeat(values[-1:], length - len(values), axis=0)])
-

@@ -68,10 +68,16 @@ class SweepResult:
             raise ValueError(f"mode must be 'min' or 'max'; got {mode!r}")
         scores = self.final(metric)
         if np.all(np.isnan(scores)):
-            raise ValueError(f"{metric or 'the metric'} is NaN for every configuration (every run diverged?): there is no best one")
+            raise ValueError(
+                f"{metric or 'the metric'} is NaN for every configuration (every run diverged?): there is no best one"
+            )
         ranked = np.where(np.isnan(scores), np.inf if mode == "min" else -np.inf, scores)
         index = int(np.argmin(ranked) if mode == "min" else np.argmax(ranked))
-        return {**{name: float(v[index]) for name, v in self.grid.items()}, "score": float(scores[index]), "index": index}
+        return {
+            **{name: float(v[index]) for name, v in self.grid.items()},
+            "score": float(scores[index]),
+            "index": index,
+        }
 
     def select(self, **fixed) -> SweepResult:
         """The configurations whose hyper-parameters equal ``fixed`` (to float32 rounding)."""
@@ -82,7 +88,11 @@ class SweepResult:
             keep &= np.isclose(self.grid[name], np.float32(value), rtol=1e-6, atol=0)
         if not keep.any():
             raise ValueError(f"no configuration has {fixed}")
-        return SweepResult({n: v[keep] for n, v in self.grid.items()}, jax.tree.map(lambda a: np.asarray(a)[keep], self.metrics), self.seeds)
+        return SweepResult(
+            {n: v[keep] for n, v in self.grid.items()},
+            jax.tree.map(lambda a: np.asarray(a)[keep], self.metrics),
+            self.seeds,
+        )
 
     def to_records(self) -> list[dict]:
         """One dict per configuration: its hyper-parameters and each metric's :meth:`final` value."""
@@ -113,7 +123,11 @@ class SweepResult:
         ``TypeError`` here, not a file that cannot be loaded."""
         leaves: list[np.ndarray] = []
         structure = encode_tree(self.metrics, leaves)
-        write_npz(path, {"format": FORMAT, "seeds": self.seeds, "grid": list(self.grid), "metrics": structure}, {**grid_arrays(self.grid), **leaf_arrays(leaves)})
+        write_npz(
+            path,
+            {"format": FORMAT, "seeds": self.seeds, "grid": list(self.grid), "metrics": structure},
+            {**grid_arrays(self.grid), **leaf_arrays(leaves)},
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike, namedtuples: Sequence[type] = ()) -> SweepResult:
@@ -134,7 +148,11 @@ class SweepResult:
 # --------------------------------------------------------------------------- result files
 def _extension_dtypes() -> dict[str, np.dtype]:
     """ml_dtypes' dtypes (bfloat16, float8_*, int4, …) by name: numpy saves them as void bytes."""
-    return {name: np.dtype(kind) for name in dir(ml_dtypes) if isinstance(kind := getattr(ml_dtypes, name), type) and issubclass(kind, np.generic)}
+    return {
+        name: np.dtype(kind)
+        for name in dir(ml_dtypes)
+        if isinstance(kind := getattr(ml_dtypes, name), type) and issubclass(kind, np.generic)
+    }
 
 
 EXTENSION_DTYPES = _extension_dtypes()
@@ -183,8 +201,10 @@ def read_npz(path, format_name: str, writer: str) -> tuple[dict, dict[str, np.nd
     except _NotOurs:
         raise ValueError(f"{str(path)!r} is not a file written by {writer}") from None
     except (zipfile.BadZipFile, EOFError, ValueError, TypeError, KeyError, zlib.error) as error:
-        raise ValueError(f"{str(path)!r} is truncated or corrupt ({type(error).__name__}: {error}); "
-                         f"it cannot be read: re-run what made it and save it again with {writer}") from error
+        raise ValueError(
+            f"{str(path)!r} is truncated or corrupt ({type(error).__name__}: {error}); "
+            f"it cannot be read: re-run what made it and save it again with {writer}"
+        ) from error
 
 
 class _NotOurs(Exception):
@@ -201,7 +221,9 @@ class StoredFile:
         self._rebuilt: dict[tuple, type] = {}
 
     def error(self, what: str) -> ValueError:
-        return ValueError(f"{str(self.path)!r}: {what}; the file was edited or is corrupt: re-run what made it and save it again with {self.writer}")
+        return ValueError(
+            f"{str(self.path)!r}: {what}; the file was edited or is corrupt: re-run what made it and save it again with {self.writer}"
+        )
 
     @contextlib.contextmanager
     def reading(self):
@@ -215,16 +237,24 @@ class StoredFile:
         """``meta["seeds"]`` (the file's meta by default), checked to be a positive integer."""
         seeds = (self.meta if meta is None else meta)["seeds"]
         if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-            raise self.error(f"seeds{f' of {where}' if where else ''} must be a positive integer; the metadata has {seeds!r}")
+            raise self.error(
+                f"seeds{f' of {where}' if where else ''} must be a positive integer; the metadata has {seeds!r}"
+            )
         return seeds
 
     def grid(self, names: list[str] | None = None, prefix: str = "") -> dict[str, np.ndarray]:
         """The grid that :func:`grid_arrays` stored under ``prefix`` (names: the meta's ``"grid"``)."""
-        return {name: self.arrays[f"{prefix}grid_{i}"] for i, name in enumerate(self.meta["grid"] if names is None else names)}
+        return {
+            name: self.arrays[f"{prefix}grid_{i}"]
+            for i, name in enumerate(self.meta["grid"] if names is None else names)
+        }
 
     def leaves(self, prefix: str = "") -> list:
         """The leaves that :func:`leaf_arrays` stored under ``prefix``."""
-        return [self.arrays[f"{prefix}leaf_{i}"] for i in range(sum(name.startswith(f"{prefix}leaf_") for name in self.arrays))]
+        return [
+            self.arrays[f"{prefix}leaf_{i}"]
+            for i in range(sum(name.startswith(f"{prefix}leaf_") for name in self.arrays))
+        ]
 
     def tree(self, structure, leaves: list) -> Any:
         return decode_tree(structure, leaves, self._namedtuple_class)
@@ -233,14 +263,20 @@ class StoredFile:
         """Every grid array has one length n; every metrics leaf has axes [n, seeds, …]."""
         where = f" ({where})" if where else ""
         lengths = {name: np.shape(values) for name, values in grid.items()}
-        if not lengths or any(len(shape) != 1 for shape in lengths.values()) or len({s[0] for s in lengths.values()}) != 1:
+        if (
+            not lengths
+            or any(len(shape) != 1 for shape in lengths.values())
+            or len({s[0] for s in lengths.values()}) != 1
+        ):
             raise self.error(f"the grid arrays{where} must be 1-D of one length; they have shapes {lengths}")
         count = next(iter(lengths.values()))[0]
         for name, leaf in named_leaves(metrics).items():
             shape = np.shape(leaf)
             if len(shape) < 2 or shape[0] != count or shape[1] != seeds:
-                raise self.error(f"metric {name!r}{where} has shape {shape}, but axes [configuration, seed] must be "
-                                 f"[{count}, {seeds}] ({count} grid values, seeds={seeds})")
+                raise self.error(
+                    f"metric {name!r}{where} has shape {shape}, but axes [configuration, seed] must be "
+                    f"[{count}, {seeds}] ({count} grid values, seeds={seeds})"
+                )
 
     def _namedtuple_class(self, module: str, qualname: str, fields: list[str]) -> type:
         """The class in ``namedtuples`` of this qualified name (its fields must match), else that
@@ -254,7 +290,9 @@ class StoredFile:
         for kind in self._classes:
             if kind.__qualname__ == qualname:
                 if tuple(kind._fields) != fields:
-                    raise self.error(f"namedtuples gives {qualname} with fields {kind._fields}, but the file saved {qualname} with fields {fields}")
+                    raise self.error(
+                        f"namedtuples gives {qualname} with fields {kind._fields}, but the file saved {qualname} with fields {fields}"
+                    )
                 return kind
         kind = sys.modules.get(module)  # already imported; never imported here
         for part in qualname.split("."):
@@ -264,11 +302,18 @@ class StoredFile:
         try:
             return collections.namedtuple(qualname.split(".")[-1].replace("<locals>", "locals"), fields)
         except ValueError as error:
-            raise self.error(f"it names a NamedTuple {qualname!r} with fields {list(fields)} that no class can have ({error})") from error
+            raise self.error(
+                f"it names a NamedTuple {qualname!r} with fields {list(fields)} that no class can have ({error})"
+            ) from error
 
 
 def _is_namedtuple_class(kind) -> bool:
-    return isinstance(kind, type) and issubclass(kind, tuple) and isinstance(getattr(kind, "_fields", None), tuple) and hasattr(kind, "_make")
+    return (
+        isinstance(kind, type)
+        and issubclass(kind, tuple)
+        and isinstance(getattr(kind, "_fields", None), tuple)
+        and hasattr(kind, "_make")
+    )
 
 
 def _check_namedtuples(namedtuples) -> tuple[type, ...]:
@@ -331,12 +376,16 @@ def encode_tree(node, leaves: list, where: str = "metrics") -> Any:
     if isinstance(node, dict):
         for key in node:
             if not isinstance(key, (str, int)):  # JSON keeps str, int and bool exactly; a tuple would come back a list
-                raise TypeError(f"{where} has the key {key!r} ({type(key).__name__}); result files keep dict keys that are strings or integers")
+                raise TypeError(
+                    f"{where} has the key {key!r} ({type(key).__name__}); result files keep dict keys that are strings or integers"
+                )
         return {"dict": [[key, encode_tree(value, leaves, f"{where}[{key!r}]")] for key, value in node.items()]}
     if _is_namedtuple(node):
         kind = type(node)
-        return {"namedtuple": [kind.__module__, kind.__qualname__, list(kind._fields)],
-                "children": [encode_tree(v, leaves, f"{where}.{f}") for f, v in zip(kind._fields, node)]}
+        return {
+            "namedtuple": [kind.__module__, kind.__qualname__, list(kind._fields)],
+            "children": [encode_tree(v, leaves, f"{where}.{f}") for f, v in zip(kind._fields, node)],
+        }
     if isinstance(node, (list, tuple)):
         return {type(node).__name__: [encode_tree(v, leaves, f"{where}[{i}]") for i, v in enumerate(node)]}
     if isinstance(node, jax.Array) and jax.dtypes.issubdtype(node.dtype, jax.dtypes.prng_key):
@@ -348,7 +397,9 @@ def encode_tree(node, leaves: list, where: str = "metrics") -> Any:
             raise TypeError(f"{where} is an array of dtype {array.dtype}, which cannot be saved without pickling")
         leaves.append(array)
         return {"leaf": len(leaves) - 1}
-    raise TypeError(f"result files keep dicts, lists, tuples, NamedTuples, arrays and PRNG keys; {where} is a {type(node).__name__}")
+    raise TypeError(
+        f"result files keep dicts, lists, tuples, NamedTuples, arrays and PRNG keys; {where} is a {type(node).__name__}"
+    )
 
 
 def decode_tree(structure, leaves: list, namedtuple_class: Callable[[str, str, list[str]], type]) -> Any:
@@ -367,7 +418,9 @@ def decode_tree(structure, leaves: list, namedtuple_class: Callable[[str, str, l
     if kind == "dict":
         return {key: decode_tree(child, leaves, namedtuple_class) for key, child in value}
     if kind == "namedtuple":
-        return namedtuple_class(*value)(*[decode_tree(child, leaves, namedtuple_class) for child in structure["children"]])
+        return namedtuple_class(*value)(
+            *[decode_tree(child, leaves, namedtuple_class) for child in structure["children"]]
+        )
     if kind not in ("list", "tuple"):
         raise KeyError(f"unknown node {kind!r}")
     children = [decode_tree(child, leaves, namedtuple_class) for child in value]

@@ -112,12 +112,22 @@ def sweep(
     def run_lane(part):
         return programs.to_host(program.compiled(chosen)(programs.hparam_arrays(part, by_config), seed_keys))
 
-    with contextlib.closing(store) if store is not None else contextlib.nullcontext(), ProgressBar(num_chunks, enabled=progress and num_chunks > 1, description="sweep", unit="chunk") as bar, ThreadPoolExecutor(lanes) as pool:
+    with (
+        contextlib.closing(store) if store is not None else contextlib.nullcontext(),
+        ProgressBar(num_chunks, enabled=progress and num_chunks > 1, description="sweep", unit="chunk") as bar,
+        ThreadPoolExecutor(lanes) as pool,
+    ):
         for index in range(num_chunks):
             chunk = None if store is None else store.load(index, program.out_tree, expected)
             if chunk is None:
-                part = {name: programs.pad_to(values[index * width : (index + 1) * width], lanes * lane_width) for name, values in padded.items()}
-                pieces = [{name: values[lane * lane_width : (lane + 1) * lane_width] for name, values in part.items()} for lane in range(lanes)]
+                part = {
+                    name: programs.pad_to(values[index * width : (index + 1) * width], lanes * lane_width)
+                    for name, values in padded.items()
+                }
+                pieces = [
+                    {name: values[lane * lane_width : (lane + 1) * lane_width] for name, values in part.items()}
+                    for lane in range(lanes)
+                ]
                 results = list(pool.map(run_lane, pieces)) if lanes > 1 else [run_lane(pieces[0])]
                 chunk = jax.tree.map(lambda *lane_parts: np.concatenate(lane_parts)[:width], *results)
                 if store is not None:
@@ -126,5 +136,3 @@ def sweep(
             bar.update(1)
     metrics = jax.tree.map(lambda *parts: np.concatenate(parts)[:count], *outputs)
     return SweepResult(grid=configurations, metrics=metrics, seeds=seeds)
-
-

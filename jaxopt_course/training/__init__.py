@@ -23,7 +23,15 @@ from jaxopt_course.training.batches import distinct_draws
 from jaxopt_course.training.fitting import MIN_STEPS_PER_REPORT, fit
 from jaxopt_course.training.history import Evaluation, History, RunLog, TrainCarry
 from jaxopt_course.training.plan import SAMPLING, WHOLE_EPOCHS, EarlyStopping, Plan, make_plan
-from jaxopt_course.training.trainer import Trainer, check_optimizer, check_params, check_start, make_train, takes_key, train
+from jaxopt_course.training.trainer import (
+    Trainer,
+    check_optimizer,
+    check_params,
+    check_start,
+    make_train,
+    takes_key,
+    train,
+)
 
 __all__ = [
     "MIN_STEPS_PER_REPORT",

@@ -46,7 +46,11 @@ def distinct_draws(key: jax.Array, n: int, count: int, *, per_round: int | None 
     ``top_k`` over n uniforms (docs/performance.md gives the measurements).
     """
     per_round = 2 * count if per_round is None else per_round
-    for name, value, low, high in (("n", n, 1, 2**31 - 1), ("count", count, 1, n), ("per_round", per_round, 1, 2**31 - 1)):
+    for name, value, low, high in (
+        ("n", n, 1, 2**31 - 1),
+        ("count", count, 1, n),
+        ("per_round", per_round, 1, 2**31 - 1),
+    ):
         if not is_count(value) or not low <= value <= high:
             raise ValueError(f"distinct_draws: {name} must be an integer in [{low}, {high}]; got {value!r}")
     never = jnp.iinfo(jnp.int32).max

@@ -16,8 +16,8 @@ import optax
 from jaxopt_course import compilation
 from jaxopt_course.data import check_data
 from jaxopt_course.horizons import check_horizon
-from jaxopt_course.learning_rate import records_learning_rate
 from jaxopt_course.hyperparams import ProgramCache, is_hyperparametric, structure_key
+from jaxopt_course.learning_rate import records_learning_rate
 from jaxopt_course.progress import ProgressBar
 from jaxopt_course.training.history import History
 from jaxopt_course.training.plan import EarlyStopping, Plan, make_plan
@@ -51,7 +51,19 @@ def _program(trainer: Trainer, optimizer):
 
         return compilation.jit(train_program)
 
-    return _PROGRAMS.get((trainer.loss_fn, opaque, structure, trainer.plan, trainer.early_stopping, trainer.progress_every, with_eval, trainer.metrics), build)
+    return _PROGRAMS.get(
+        (
+            trainer.loss_fn,
+            opaque,
+            structure,
+            trainer.plan,
+            trainer.early_stopping,
+            trainer.progress_every,
+            with_eval,
+            trainer.metrics,
+        ),
+        build,
+    )
 
 
 def fit(
@@ -130,7 +142,9 @@ def fit(
       * A new shape of data or parameters, or a new plan (batch size, steps, mode), compiles again.
     """
     num_samples = check_data(data)
-    plan = make_plan(num_samples, batch_size, num_epochs=num_epochs, num_steps=num_steps, sampling=sampling, drop_last=drop_last)
+    plan = make_plan(
+        num_samples, batch_size, num_epochs=num_epochs, num_steps=num_steps, sampling=sampling, drop_last=drop_last
+    )
     if on_nonfinite not in ("warn", "raise"):
         raise ValueError(f"on_nonfinite must be 'warn' or 'raise'; got {on_nonfinite!r}")
     check_start(params, optimizer, key)
@@ -143,7 +157,9 @@ def fit(
                 check_labels(params, arrays, model_state, name)
     # at most ~20 host round trips (each ~0.3-1 ms), and none more often than every 2000 steps
     every = max(plan.num_steps // 20, MIN_STEPS_PER_REPORT) if progress and not traced else 0
-    trainer = make_train(loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping, progress_every=every, metrics=metrics)
+    trainer = make_train(
+        loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping, progress_every=every, metrics=metrics
+    )
     trainer.check_metric_outputs(params, model_state)
     if traced:
         return trainer.run(params, optimizer, tuple(data), key, model_state)
@@ -152,14 +168,19 @@ def fit(
             "History.learning_rate will be NaN (unknown): this optimiser keeps no learning rate in its state, as optax's own "
             "optimisers do not. To record it, build it as optax.inject_hyperparams(optax.adam)(learning_rate=1e-3), "
             "or use this package's optimiser of the same name (jc.adam(1e-3))",
-            UserWarning, stacklevel=2,
+            UserWarning,
+            stacklevel=2,
         )
     for name, arrays in (("data", data), ("eval_data", eval_data)):
         if arrays is not None and not all(np.all(np.isfinite(np.asarray(a))) for a in arrays):
             raise ValueError(f"{name} contains NaN or inf; clean or drop those samples before training")
     program = _program(trainer, optimizer)
     with ProgressBar(plan.num_steps, enabled=progress):
-        history = jax.block_until_ready(program(params, optimizer if is_hyperparametric(optimizer) else None, tuple(data), key, eval_data, model_state))
+        history = jax.block_until_ready(
+            program(
+                params, optimizer if is_hyperparametric(optimizer) else None, tuple(data), key, eval_data, model_state
+            )
+        )
         jax.effects_barrier()  # let the last progress callbacks land before the bar closes
     _flag(history, plan, early_stopping, on_nonfinite)
     return history

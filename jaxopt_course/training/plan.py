@@ -66,19 +66,27 @@ def make_plan(
 ) -> Plan:
     """Checks the run's static arguments and returns its :class:`Plan`."""
     if not is_count(num_samples) or num_samples < 1:
-        raise ValueError(f"num_samples must be a positive integer (the number of training samples); got {num_samples!r}")
+        raise ValueError(
+            f"num_samples must be a positive integer (the number of training samples); got {num_samples!r}"
+        )
     if sampling not in SAMPLING:
         raise ValueError(f"sampling must be one of {SAMPLING}; got {sampling!r}")
     if not is_count(batch_size) or not 1 <= batch_size <= num_samples:
-        raise ValueError(f"batch_size must be an integer in [1, {num_samples}] (the number of samples); got {batch_size!r}")
+        raise ValueError(
+            f"batch_size must be an integer in [1, {num_samples}] (the number of samples); got {batch_size!r}"
+        )
     if (num_epochs is None) == (num_steps is None):
-        raise ValueError(f"give exactly one of num_epochs and num_steps; got num_epochs={num_epochs!r}, num_steps={num_steps!r}")
+        raise ValueError(
+            f"give exactly one of num_epochs and num_steps; got num_epochs={num_epochs!r}, num_steps={num_steps!r}"
+        )
     for name, value in (("num_epochs", num_epochs), ("num_steps", num_steps)):
         check_count(name, value, allow_none=True)
     if not isinstance(drop_last, (bool, np.bool_)):
         raise ValueError(f"drop_last must be True or False; got {drop_last!r}")
     num_samples, batch_size = int(num_samples), int(batch_size)
-    per_epoch = num_samples // batch_size if (drop_last and sampling in WHOLE_EPOCHS) else math.ceil(num_samples / batch_size)
+    per_epoch = (
+        num_samples // batch_size if (drop_last and sampling in WHOLE_EPOCHS) else math.ceil(num_samples / batch_size)
+    )
     if num_epochs is not None:
         return Plan(num_samples, batch_size, sampling, int(num_epochs), per_epoch, 0, bool(drop_last))
     epochs, tail = divmod(int(num_steps), per_epoch)
@@ -100,6 +108,10 @@ class EarlyStopping:
 
     def __post_init__(self):
         check_count("patience", self.patience)
-        if isinstance(self.min_delta, bool) or not isinstance(self.min_delta, (numbers.Real, np.floating)) or not self.min_delta >= 0:
+        if (
+            isinstance(self.min_delta, bool)
+            or not isinstance(self.min_delta, (numbers.Real, np.floating))
+            or not self.min_delta >= 0
+        ):
             raise ValueError(f"min_delta must be a number >= 0; got {self.min_delta!r}")
         object.__setattr__(self, "patience", int(self.patience))

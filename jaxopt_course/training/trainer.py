@@ -47,7 +47,26 @@ def takes_key(loss_fn: Callable) -> bool:
     return len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
 
 
-_DATA_NAMES = frozenset({"x", "xs", "X", "xb", "x_batch", "inputs", "features", "images", "y", "ys", "Y", "yb", "y_batch", "labels", "targets", "target"})
+_DATA_NAMES = frozenset(
+    {
+        "x",
+        "xs",
+        "X",
+        "xb",
+        "x_batch",
+        "inputs",
+        "features",
+        "images",
+        "y",
+        "ys",
+        "Y",
+        "yb",
+        "y_batch",
+        "labels",
+        "targets",
+        "target",
+    }
+)
 
 
 def check_loss_signature(loss_fn: Callable) -> None:
@@ -73,7 +92,9 @@ def _is_schedule(value: Any) -> bool:
         parameters = list(inspect.signature(value).parameters.values())
     except (TypeError, ValueError):
         return False
-    required = [p for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [
+        p for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
     return len(required) == 1 and required[0].name in ("count", "step", "t", "epoch", "steps", "iteration")
 
 
@@ -88,8 +109,12 @@ def check_optimizer(optimizer: Any) -> None:
         )
     if callable(optimizer) and not hasattr(optimizer, "init"):
         name = getattr(optimizer, "__name__", repr(optimizer))
-        raise TypeError(f"optimizer must be an optax.GradientTransformation; got the function {name!r}: call it, e.g. {name}(learning_rate=0.1)")
-    raise TypeError(f"optimizer must be an optax.GradientTransformation, such as jc.sgd(0.1) or optax.adam(1e-3); got {optimizer!r}")
+        raise TypeError(
+            f"optimizer must be an optax.GradientTransformation; got the function {name!r}: call it, e.g. {name}(learning_rate=0.1)"
+        )
+    raise TypeError(
+        f"optimizer must be an optax.GradientTransformation, such as jc.sgd(0.1) or optax.adam(1e-3); got {optimizer!r}"
+    )
 
 
 def check_params(params: Any) -> None:
@@ -105,11 +130,15 @@ def check_params(params: Any) -> None:
                 "other model builders return (params, apply); unpack them, params, apply = models.mlp(...), and pass params"
             )
         if isinstance(leaf, (str, bytes)):
-            raise TypeError(f"{where} is the string {leaf!r:.60}; params must hold only floating-point arrays: keep names and settings outside params")
+            raise TypeError(
+                f"{where} is the string {leaf!r:.60}; params must hold only floating-point arrays: keep names and settings outside params"
+            )
         try:
             dtype = jnp.result_type(leaf)
         except TypeError:
-            raise TypeError(f"{where} is a {type(leaf).__name__}, not an array; params must hold only floating-point arrays") from None
+            raise TypeError(
+                f"{where} is a {type(leaf).__name__}, not an array; params must hold only floating-point arrays"
+            ) from None
         if not jnp.issubdtype(dtype, jnp.inexact):
             where = jax.tree_util.keystr(path) or "params"
             raise ValueError(
@@ -130,10 +159,14 @@ def check_metrics(metrics: Any, eval_data: tuple | None) -> dict:
     if metrics is None:
         return {}
     if not isinstance(metrics, dict):
-        raise TypeError(f"metrics must be a dict {{name: fn(params, batch) -> scalar}}, e.g. {{'accuracy': models.accuracy(apply)}}; got {type(metrics).__name__} {metrics!r}")
+        raise TypeError(
+            f"metrics must be a dict {{name: fn(params, batch) -> scalar}}, e.g. {{'accuracy': models.accuracy(apply)}}; got {type(metrics).__name__} {metrics!r}"
+        )
     for name, metric in metrics.items():
         if not isinstance(name, str) or not name or "." in name:
-            raise TypeError(f"metrics' names must be non-empty strings without a dot (results name them 'eval_metrics.<name>'); got {name!r}")
+            raise TypeError(
+                f"metrics' names must be non-empty strings without a dot (results name them 'eval_metrics.<name>'); got {name!r}"
+            )
         if not callable(metric):
             raise TypeError(f"metrics[{name!r}] must be a function fn(params, batch) -> scalar; got {metric!r}")
     if metrics and eval_data is None:
@@ -204,19 +237,25 @@ class Trainer:
         return self.plan.sampling not in WHOLE_EPOCHS and self.eval_data is None
 
     # ---- the public pieces
-    def __call__(self, params: Any, optimizer: optax.GradientTransformation, data: tuple, key: jax.Array, model_state: Any = None) -> History:
+    def __call__(
+        self, params: Any, optimizer: optax.GradientTransformation, data: tuple, key: jax.Array, model_state: Any = None
+    ) -> History:
         """The whole run: ``plan.num_epochs`` epochs, then the tail steps of a per-step plan."""
         check_start(params, optimizer, key)
         self.check_metric_outputs(params, model_state)
         return self.run(params, optimizer, self._check_data(data), key, model_state)
 
-    def run(self, params: Any, optimizer: optax.GradientTransformation, data: tuple, key: jax.Array, model_state: Any = None) -> History:
+    def run(
+        self, params: Any, optimizer: optax.GradientTransformation, data: tuple, key: jax.Array, model_state: Any = None
+    ) -> History:
         """The whole run, as ``trainer(...)``, on arguments already checked: nothing is checked again."""
         carry = self._start(params, optimizer, key, model_state)
         carry, log = self._epochs(carry, optimizer, tuple(data), self.plan.num_epochs, self.plan.tail_steps)
         return self._history(carry, log)
 
-    def init(self, params: Any, optimizer: optax.GradientTransformation, key: jax.Array, model_state: Any = None) -> TrainCarry:
+    def init(
+        self, params: Any, optimizer: optax.GradientTransformation, key: jax.Array, model_state: Any = None
+    ) -> TrainCarry:
         """The carry before the first epoch.
 
         With a ``model_state`` (a Flax model's ``batch_stats``), the loss is called as
@@ -233,7 +272,9 @@ class Trainer:
         if self.metrics:
             jax.eval_shape(self._eval_metrics, params, model_state)
 
-    def advance(self, carry: TrainCarry, optimizer: optax.GradientTransformation, data: tuple, num_epochs: int) -> tuple[TrainCarry, History]:
+    def advance(
+        self, carry: TrainCarry, optimizer: optax.GradientTransformation, data: tuple, num_epochs: int
+    ) -> tuple[TrainCarry, History]:
         """``num_epochs`` (a static count) more whole epochs from ``carry``; their history."""
         check_count("num_epochs", num_epochs)
         carry, log = self._epochs(carry, optimizer, self._check_data(data), int(num_epochs))
@@ -245,17 +286,31 @@ class Trainer:
         evaluation = None
         if self.eval_data is not None:
             initial = self._eval_loss(params, model_state)
-            evaluation = Evaluation(initial, params, model_state, jnp.float32(jnp.inf), jnp.int32(-1), jnp.int32(-1), self._eval_metrics(params, model_state))
-        return TrainCarry(params, optimizer.init(params), jnp.int32(0), sample_key, dropout_key, evaluation, model_state)
+            evaluation = Evaluation(
+                initial,
+                params,
+                model_state,
+                jnp.float32(jnp.inf),
+                jnp.int32(-1),
+                jnp.int32(-1),
+                self._eval_metrics(params, model_state),
+            )
+        return TrainCarry(
+            params, optimizer.init(params), jnp.int32(0), sample_key, dropout_key, evaluation, model_state
+        )
 
     # ---- epochs
-    def _epochs(self, carry: TrainCarry, optimizer, data, num_epochs: int, tail_steps: int = 0) -> tuple[TrainCarry, RunLog]:
+    def _epochs(
+        self, carry: TrainCarry, optimizer, data, num_epochs: int, tail_steps: int = 0
+    ) -> tuple[TrainCarry, RunLog]:
         """``num_epochs`` whole epochs, then ``tail_steps`` steps logged as one more epoch."""
         plan = self.plan
         if self.flat:  # nothing happens between epochs: one scan over every step
             whole = num_epochs * plan.steps_per_epoch
             state, steps = self._steps(carry, optimizer, data, carry.epoch * plan.steps_per_epoch, whole + tail_steps)
-            epoch_loss = steps.loss[:whole].reshape(num_epochs, plan.steps_per_epoch).mean(axis=1)  # by reshape: no index constant to fold
+            epoch_loss = (
+                steps.loss[:whole].reshape(num_epochs, plan.steps_per_epoch).mean(axis=1)
+            )  # by reshape: no index constant to fold
             if tail_steps:
                 epoch_loss = jnp.append(epoch_loss, steps.loss[whole:].mean())
             logged = num_epochs + (1 if tail_steps else 0)
@@ -267,7 +322,11 @@ class Trainer:
         every = 0 if not self.progress_every or inside else max(1, self.progress_every // plan.steps_per_epoch)
         carry, log = scan_reporting(
             lambda c, epoch: self._epoch(c, optimizer, data, epoch, plan.steps_per_epoch),
-            carry, carry.epoch + jnp.arange(num_epochs, dtype=jnp.int32), num_epochs, every, plan.steps_per_epoch,
+            carry,
+            carry.epoch + jnp.arange(num_epochs, dtype=jnp.int32),
+            num_epochs,
+            every,
+            plan.steps_per_epoch,
         )
         log = log._replace(step_loss=log.step_loss.reshape(-1), learning_rate=log.learning_rate.reshape(-1))
         if tail_steps:
@@ -279,17 +338,23 @@ class Trainer:
         """One epoch of ``num_steps`` steps, then its evaluation; frozen once stopped early."""
 
         def active(carry):
-            state, steps = self._steps(carry, optimizer, data, epoch * self.plan.steps_per_epoch, num_steps, self._order(carry, epoch))
+            state, steps = self._steps(
+                carry, optimizer, data, epoch * self.plan.steps_per_epoch, num_steps, self._order(carry, epoch)
+            )
             sizes = self._batch_sizes(num_steps)
             epoch_loss = jnp.sum(steps.loss * sizes) / jnp.sum(sizes)
             carry = carry._replace(**state._asdict(), epoch=epoch + 1)
             evaluation, eval_loss, eval_metrics = self._evaluate(carry, epoch)
-            return carry._replace(evaluation=evaluation), RunLog(steps.loss, steps.learning_rate, epoch_loss, eval_loss, jnp.bool_(True), eval_metrics)
+            return carry._replace(evaluation=evaluation), RunLog(
+                steps.loss, steps.learning_rate, epoch_loss, eval_loss, jnp.bool_(True), eval_metrics
+            )
 
         def frozen(carry):
             nothing = jnp.full((self._steps_in(num_steps),), jnp.nan, jnp.float32)
             no_metrics = {name: jnp.float32(jnp.nan) for name in self.metrics}
-            return carry._replace(epoch=epoch + 1), RunLog(nothing, nothing, jnp.float32(jnp.nan), jnp.float32(jnp.nan), jnp.bool_(False), no_metrics)
+            return carry._replace(epoch=epoch + 1), RunLog(
+                nothing, nothing, jnp.float32(jnp.nan), jnp.float32(jnp.nan), jnp.bool_(False), no_metrics
+            )
 
         if self.early_stopping is None:  # no epoch is ever frozen: no branch to compile
             return active(carry)
@@ -314,7 +379,9 @@ class Trainer:
         return sizes
 
     # ---- steps
-    def _steps(self, carry: TrainCarry, optimizer, data, first_step, num_steps: int, order: jax.Array | None = None) -> tuple[StepState, StepLog]:
+    def _steps(
+        self, carry: TrainCarry, optimizer, data, first_step, num_steps: int, order: jax.Array | None = None
+    ) -> tuple[StepState, StepLog]:
         """Steps ``first_step …`` from ``carry``: the one route of every step of every mode.
 
         Without ``order`` (the per-step modes) each of the ``num_steps`` steps draws its batch
@@ -334,7 +401,9 @@ class Trainer:
         num_full = plan.num_samples // plan.batch_size
         batches = order[: num_full * plan.batch_size].reshape(num_full, plan.batch_size)
         numbers = first_step + jnp.arange(num_full)
-        state, steps = scan_reporting(lambda s, xs: update(s, *xs), state, (batches, numbers), num_full, self.progress_every, 1)
+        state, steps = scan_reporting(
+            lambda s, xs: update(s, *xs), state, (batches, numbers), num_full, self.progress_every, 1
+        )
         if plan.last_batch_size != plan.batch_size:  # the epoch's last, smaller batch
             state, last = update(state, order[num_full * plan.batch_size :], numbers[-1] + 1)
             steps = jax.tree.map(jnp.append, steps, last)
@@ -352,12 +421,16 @@ class Trainer:
             batch = data if indices is None else jax.tree.map(lambda a: a[indices], data)
             step_key = jax.random.fold_in(dropout_key, number)
             if state.model_state is not None:  # the loss also returns the model's new state
-                (loss, model_state), grads = jax.value_and_grad(self._stateful_loss, has_aux=True)(state.params, batch, step_key, state.model_state)
+                (loss, model_state), grads = jax.value_and_grad(self._stateful_loss, has_aux=True)(
+                    state.params, batch, step_key, state.model_state
+                )
             else:
                 args = (state.params, batch, step_key) if self.loss_takes_key else (state.params, batch)
                 (loss, grads), model_state = jax.value_and_grad(self._scalar_loss)(*args), None
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-            return StepState(optax.apply_updates(state.params, updates), opt_state, model_state), StepLog(loss, latest_learning_rate(opt_state))
+            return StepState(optax.apply_updates(state.params, updates), opt_state, model_state), StepLog(
+                loss, latest_learning_rate(opt_state)
+            )
 
         return update
 
@@ -367,15 +440,23 @@ class Trainer:
     def _stateful_loss(self, params, batch, key, model_state):
         returned = self.loss_fn(params, batch, key, model_state)
         if not isinstance(returned, tuple) or len(returned) != 2:
-            raise ValueError("with a model_state, loss_fn(params, batch, key, model_state) must return (loss, new_model_state)")
+            raise ValueError(
+                "with a model_state, loss_fn(params, batch, key, model_state) must return (loss, new_model_state)"
+            )
         loss, new_state = returned
         if jax.tree.structure(new_state) != jax.tree.structure(model_state):
-            raise ValueError(f"loss_fn returned a model state of structure {jax.tree.structure(new_state)}; expected {jax.tree.structure(model_state)}")
+            raise ValueError(
+                f"loss_fn returned a model state of structure {jax.tree.structure(new_state)}; expected {jax.tree.structure(model_state)}"
+            )
         return _checked_scalar(loss), new_state
 
     def _eval_loss(self, params, model_state) -> jax.Array:
         batch = jax.tree.map(jnp.asarray, tuple(self.eval_data))
-        loss = self._scalar_loss(params, batch) if model_state is None else self._stateful_loss(params, batch, None, model_state)[0]
+        loss = (
+            self._scalar_loss(params, batch)
+            if model_state is None
+            else self._stateful_loss(params, batch, None, model_state)[0]
+        )
         return jnp.asarray(loss, jnp.float32)
 
     def _eval_metrics(self, params, model_state) -> dict:
@@ -397,15 +478,19 @@ class Trainer:
         if self.early_stopping is not None:
             stopped = jnp.where(epoch - best_epoch >= self.early_stopping.patience, epoch, -1)
         keep = functools.partial(jax.tree.map, lambda new, old: jnp.where(improved, new, old))
-        return Evaluation(
-            initial_loss=evaluation.initial_loss,
-            best_params=keep(carry.params, evaluation.best_params),
-            best_model_state=keep(carry.model_state, evaluation.best_model_state),
-            best_loss=jnp.minimum(eval_loss, evaluation.best_loss),
-            best_epoch=best_epoch,
-            stopped_epoch=jnp.asarray(stopped, jnp.int32),
-            initial_metrics=evaluation.initial_metrics,
-        ), eval_loss, self._eval_metrics(carry.params, carry.model_state)
+        return (
+            Evaluation(
+                initial_loss=evaluation.initial_loss,
+                best_params=keep(carry.params, evaluation.best_params),
+                best_model_state=keep(carry.model_state, evaluation.best_model_state),
+                best_loss=jnp.minimum(eval_loss, evaluation.best_loss),
+                best_epoch=best_epoch,
+                stopped_epoch=jnp.asarray(stopped, jnp.int32),
+                initial_metrics=evaluation.initial_metrics,
+            ),
+            eval_loss,
+            self._eval_metrics(carry.params, carry.model_state),
+        )
 
     # ---- the record
     def _history(self, carry: TrainCarry, log: RunLog) -> History:
@@ -455,7 +540,9 @@ def _checked_metric(name: str, value) -> jax.Array:
     is_number = hasattr(value, "shape") or isinstance(value, (int, float))
     if not is_number or jnp.shape(value) != ():
         shown = f"shape {jnp.shape(value)}" if hasattr(value, "shape") else type(value).__name__
-        raise ValueError(f"metrics[{name!r}] must return a scalar (one number for the whole eval_data); it returned {shown}")
+        raise ValueError(
+            f"metrics[{name!r}] must return a scalar (one number for the whole eval_data); it returned {shown}"
+        )
     return jnp.asarray(value, jnp.float32)
 
 
@@ -473,5 +560,12 @@ def train(
     metrics: dict[str, Callable] | None = None,
 ) -> History:
     """One whole run, pure: ``make_train(loss_fn, plan, ...)(params, optimizer, data, key, model_state)``."""
-    trainer = make_train(loss_fn, plan, eval_data=eval_data, early_stopping=early_stopping, progress_every=progress_every, metrics=metrics)
+    trainer = make_train(
+        loss_fn,
+        plan,
+        eval_data=eval_data,
+        early_stopping=early_stopping,
+        progress_every=progress_every,
+        metrics=metrics,
+    )
     return trainer(params, optimizer, data, key, model_state)
