@@ -117,9 +117,3 @@ def latest_learning_rate(optimizer_state: Any) -> jax.Array:
             return node.learning_rate
         return as_float32(node.hyperparams["learning_rate"])
     return jnp.float32(jnp.nan)
-
-
-def records_learning_rate(optimizer: optax.GradientTransformation, params: Any) -> bool:
-    """Whether ``optimizer``'s state records its learning rate (ours do; optax's own optimisers
-    do only under ``optax.inject_hyperparams``).  Reads the state's structure only (no compute)."""
-    return bool(_rate_nodes(jax.eval_shape(optimizer.init, params)))

@@ -19,6 +19,7 @@ import numpy as np
 
 from jaxopt_course import compilation
 from jaxopt_course.checks import check_count, check_key, is_count
+from jaxopt_course.hyperparams import ProgramCache
 
 ACTIVATIONS: dict[str, Callable] = {
     "relu": nn.relu,
@@ -387,14 +388,37 @@ def supervised_loss(apply: Callable, loss: str | Callable = "mse", *, stateful: 
     return loss_fn
 
 
+_OUTPUT_SHAPES = ProgramCache(maxsize=64)  # a model's output shape, by the model and its inputs' shapes
+
+
+def _output_shape(apply: Callable, stateful: bool, params, first, model_state) -> tuple:
+    """The shape of ``apply``'s output for one row ``first``: traced for shapes only, nothing runs."""
+    if stateful:
+        return jax.eval_shape(lambda p, x, s: apply(p, x, None, s)[0], params, first, model_state).shape
+    return jax.eval_shape(lambda p, x: apply(p, x, None), params, first).shape
+
+
 def _check_classes(apply: Callable, stateful: bool, params, data, model_state=None, name: str = "data") -> None:
     """Every label of ``data`` against the model's number of outputs (read from its shapes)."""
     x, y = data
-    first = jax.tree.map(lambda a: a[:1], x)
-    if stateful:
-        shape = jax.eval_shape(lambda p, s: apply(p, first, None, s)[0], params, model_state).shape
-    else:
-        shape = jax.eval_shape(lambda p: apply(p, first, None), params).shape
+
+    def abstract(array, rows=None):
+        shape = np.shape(array) if rows is None else (rows, *np.shape(array)[1:])
+        return jax.ShapeDtypeStruct(shape, jnp.result_type(array))
+
+    inputs = (
+        jax.tree.map(abstract, params),
+        jax.tree.map(lambda a: abstract(a, 1), x),
+        jax.tree.map(abstract, model_state),
+    )
+    parts = (
+        "outputs",
+        apply,
+        stateful,
+        jax.tree.structure(inputs),
+        tuple((s.shape, str(s.dtype)) for s in jax.tree.leaves(inputs)),
+    )
+    shape = _OUTPUT_SHAPES.get(parts, lambda: _output_shape(apply, stateful, *inputs))
     try:
         check_labels(jax.ShapeDtypeStruct((len(y), *shape[1:]), jnp.float32), y)
     except ValueError as error:

@@ -141,3 +141,15 @@ def test_an_optimiser_that_keeps_no_learning_rate_is_said_plainly():
         ours = fit(optimizer=jc.adam(1e-3))
     np.testing.assert_allclose(injected.learning_rate, 1e-3, rtol=1e-6)
     np.testing.assert_allclose(ours.learning_rate, 1e-3, rtol=1e-6)
+
+
+def test_the_label_check_follows_the_model_it_is_given():
+    """The model's output width is kept by the model and its inputs' shapes: labels 0..3 are refused
+    for a 3-output MLP, then accepted for a 4-output one, then refused for the 3-output one again."""
+    params4, apply4 = models.mlp(KEY, 4, (8, 4))
+    labels = np.arange(20) % 4
+    with pytest.raises(ValueError, match=r"class indices in \[0, 3\)"):
+        fit(data=(X, labels))
+    fit(loss_fn=models.supervised_loss(apply4, "cross_entropy"), params=params4, data=(X, labels))
+    with pytest.raises(ValueError, match=r"class indices in \[0, 3\)"):
+        fit(data=(X, labels))

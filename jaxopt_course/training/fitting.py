@@ -17,7 +17,6 @@ from jaxopt_course import compilation
 from jaxopt_course.data import check_data
 from jaxopt_course.horizons import check_horizon
 from jaxopt_course.hyperparams import ProgramCache, is_hyperparametric, structure_key
-from jaxopt_course.learning_rate import records_learning_rate
 from jaxopt_course.progress import ProgressBar
 from jaxopt_course.training.history import History
 from jaxopt_course.training.plan import EarlyStopping, Plan, make_plan
@@ -163,14 +162,6 @@ def fit(
     trainer.check_metric_outputs(params, model_state)
     if traced:
         return trainer.run(params, optimizer, tuple(data), key, model_state)
-    if not records_learning_rate(optimizer, params):
-        warnings.warn(
-            "History.learning_rate will be NaN (unknown): this optimiser keeps no learning rate in its state, as optax's own "
-            "optimisers do not. To record it, build it as optax.inject_hyperparams(optax.adam)(learning_rate=1e-3), "
-            "or use this package's optimiser of the same name (jc.adam(1e-3))",
-            UserWarning,
-            stacklevel=2,
-        )
     for name, arrays in (("data", data), ("eval_data", eval_data)):
         if arrays is not None and not all(np.all(np.isfinite(np.asarray(a))) for a in arrays):
             raise ValueError(f"{name} contains NaN or inf; clean or drop those samples before training")
@@ -183,6 +174,14 @@ def fit(
         )
         jax.effects_barrier()  # let the last progress callbacks land before the bar closes
     _flag(history, plan, early_stopping, on_nonfinite)
+    if bool(np.all(np.isnan(np.asarray(history.learning_rate)))):  # the optimiser's state keeps no rate
+        warnings.warn(
+            "History.learning_rate will be NaN (unknown): this optimiser keeps no learning rate in its state, as optax's own "
+            "optimisers do not. To record it, build it as optax.inject_hyperparams(optax.adam)(learning_rate=1e-3), "
+            "or use this package's optimiser of the same name (jc.adam(1e-3))",
+            UserWarning,
+            stacklevel=2,
+        )
     return history
 
 
