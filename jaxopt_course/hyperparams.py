@@ -267,15 +267,10 @@ def _function_key(function: types.FunctionType) -> Any:
         if function.__module__ is not None and _module_from_library(function.__module__):
             # a library's code does not change in a process, and its globals are module attributes
             # (not seen, as for user code); its closures (a factory's inner functions) still count
-            return (
-                types.FunctionType,
-                _code_key(function.__code__),
-                cells,
-                static_key(function.__defaults__),
-                static_key(function.__kwdefaults__),
-            )
-        names = sorted(name for name in _global_names(function.__code__) if name in function.__globals__)
-        read_globals = tuple((name, static_key(function.__globals__[name])) for name in names)
+            read_globals = ()
+        else:
+            names = sorted(name for name in _global_names(function.__code__) if name in function.__globals__)
+            read_globals = tuple((name, static_key(function.__globals__[name])) for name in names)
         return (
             types.FunctionType,
             _code_key(function.__code__),

@@ -18,7 +18,7 @@ GRID = {"learning_rate": RATES, "momentum": [0.5]}
 init_fn, advance_fn = regression_init, regression_advance  # four steps of SGD with momentum per rung
 
 
-def halve(folder=None, **changes):
+def halve(folder=None, advance=None, **changes):
     arguments = dict(
         metric="loss",
         rungs=3,
@@ -29,7 +29,7 @@ def halve(folder=None, **changes):
         progress=False,
         checkpoint_dir=folder,
     )
-    return successive_halving(init_fn, advance_fn, changes.pop("grid", GRID), **{**arguments, **changes})
+    return successive_halving(init_fn, advance or advance_fn, changes.pop("grid", GRID), **{**arguments, **changes})
 
 
 def assert_same(a, b):
@@ -139,19 +139,7 @@ def test_an_edited_advance_fn_is_refused_by_name(finished, tmp_path):
         return state, {"loss": hparams["learning_rate"] * hparams["momentum"]}
 
     with pytest.raises(ValueError, match="different advance_fn"):
-        successive_halving(
-            init_fn,
-            advance_fn,
-            GRID,
-            metric="loss",
-            rungs=3,
-            keep=1 / 3,
-            seeds=2,
-            chunk_size=3,
-            key=jax.random.PRNGKey(3),
-            progress=False,
-            checkpoint_dir=folder,
-        )
+        halve(folder, advance=advance_fn)
 
 
 @pytest.mark.parametrize("bad", ["", " ", b"folder", 3])
