@@ -169,9 +169,33 @@ def check_metrics(metrics: Any, eval_data: tuple | None) -> dict:
             )
         if not callable(metric):
             raise TypeError(f"metrics[{name!r}] must be a function fn(params, batch) -> scalar; got {metric!r}")
+        _check_metric_signature(name, metric)
     if metrics and eval_data is None:
         raise ValueError("metrics are evaluated on eval_data; give eval_data=(x, y)")
     return dict(metrics)
+
+
+def _check_metric_signature(name: str, metric: Callable) -> None:
+    """A metric takes (params, batch), or (params, batch, model_state); an uncalled factory does not."""
+    try:
+        signature = inspect.signature(metric)
+    except (TypeError, ValueError):
+        return
+    for count in (2, 3):
+        try:
+            signature.bind(*range(count))
+            return
+        except TypeError:
+            pass
+    factory = (
+        f": it looks like a factory, call it, e.g. {{{name!r}: models.{metric.__name__}(apply)}}"
+        if "apply" in signature.parameters
+        else ""
+    )
+    raise TypeError(
+        f"metrics[{name!r}] takes {signature}, but a metric is called fn(params, batch) "
+        f"(fn(params, batch, model_state) with a model state){factory}"
+    )
 
 
 # --------------------------------------------------------------------------- the trainer
