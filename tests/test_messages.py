@@ -157,5 +157,7 @@ def test_the_label_check_follows_the_model_it_is_given():
 
 def test_an_uncalled_metric_factory_is_named():
     """metrics={"acc": models.accuracy} (the factory, not the metric): named, with the call to make."""
-    with pytest.raises(TypeError, match=r"metrics\['acc'\] takes \(apply.*call it, e\.g\. \{'acc': models\.accuracy\(apply\)\}"):
+    with pytest.raises(
+        TypeError, match=r"metrics\['acc'\] takes \(apply.*call it, e\.g\. \{'acc': models\.accuracy\(apply\)\}"
+    ):
         fit(eval_data=(X, Y), metrics={"acc": models.accuracy})
