@@ -1,6 +1,16 @@
-"""Shared test settings: float32 everywhere, CPU, quiet matplotlib."""
+"""Shared test settings: float32 everywhere, CPU, quiet matplotlib, and a process of short runs.
+
+The suite is hundreds of short programs, so, like ``python -m experiments``, it compiles them with
+the package's short-run options (``compilation.use_in_process``): compiling is most of its time.
+Tests of a library process's own options and lowering set that state up themselves, or run in a
+fresh process.
+"""
 
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+from jaxopt_course import compilation  # noqa: E402  (after the platform is chosen)
+
+compilation.use_in_process()

@@ -28,6 +28,15 @@ def task():
     return params, models.supervised_loss(apply), (x, y)
 
 
+# XLA's own values of the options the package sets, named: the suite's process holds the short-run
+# ones in XLA_FLAGS (conftest.py), which a plain jax.jit would compile with.
+XLA_DEFAULTS = {
+    "xla_backend_optimization_level": 3,
+    "xla_cpu_use_fusion_emitters": True,
+    "xla_cpu_parallel_codegen_split_count": 32,
+}
+
+
 @pytest.mark.parametrize("short_runs", [False, True], ids=["library", "short_runs"])
 @pytest.mark.parametrize(
     "optimizer",
@@ -50,7 +59,9 @@ def test_fit_with_the_options_equals_xla_defaults_to_float32_rounding(task, opti
         loss_fn, params, optimizer, batch, batch_size=8, num_epochs=3, key=jax.random.PRNGKey(1), progress=False
     )
     trainer = training.make_train(loss_fn, plan)
-    default = jax.jit(lambda p, o, d, k: trainer(p, o, d, k))(params, optimizer, batch, jax.random.PRNGKey(1))
+    default = jax.jit(lambda p, o, d, k: trainer(p, o, d, k), compiler_options=XLA_DEFAULTS)(
+        params, optimizer, batch, jax.random.PRNGKey(1)
+    )
     np.testing.assert_allclose(ours.step_loss, default.step_loss, rtol=2e-5, atol=1e-7)
     for a, b in zip(jax.tree.leaves(ours.params), jax.tree.leaves(default.params)):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-7)
@@ -72,13 +83,15 @@ def test_a_package_program_inside_a_users_jit_is_a_plain_nested_jit():
 
 @pytest.fixture(autouse=True)
 def library_process(monkeypatch):
-    """Every test starts, and leaves the module, as a library process: no short-run options, not
-    opted in to the straight-line Threefry lowering, and JAX's own CPU rule for it restored."""
+    """Every test runs as a library process: no short-run options, not opted in to the
+    straight-line Threefry lowering, and JAX's own CPU rule for it in place (the suite's process
+    is one of short runs, see conftest.py); the process's own state is restored after."""
     from jax._src.interpreters import mlir
     from jax._src.random import threefry2x32
 
     rules = mlir._platform_specific_lowerings["cpu"]
     before = rules.get(threefry2x32.threefry2x32_p)
+    mlir.register_lowering(threefry2x32.threefry2x32_p, threefry2x32._threefry2x32_cpu_lowering_rule, platform="cpu")
     monkeypatch.setattr(compilation, "_short_runs", False)
     monkeypatch.setattr(compilation, "_user_flags", frozenset())
     monkeypatch.setattr(compilation, "_threefry_opted_in", False)

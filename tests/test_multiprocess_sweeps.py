@@ -111,7 +111,10 @@ def test_two_processes_get_the_whole_result_equal_to_one_process(tmp_path):
     """Complete on every process, identical across processes, equal to one process to float32 rounding."""
     root = Path(__file__).resolve().parents[1]
     env = dict(
-        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu", PYTHONPATH=str(root)
+        os.environ,
+        XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2",
+        JAX_PLATFORMS="cpu",
+        PYTHONPATH=str(root),
     )
     script, port = WORKER.format(tests=str(root / "tests")), str(free_port())
     workers = [

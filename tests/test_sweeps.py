@@ -240,7 +240,10 @@ def test_sharded_over_four_cpu_devices_equals_one_device():
     """With 4 (forced) CPU devices the grid is sharded over a mesh and gives one device's numbers."""
     root = Path(__file__).resolve().parents[1]
     env = dict(
-        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu", PYTHONPATH=str(root)
+        os.environ,
+        XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4",
+        JAX_PLATFORMS="cpu",
+        PYTHONPATH=str(root),
     )
     script = SHARDED.format(tests=str(root / "tests"))
     completed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)

@@ -423,6 +423,23 @@ def test_early_stopping_restores_the_best_parameters():
     np.testing.assert_allclose(linear_loss(history.params, (x_eval, y_eval)), np.nanmin(history.eval_loss), rtol=1e-6)
 
 
+def test_early_stopping_from_a_perfect_fit_warns_without_dividing_by_zero():
+    """Parameters that fit eval_data exactly (eval loss 0 at the start): the warning still comes, with no ratio."""
+    with pytest.warns(RuntimeWarning, match=r"against 0 at the start; the run diverged"):
+        fit(
+            linear_loss,
+            {"w": jnp.zeros((1, 1)), "b": jnp.zeros((1,))},
+            jc.sgd(0.1),
+            DATA,
+            batch_size=10,
+            num_epochs=5,
+            key=jax.random.PRNGKey(0),
+            eval_data=(X, jnp.zeros_like(Y)),
+            early_stopping=EarlyStopping(patience=2),
+            progress=False,
+        )
+
+
 def test_nonfinite_loss_is_flagged_at_its_step():
     """A diverging run records its first non-finite step, warns naming it, or raises."""
     kwargs = dict(batch_size=10, num_epochs=400, key=jax.random.PRNGKey(0), progress=False)

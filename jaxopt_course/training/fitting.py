@@ -197,9 +197,10 @@ def _flag(history: History, plan: Plan, early_stopping: EarlyStopping | None, on
         best_epoch, initial = int(history.best_epoch), float(history.initial_eval_loss)
         best = float(history.eval_loss[best_epoch]) if best_epoch >= 0 else math.nan
         if not best <= initial:
+            ratio = f" ({best / initial:.3g}x)" if initial > 0 else ""  # a run may start at a perfect fit
             warnings.warn(
                 f"early stopping restored the parameters of epoch {best_epoch}, but no epoch improved on the initial "
-                f"parameters: eval loss {best:.4g} against {initial:.4g} at the start ({best / initial:.3g}x); the run "
+                f"parameters: eval loss {best:.4g} against {initial:.4g} at the start{ratio}; the run "
                 "diverged or moved away from the evaluation task: lower the learning rate or check eval_data",
                 RuntimeWarning,
                 stacklevel=3,
