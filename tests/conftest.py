@@ -10,6 +10,9 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# the experiments keep compiled programs on disk (~/.cache/jaxopt_course/xla); the suite writes nothing
+# there, and its compile counts never depend on what an earlier run left
+os.environ["JAXOPT_COURSE_CACHE"] = "off"
 
 from jaxopt_course import compilation  # noqa: E402  (after the platform is chosen)
 
