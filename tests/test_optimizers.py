@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import chex
@@ -223,21 +224,35 @@ def test_jit_and_eager_agree_and_state_is_stable(row):
 
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
 def test_vmap_over_every_hyperparameter(row):
-    """Sweeping each numeric hyper-parameter under vmap equals running each value alone."""
+    """Sweeping each numeric hyper-parameter under vmap equals running each value alone.
+
+    Three programs for the whole row: every hyper-parameter's sweep (one vmap each); the runs alone,
+    one per hyper-parameter with its value an argument (called once per value); and the runs built
+    from Python floats, one per value with it a constant."""
     loss_fn, start, _ = PROBLEMS["quadratic"]
-    for name, value in row.hparams.items():
-        grid = jnp.array([value * 0.5, value, value * 0.9 if name != "learning_rate" else value * 1.5], jnp.float32)
+    grids = {
+        name: jnp.array([value * 0.5, value, value * 0.9 if name != "learning_rate" else value * 1.5], jnp.float32)
+        for name, value in row.hparams.items()
+    }
 
-        def final(v, name=name):
-            return run(row.ours(**dict(row.hparams, **{name: v})), loss_fn, start, 20)[0]
+    def final(name, v):
+        return run(row.ours(**dict(row.hparams, **{name: v})), loss_fn, start, 20)[0]
 
-        swept = jax.jit(jax.vmap(final))(grid)
+    swept = jax.jit(lambda grids: {name: jax.vmap(functools.partial(final, name))(grids[name]) for name in grids})(
+        grids
+    )
+    each_alone = jax.jit(lambda values: {name: final(name, values[name]) for name in values})
+    alone = [each_alone({name: jnp.float32(grid[i]) for name, grid in grids.items()}) for i in range(3)]
+    # and the optimiser built from a plain Python float, as a user writes it
+    as_float = jax.jit(
+        lambda: {name: [final(name, float(v)) for v in np.asarray(grid)] for name, grid in grids.items()}
+    )()
+    for name, grid in grids.items():
         for i, v in enumerate(np.asarray(grid)):
-            alone = jax.jit(final)(jnp.float32(v))
-            chex.assert_trees_all_close(jax.tree.map(lambda x: x[i], swept), alone, rtol=1e-5, atol=1e-6)
-            # and the optimiser built from a plain Python float, as a user writes it
-            as_float = jax.jit(lambda v=float(v): final(v))()
-            chex.assert_trees_all_close(jax.tree.map(lambda x: x[i], swept), as_float, rtol=1e-5, atol=1e-6)
+            case = f"{name}={v}"
+            at_i = jax.tree.map(lambda x: x[i], swept[name])
+            chex.assert_trees_all_close(at_i, alone[i][name], rtol=1e-5, atol=1e-6, custom_message=case)
+            chex.assert_trees_all_close(at_i, as_float[name][i], rtol=1e-5, atol=1e-6, custom_message=case)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
