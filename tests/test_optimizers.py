@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import chex
@@ -174,11 +175,12 @@ def run_python(optimizer, loss_fn, params, num_steps):
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
 @pytest.mark.parametrize("problem", list(PROBLEMS))
 def test_matches_optax_reference(row, problem):
-    """Over 100 steps on each problem, ours and optax's give the same parameters."""
+    """Over 100 steps on each problem, ours and optax's give the same parameters (both runs one program)."""
     loss_fn, start, _ = PROBLEMS[problem]
     hp = dict(row.hparams, learning_rate=row.hparams["learning_rate"] * (0.01 if problem == "rosenbrock" else 1.0))
-    ours, _ = jax.jit(lambda: run(row.matching(**hp), loss_fn, start, 100))()
-    reference, _ = jax.jit(lambda: run(row.reference(**hp), loss_fn, start, 100))()
+    ours, reference = jax.jit(
+        lambda: (run(row.matching(**hp), loss_fn, start, 100)[0], run(row.reference(**hp), loss_fn, start, 100)[0])
+    )()
     chex.assert_trees_all_close(ours, reference, rtol=2e-5, atol=2e-6)
 
 
@@ -223,63 +225,78 @@ def test_jit_and_eager_agree_and_state_is_stable(row):
 
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
 def test_vmap_over_every_hyperparameter(row):
-    """Sweeping each numeric hyper-parameter under vmap equals running each value alone."""
+    """Sweeping each numeric hyper-parameter under vmap equals running each value alone.
+
+    Three programs for the whole row: every hyper-parameter's sweep (one vmap each); the runs alone,
+    one per hyper-parameter with its value an argument (called once per value); and the runs built
+    from Python floats, one per value with it a constant."""
     loss_fn, start, _ = PROBLEMS["quadratic"]
-    for name, value in row.hparams.items():
-        grid = jnp.array([value * 0.5, value, value * 0.9 if name != "learning_rate" else value * 1.5], jnp.float32)
+    grids = {
+        name: jnp.array([value * 0.5, value, value * 0.9 if name != "learning_rate" else value * 1.5], jnp.float32)
+        for name, value in row.hparams.items()
+    }
 
-        def final(v, name=name):
-            return run(row.ours(**dict(row.hparams, **{name: v})), loss_fn, start, 20)[0]
+    def final(name, v):
+        return run(row.ours(**dict(row.hparams, **{name: v})), loss_fn, start, 20)[0]
 
-        swept = jax.jit(jax.vmap(final))(grid)
+    swept = jax.jit(lambda grids: {name: jax.vmap(functools.partial(final, name))(grids[name]) for name in grids})(
+        grids
+    )
+    each_alone = jax.jit(lambda values: {name: final(name, values[name]) for name in values})
+    alone = [each_alone({name: jnp.float32(grid[i]) for name, grid in grids.items()}) for i in range(3)]
+    # and the optimiser built from a plain Python float, as a user writes it
+    as_float = jax.jit(
+        lambda: {name: [final(name, float(v)) for v in np.asarray(grid)] for name, grid in grids.items()}
+    )()
+    for name, grid in grids.items():
         for i, v in enumerate(np.asarray(grid)):
-            alone = jax.jit(final)(jnp.float32(v))
-            chex.assert_trees_all_close(jax.tree.map(lambda x: x[i], swept), alone, rtol=1e-5, atol=1e-6)
-            # and the optimiser built from a plain Python float, as a user writes it
-            as_float = jax.jit(lambda v=float(v): final(v))()
-            chex.assert_trees_all_close(jax.tree.map(lambda x: x[i], swept), as_float, rtol=1e-5, atol=1e-6)
+            case = f"{name}={v}"
+            at_i = jax.tree.map(lambda x: x[i], swept[name])
+            chex.assert_trees_all_close(at_i, alone[i][name], rtol=1e-5, atol=1e-6, custom_message=case)
+            chex.assert_trees_all_close(at_i, as_float[name][i], rtol=1e-5, atol=1e-6, custom_message=case)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
 def test_composes_with_optax_transforms(row):
-    """Inside optax.chain with optax's clipping, and with its lr scaling, ours equals the reference."""
+    """Inside optax.chain with optax's clipping, and with its lr scaling, ours equals the reference
+    (both runs one program)."""
     loss_fn, start, _ = PROBLEMS["quadratic"]
     ours = optax.chain(optax.clip_by_global_norm(1.0), row.matching(**row.hparams))
     reference = optax.chain(optax.clip_by_global_norm(1.0), row.reference(**row.hparams))
-    chex.assert_trees_all_close(
-        jax.jit(lambda: run(ours, loss_fn, start, 30)[0])(),
-        jax.jit(lambda: run(reference, loss_fn, start, 30)[0])(),
-        rtol=2e-5,
-        atol=2e-6,
-    )
+    of_ours, of_reference = jax.jit(lambda: (run(ours, loss_fn, start, 30)[0], run(reference, loss_fn, start, 30)[0]))()
+    chex.assert_trees_all_close(of_ours, of_reference, rtol=2e-5, atol=2e-6)
 
 
 def test_direction_block_with_optax_learning_rate():
-    """Our direction blocks followed by optax.scale_by_learning_rate equal our full optimisers."""
+    """Our direction blocks followed by optax.scale_by_learning_rate equal our full optimisers (all
+    the runs one program)."""
     loss_fn, start, _ = PROBLEMS["quadratic"]
-    pairs = [
-        (jc.scale_by_adam(), jc.adam(0.1)),
-        (jc.scale_by_rms(), jc.rmsprop(0.1)),
-        (jc.scale_by_adagrad(), jc.adagrad(0.1)),
-        (jc.scale_by_adadelta(), jc.adadelta(0.1)),
-        (jc.scale_by_momentum(0.9), jc.sgd(0.1, 0.9)),
-    ]
-    for block, full in pairs:
+    pairs = {
+        "scale_by_adam": (jc.scale_by_adam(), jc.adam(0.1)),
+        "scale_by_rms": (jc.scale_by_rms(), jc.rmsprop(0.1)),
+        "scale_by_adagrad": (jc.scale_by_adagrad(), jc.adagrad(0.1)),
+        "scale_by_adadelta": (jc.scale_by_adadelta(), jc.adadelta(0.1)),
+        "scale_by_momentum": (jc.scale_by_momentum(0.9), jc.sgd(0.1, 0.9)),
+    }
+
+    def both(block, full):
         chained = optax.chain(block, optax.scale_by_learning_rate(0.1))
-        chex.assert_trees_all_close(run(chained, loss_fn, start, 20)[0], run(full, loss_fn, start, 20)[0], rtol=1e-6)
+        return run(chained, loss_fn, start, 20)[0], run(full, loss_fn, start, 20)[0]
+
+    finals = jax.jit(lambda: {name: both(*pair) for name, pair in pairs.items()})()
+    for name, (of_chained, of_full) in finals.items():
+        chex.assert_trees_all_close(of_chained, of_full, rtol=1e-6, custom_message=name)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
 def test_inject_hyperparams_matches_plain(row):
-    """optax.inject_hyperparams(ours) runs and gives the plain optimiser's trajectory."""
+    """optax.inject_hyperparams(ours) runs and gives the plain optimiser's trajectory (both runs one program)."""
     loss_fn, start, _ = PROBLEMS["quadratic"]
     injected = optax.inject_hyperparams(row.ours)(**row.hparams)
-    chex.assert_trees_all_close(
-        jax.jit(lambda: run(injected, loss_fn, start, 50)[0])(),
-        jax.jit(lambda: run(row.ours(**row.hparams), loss_fn, start, 50)[0])(),
-        rtol=1e-5,
-        atol=1e-6,
-    )
+    of_injected, of_plain = jax.jit(
+        lambda: (run(injected, loss_fn, start, 50)[0], run(row.ours(**row.hparams), loss_fn, start, 50)[0])
+    )()
+    chex.assert_trees_all_close(of_injected, of_plain, rtol=1e-5, atol=1e-6)
 
 
 FLOAT_VS_ARRAY = {
@@ -313,8 +330,9 @@ def test_float_and_float32_array_hyperparameters_agree(name):
 
         return jax.lax.scan(step, (start, optimizer.init(start)), noise)[1]
 
-    as_floats = jax.jit(lambda: trajectory(factory(**hp)))()
-    as_arrays = jax.jit(lambda: trajectory(factory(**{k: jnp.float32(v) for k, v in hp.items()})))()
+    as_floats, as_arrays = jax.jit(
+        lambda: (trajectory(factory(**hp)), trajectory(factory(**{k: jnp.float32(v) for k, v in hp.items()})))
+    )()
     scale = jnp.maximum(1.0, jnp.abs(as_floats))
     assert float(jnp.max(jnp.abs(as_floats - as_arrays) / scale)) <= 1e-6
 
@@ -398,20 +416,31 @@ DTYPE_CASES = [(row.name, lambda row=row: row.ours(**row.hparams)) for row in RO
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16], ids=["bfloat16", "float16"])
 def test_state_dtypes_stable_through_cond_and_scan(dtype):
     """Every row and convention: the state that init builds keeps its shapes and dtypes through
-    lax.cond and lax.scan (both require it), for bfloat16 and float16 params."""
+    lax.cond and lax.scan (both require it), for bfloat16 and float16 params.  All the cases'
+    scans are one program; a failure names its case."""
     params = {"w": jnp.array([1.0, -2.0], dtype), "b": jnp.array(0.5, dtype)}
-    for name, build in DTYPE_CASES:
-        optimizer = build()
-        state = optimizer.init(params)
+    optimizers = {name: build() for name, build in DTYPE_CASES}
+    states = {name: optimizer.init(params) for name, optimizer in optimizers.items()}
 
-        def step(carry, _, optimizer=optimizer):
+    def three_steps(name, params, state):
+        optimizer = optimizers[name]
+
+        def step(carry, _):
             p, s = carry
             grads = jax.tree.map(lambda x: (0.5 * x + 0.1).astype(x.dtype), p)
             u, new_s = optimizer.update(grads, s, p)
             new_s = jax.lax.cond(jnp.all(jnp.isfinite(u["w"])), lambda: new_s, lambda: s)
             return (optax.apply_updates(p, u), new_s), None
 
-        (final, final_state), _ = jax.jit(lambda p, s: jax.lax.scan(step, (p, s), None, length=3))(params, state)
+        try:
+            return jax.lax.scan(step, (params, state), None, length=3)[0]
+        except Exception as error:  # lax.cond or lax.scan refusing the state this case's update returns
+            error.add_note(f"in case {name}")
+            raise
+
+    finals = jax.jit(lambda p, states: {name: three_steps(name, p, s) for name, s in states.items()})(params, states)
+    for name, state in states.items():
+        final, final_state = finals[name]
         chex.assert_trees_all_equal_shapes_and_dtypes(final_state, state, custom_message=name)
         chex.assert_trees_all_equal_dtypes(final, params, custom_message=name)
 
