@@ -445,10 +445,10 @@ def test_early_stopping_from_a_perfect_fit_warns_without_dividing_by_zero():
             jc.sgd(0.1),
             DATA,
             batch_size=10,
-            num_epochs=5,
+            num_epochs=30,  # the run and stopping rule of the test above: its compiled program
             key=jax.random.PRNGKey(0),
             eval_data=(X, jnp.zeros_like(Y)),
-            early_stopping=EarlyStopping(patience=2),
+            early_stopping=EarlyStopping(patience=3),
             progress=False,
         )
 
