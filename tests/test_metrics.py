@@ -80,9 +80,10 @@ def test_metrics_are_recorded_per_epoch_and_for_the_initial_parameters():
         eval_data=(X, Y),
         metrics={"accuracy": models.accuracy(apply)},
     )
+    advance = jax.jit(trainer.advance, static_argnums=3)
     carry = trainer.init(fixed_params(), jc.sgd(0.1), KEY)
-    carry, first = trainer.advance(carry, jc.sgd(0.1), (X, Y), 1)
-    carry, rest = trainer.advance(carry, jc.sgd(0.1), (X, Y), 3)
+    carry, first = advance(carry, jc.sgd(0.1), (X, Y), 1)
+    carry, rest = advance(carry, jc.sgd(0.1), (X, Y), 3)
     pieces = np.concatenate([first.eval_metrics["accuracy"], rest.eval_metrics["accuracy"]])
     np.testing.assert_allclose(pieces, history.eval_metrics["accuracy"])
 
@@ -126,7 +127,7 @@ def test_with_a_model_state_metrics_get_the_running_statistics():
         metrics={"accuracy": models.accuracy(bn_apply, stateful=True)},
         progress=False,
     )
-    logits = bn_apply(history.params, X, None, history.model_state)[0]
+    logits = jax.jit(bn_apply)(history.params, X, None, history.model_state)[0]  # one compile, not one per operation
     expected = float(np.mean(np.argmax(np.asarray(logits), 1) == Y))
     assert float(history.eval_metrics["accuracy"][-1]) == pytest.approx(expected)
 
@@ -212,9 +213,10 @@ def test_a_sweeps_run_fn_returning_a_history_exposes_its_metrics(tmp_path):
     assert final[0] == pytest.approx(4 / 6)  # learning rate 0: the fixed model's accuracy
     best = result.best("eval_metrics.accuracy", mode="max")
     assert best["index"] == int(np.argmax(final)) and best["score"] == pytest.approx(float(final.max()))
+    one_run = jax.jit(run_fn)  # compiled once for every rate and seed
     for rate, accuracy in zip(rates, final):  # each configuration as one run on its own, seed by seed
         seeds = jax.random.split(KEY, 2)
-        alone = [float(run_fn({"learning_rate": jnp.float32(rate)}, k).eval_metrics["accuracy"][-1]) for k in seeds]
+        alone = [float(one_run({"learning_rate": jnp.float32(rate)}, k).eval_metrics["accuracy"][-1]) for k in seeds]
         assert accuracy == pytest.approx(np.mean(alone), abs=1e-6)
     result.save(tmp_path / "sweep.npz")
     loaded = SweepResult.load(tmp_path / "sweep.npz", namedtuples=(training.History,))

@@ -114,7 +114,7 @@ KERAS_MEASURED = {
 def test_keras_schedules_match_measured_values(case):
     """Keras 3's measured values at the first steps, including left-inclusive boundaries."""
     schedule, expected = KERAS_MEASURED[case]
-    np.testing.assert_allclose(schedule(jnp.arange(len(expected))), expected, atol=1e-5)
+    np.testing.assert_allclose(jax.jit(schedule)(jnp.arange(len(expected))), expected, atol=1e-5)
 
 
 def test_keras_schedules_match_their_closed_forms_over_300_steps():
@@ -165,7 +165,7 @@ def test_optax_builtins_that_are_the_same_schedule():
         ),
     ]
     for ours, reference in pairs:
-        np.testing.assert_allclose(ours(t), jax.vmap(reference)(t), rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(jax.jit(ours)(t), jax.jit(jax.vmap(reference))(t), rtol=1e-5, atol=1e-8)
 
 
 def test_long_runs_stay_accurate():
@@ -190,12 +190,12 @@ def test_array_parameters_under_vmap_equal_one_at_a_time():
         "first_period": (lambda v: schedules.cosine_with_restarts(0.1, v, period_multiplier=2), [5.0, 10.0, 30.0]),
     }
     for name, (build, values) in builders.items():
-        swept = jax.jit(jax.vmap(lambda v: build(v)(t)))(jnp.asarray(values, jnp.float32))
+        swept = np.asarray(jax.jit(jax.vmap(lambda v: build(v)(t)))(jnp.asarray(values, jnp.float32)))
         one_at_a_time = jax.jit(lambda v: build(v)(t))
         for i, value in enumerate(values):
             np.testing.assert_allclose(swept[i], one_at_a_time(jnp.float32(value)), rtol=1e-6, atol=1e-9, err_msg=name)
             # and against the schedule built from a plain Python number (the un-swept user's path)
-            np.testing.assert_allclose(swept[i], build(value)(t), rtol=3e-6, atol=1e-9, err_msg=name)
+            np.testing.assert_allclose(swept[i], jax.jit(build(value))(t), rtol=3e-6, atol=1e-9, err_msg=name)
 
 
 def test_per_epoch_holds_the_value_within_an_epoch():
@@ -206,10 +206,10 @@ def test_per_epoch_holds_the_value_within_an_epoch():
 
 def test_cosine_with_restarts_restarts():
     """SGDR restarts at T0, then after T0·m more steps, from the initial value."""
-    values = np.asarray(schedules.cosine_with_restarts(1.0, 10, period_multiplier=2)(jnp.arange(40)))
+    values = np.asarray(jax.jit(schedules.cosine_with_restarts(1.0, 10, period_multiplier=2))(jnp.arange(40)))
     assert values[0] == pytest.approx(1.0) and values[10] == pytest.approx(1.0) and values[30] == pytest.approx(1.0)
     assert values[9] < 0.05 and values[29] < 0.01
-    np.testing.assert_allclose(values[10:30], np.asarray(schedules.cosine_decay(1.0, 20)(jnp.arange(20))), atol=1e-6)
+    np.testing.assert_allclose(values[10:30], jax.jit(schedules.cosine_decay(1.0, 20))(jnp.arange(20)), atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -433,8 +433,8 @@ def test_optax_one_cycle_phase_ends_are_optax_s():
     (torch's) peaks at pct·N - 1 and ends at N - 1."""
     from jaxopt_course.conventions import optax_compat as optax_convention
 
-    ours = optax_convention.cosine_onecycle_schedule(100, 1.0, pct_start=0.3)
-    stock = optax.cosine_onecycle_schedule(100, 1.0, pct_start=0.3)
+    ours = jax.jit(optax_convention.cosine_onecycle_schedule(100, 1.0, pct_start=0.3))  # one compile for every step
+    stock = jax.jit(optax.cosine_onecycle_schedule(100, 1.0, pct_start=0.3))
     steps = [0, 10, 29, 30, 31, 60, 99, 100, 104]
     np.testing.assert_allclose([ours(t) for t in steps], [stock(t) for t in steps], rtol=1e-5, atol=1e-9)
     assert float(schedules.one_cycle(1.0, 100, pct_start=0.3)(29)) == 1.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import chex
@@ -33,6 +34,14 @@ def index_loss(params, batch):
     return jnp.sum(params["seen"][x[:, 0].astype(jnp.int32)])
 
 
+@functools.partial(jax.jit, static_argnums=0)  # one compile per optimiser and batch size, not one per operation
+def _hand_written_step(optimizer, params, state, batch):
+    """One step of a hand-written loop: the loss and its gradient, the optimiser's update."""
+    loss, grads = jax.value_and_grad(linear_loss)(params, batch)
+    updates, state = optimizer.update(grads, state, params)
+    return loss, optax.apply_updates(params, updates), state
+
+
 def test_fit_equals_hand_written_loop_over_the_same_batches():
     """Epoch mode with a partial last batch equals a Python loop over the same permutations."""
     optimizer = jc.sgd(0.1, momentum=0.9)
@@ -43,10 +52,8 @@ def test_fit_equals_hand_written_loop_over_the_same_batches():
     for epoch in range(2):
         order = np.asarray(jax.random.permutation(jax.random.fold_in(sample_key, epoch), 10))
         for batch_indices in (order[0:4], order[4:8], order[8:10]):  # 4, 4, then the last 2
-            batch = (X[batch_indices], Y[batch_indices])
-            loss, grads = jax.value_and_grad(linear_loss)(params, batch)
-            updates, state = optimizer.update(grads, state, params)
-            params = optax.apply_updates(params, updates)
+            batch = (np.asarray(X)[batch_indices], np.asarray(Y)[batch_indices])
+            loss, params, state = _hand_written_step(optimizer, params, state, batch)
             losses.append(float(loss))
     chex.assert_trees_all_close(history.params, params, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(history.step_loss, losses, rtol=1e-5, atol=1e-6)
@@ -190,6 +197,7 @@ def test_vmap_over_keys_and_learning_rates_equals_one_at_a_time():
         return fit(linear_loss, LINEAR_PARAMS, jc.sgd(learning_rate, 0.5), DATA, batch_size=4, num_epochs=3, key=key)
 
     swept = jax.jit(jax.vmap(jax.vmap(run, in_axes=(None, 0)), in_axes=(0, None)))(keys, rates)
+    swept = jax.tree.map(np.asarray, swept)  # each run's numbers read on the host, not by a compiled slice each
     for i in range(2):
         for j in range(2):
             alone = fit(
@@ -343,10 +351,12 @@ def test_per_step_modes_run_flat_or_by_epoch_alike():
     same steps, bit for bit, and the same epoch means (a tail of steps included)."""
     x = jnp.linspace(-1.0, 1.0, 20).reshape(-1, 1)
     plan = make_plan(20, 3, sampling="single_batch", num_steps=47)  # 7 steps an epoch: 6 epochs and a tail of 5
-    flat = train(linear_loss, LINEAR_PARAMS, jc.sgd(0.05, 0.9), (x, 2.0 * x), jax.random.PRNGKey(4), plan)
-    by_epoch = train(
-        linear_loss, LINEAR_PARAMS, jc.sgd(0.05, 0.9), (x, 2.0 * x), jax.random.PRNGKey(4), plan, eval_data=(x, 2.0 * x)
+    run = jax.jit(
+        lambda eval_data: train(
+            linear_loss, LINEAR_PARAMS, jc.sgd(0.05, 0.9), (x, 2.0 * x), jax.random.PRNGKey(4), plan, eval_data
+        )
     )
+    flat, by_epoch = run(None), run((x, 2.0 * x))
     chex.assert_trees_all_equal(
         (flat.step_loss, flat.params, flat.learning_rate), (by_epoch.step_loss, by_epoch.params, by_epoch.learning_rate)
     )
@@ -377,28 +387,31 @@ def test_partial_tail_of_steps_is_its_own_epoch():
 def test_dropout_is_active_in_training_and_off_at_evaluation():
     """Inverted dropout: a training pass zeroes units and rescales the rest; evaluation is exact."""
     params, apply = models.mlp(jax.random.PRNGKey(0), 4, [64, 1], dropout_rate=0.5)
-    x = jnp.ones((8, 4))
-    assert jnp.array_equal(apply(params, x), apply(params, x))
-    first, second = apply(params, x, jax.random.PRNGKey(1)), apply(params, x, jax.random.PRNGKey(2))
-    assert not jnp.allclose(first, second)
-    kept = models.inverted_dropout(jnp.ones((10000,)), 0.25, jax.random.PRNGKey(3))
-    np.testing.assert_allclose(np.unique(np.asarray(kept)), [0.0, 1 / 0.75], rtol=1e-6)
-    assert abs(float(jnp.mean(kept)) - 1.0) < 0.03  # the expectation is unchanged
+    x, y = np.ones((8, 4), np.float32), np.zeros((8, 1), np.float32)
+    jitted = jax.jit(apply)  # one compile for evaluation, one for training, not one per operation
+    assert np.array_equal(jitted(params, x), jitted(params, x))
+    first, second = jitted(params, x, jax.random.PRNGKey(1)), jitted(params, x, jax.random.PRNGKey(2))
+    assert not np.allclose(first, second)
+    kept = np.asarray(
+        jax.jit(models.inverted_dropout, static_argnums=1)(np.ones(10000, np.float32), 0.25, jax.random.PRNGKey(3))
+    )
+    np.testing.assert_allclose(np.unique(kept), [0.0, 1 / 0.75], rtol=1e-6)
+    assert abs(float(np.mean(kept)) - 1.0) < 0.03  # the expectation is unchanged
     loss_fn = models.supervised_loss(apply)
     history = fit(
         loss_fn,
         params,
         jc.sgd(0.01),
-        (x, jnp.zeros((8, 1))),
+        (x, y),
         batch_size=8,
         num_steps=3,
         key=jax.random.PRNGKey(4),
         sampling="single_batch",
-        eval_data=(x, jnp.zeros((8, 1))),
+        eval_data=(x, y),
         progress=False,
     )
     assert training.takes_key(loss_fn)
-    np.testing.assert_allclose(history.eval_loss[-1], loss_fn(history.params, (x, jnp.zeros((8, 1)))), rtol=1e-6)
+    np.testing.assert_allclose(history.eval_loss[-1], jax.jit(loss_fn)(history.params, (x, y)), rtol=1e-6)
 
 
 def test_early_stopping_restores_the_best_parameters():
@@ -432,10 +445,10 @@ def test_early_stopping_from_a_perfect_fit_warns_without_dividing_by_zero():
             jc.sgd(0.1),
             DATA,
             batch_size=10,
-            num_epochs=5,
+            num_epochs=30,  # the run and stopping rule of the test above: its compiled program
             key=jax.random.PRNGKey(0),
             eval_data=(X, jnp.zeros_like(Y)),
-            early_stopping=EarlyStopping(patience=2),
+            early_stopping=EarlyStopping(patience=3),
             progress=False,
         )
 
@@ -551,10 +564,8 @@ def test_sequential_mode_keeps_the_data_order():
     params, state, losses = LINEAR_PARAMS, optimizer.init(LINEAR_PARAMS), []
     for _ in range(2):
         for start in (0, 4, 8):
-            batch = (X[start : start + 4], Y[start : start + 4])
-            loss, grads = jax.value_and_grad(linear_loss)(params, batch)
-            updates, state = optimizer.update(grads, state, params)
-            params = optax.apply_updates(params, updates)
+            batch = (np.asarray(X)[start : start + 4], np.asarray(Y)[start : start + 4])
+            loss, params, state = _hand_written_step(optimizer, params, state, batch)
             losses.append(float(loss))
     np.testing.assert_allclose(history.step_loss, losses, rtol=1e-5)
 
@@ -581,8 +592,8 @@ def test_run_in_pieces_equals_the_whole_run():
 def test_batch_norm_running_statistics_are_carried_and_used_for_evaluation():
     """fit carries a BatchNorm's running statistics: they move from their start, training loss
     falls, and the eval loss is the loss under the final running statistics (not batch ones)."""
-    x = jnp.linspace(-2.0, 2.0, 64).reshape(-1, 1)
-    y = jnp.sin(2.0 * x) + 3.0
+    x = np.linspace(-2.0, 2.0, 64, dtype=np.float32).reshape(-1, 1)
+    y = np.sin(2.0 * x) + np.float32(3.0)
     params, model_state, apply = models.batch_norm_mlp(jax.random.PRNGKey(0), 1, [16, 16, 1])
     loss_fn = models.supervised_loss(apply, stateful=True)
     history = fit(
@@ -601,7 +612,8 @@ def test_batch_norm_running_statistics_are_carried_and_used_for_evaluation():
     start_mean = jax.tree.leaves(model_state)[0]
     final_mean = jax.tree.leaves(history.model_state)[0]
     assert not np.allclose(start_mean, final_mean)
-    running = models.mse(apply(history.params, x, None, history.model_state)[0], y)
+    loss = jax.jit(lambda params, key, model_state: models.mse(apply(params, x, key, model_state)[0], y))
+    running = loss(history.params, None, history.model_state)
     np.testing.assert_allclose(history.eval_loss[-1], running, rtol=1e-5)
-    batch_stats_loss = models.mse(apply(history.params, x, jax.random.PRNGKey(0), history.model_state)[0], y)
+    batch_stats_loss = loss(history.params, jax.random.PRNGKey(0), history.model_state)
     assert abs(float(batch_stats_loss) - float(running)) > 1e-7  # evaluation did use the running statistics
