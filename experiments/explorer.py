@@ -42,10 +42,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments._common import long_runs, parse_args
+from experiments._common import parse_args
 from experiments.momentum_theory import Config as TheoryConfig
 from experiments.momentum_theory import theory
-from jaxopt_course import problems
+from jaxopt_course import compilation, problems
 from jaxopt_course.conventions import d2l, pytorch
 from jaxopt_course.sweeps import sweep
 from jaxopt_course.sweeps.files import write_text
@@ -407,18 +407,14 @@ def momentum_theory(page: Page) -> dict | None:
     }
 
 
-def run_pair(page: Page, name: str, cfg: Config, long: bool = True) -> dict:
-    """One (problem, optimiser) grid as one sweep; its stored arrays and heat-map metrics.
-
-    ``long``: compile at LLVM's level 1, which the full page's runs repay; not --quick's.
-    """
+def run_pair(page: Page, name: str, cfg: Config) -> dict:
+    """One (problem, optimiser) grid as one sweep; its stored arrays and heat-map metrics."""
     spec = OPTIMIZERS[name]
     axes = grid(page, spec, cfg)
     # chunks as long as the learning-rate axis, the whole grid of GD and AdaGrad: every pair's
     # sweep then runs the one compiled program at one shape
-    # 26 240 runs in all: LLVM's level 1 pays for itself (3.9 against 5.2 CPU-s for every pair);
-    # --quick's 1 200 runs of 30 steps do not repay it
-    with long_runs(long):
+    # 26 240 runs in all: LLVM's level 1 pays for itself (3.9 against 5.2 CPU-s for every pair)
+    with compilation.long_runs():
         result = sweep(
             make_run_fn(cfg.num_steps),
             axes,
@@ -455,8 +451,8 @@ def finite_or_none(values: np.ndarray) -> list:
     return [[None if not np.isfinite(v) else float(np.float32(v)) for v in row] for row in values]
 
 
-def run(cfg: Config, long: bool = True) -> dict:
-    """Every pair's data for the page (pure: no I/O); ``long`` as for :func:`run_pair`."""
+def run(cfg: Config) -> dict:
+    """Every pair's data for the page (pure: no I/O)."""
     data = {
         "steps": cfg.num_steps,
         "levels": LEVELS,
@@ -489,7 +485,7 @@ def run(cfg: Config, long: bool = True) -> dict:
             "start_loss": float(loss_curve(page, page.problem(np.asarray(page.problem.start, np.float32)))),
         }
         for name in OPTIMIZERS:
-            pair = run_pair(page, name, cfg, long)
+            pair = run_pair(page, name, cfg)
             data["pairs"][f"{key}/{name}"] = {
                 "shape": pair["shape"],
                 "learning_rates": pair["learning_rates"],
@@ -533,7 +529,7 @@ def main(argv=None) -> int:
     args = parse_args(argv, "explorer", "the optimiser explorer: an offline page of paths, losses and heat maps")
     began = time.perf_counter()
     cfg = QUICK if args.quick else Config()
-    data = run(cfg, long=not args.quick)
+    data = run(cfg)
     path = Path(args.out) / "index.html"
     write_text(path, render(data))
     cells = sum(pair["shape"][0] * pair["shape"][1] for pair in data["pairs"].values())
