@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import tempfile
@@ -37,6 +38,18 @@ def configure_jax() -> str | None:
     jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
     return folder
+
+
+def long_runs(worth: bool, **xla_options):
+    """``compilation.long_runs(**xla_options)`` where ``worth``, else nothing: the short runs' level.
+
+    A full configuration runs its large programs long enough for LLVM's level 1 to repay its
+    longer compile; a ``--quick`` one runs them a fraction as long, and compiling at level 0
+    costs less than the slower run loses, so ``main`` passes ``worth=not args.quick``.
+    """
+    from jaxopt_course import compilation
+
+    return compilation.long_runs(**xla_options) if worth else contextlib.nullcontext()
 
 
 def parse_args(argv: list[str] | None, name: str, description: str) -> argparse.Namespace:

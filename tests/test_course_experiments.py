@@ -281,6 +281,7 @@ def test_e12_deep_network_without_remedies_is_models_mlp():
     params, apply = models.mlp(jax.random.PRNGKey(0), 1, [4, 4, 4, 1], activation="relu")
     x = jnp.linspace(-1.0, 1.0, 5).reshape(-1, 1)
     relu = ACTIVATION_NAMES.index("relu")
+    deep_apply = jax.jit(deep_apply)  # as the experiment runs it: a traced activation index, one program for both calls
     np.testing.assert_allclose(deep_apply(params, x, relu, 0.0, 0.01), apply(params, x), rtol=1e-6, atol=1e-7)
     dense = lambda name, h: h @ params[name]["kernel"] + params[name]["bias"]  # noqa: E731
     z = dense("dense_0", x)
