@@ -16,4 +16,5 @@ os.environ["JAXOPT_COURSE_CACHE"] = "off"
 
 from jaxopt_course import compilation  # noqa: E402  (after the platform is chosen)
 
+compilation.UNROLLED_THREEFRY = False
 compilation.use_in_process()
