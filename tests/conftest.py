@@ -2,6 +2,8 @@
 
 The suite is hundreds of short programs, so, like ``python -m experiments``, it compiles them with
 the package's short-run options (``compilation.use_in_process``): compiling is most of its time.
+It keeps JAX's own looped Threefry lowering (``UNROLLED_THREEFRY = False``): the same bits as the
+straight-line one, and at the short runs' level its programs compile quicker.
 Tests of a library process's own options and lowering set that state up themselves, or run in a
 fresh process.
 """

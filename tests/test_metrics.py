@@ -72,20 +72,22 @@ def test_metrics_are_recorded_per_epoch_and_for_the_initial_parameters():
     # the last epoch's accuracy is that of the final parameters, by hand
     final = hand_accuracy(history.params["w"], history.params["b"], X, Y)
     assert float(history.eval_metrics["accuracy"][-1]) == pytest.approx(final)
-    # one run cut into pieces by the trainer records the same per-epoch values
+    # one run cut into pieces by the trainer records the same per-epoch values (the loss, a
+    # continuous metric, tells a wrong step apart where six samples' accuracy may not)
     plan = training.make_plan(6, 3, num_epochs=4)
     trainer = training.make_train(
         models.supervised_loss(apply, "cross_entropy"),
         plan,
         eval_data=(X, Y),
-        metrics={"accuracy": models.accuracy(apply)},
+        metrics={"accuracy": models.accuracy(apply), "loss_again": models.supervised_loss(apply, "cross_entropy")},
     )
     advance = jax.jit(trainer.advance, static_argnums=3)
     carry = trainer.init(fixed_params(), jc.sgd(0.1), KEY)
     carry, first = advance(carry, jc.sgd(0.1), (X, Y), 1)
     carry, rest = advance(carry, jc.sgd(0.1), (X, Y), 3)
-    pieces = np.concatenate([first.eval_metrics["accuracy"], rest.eval_metrics["accuracy"]])
-    np.testing.assert_allclose(pieces, history.eval_metrics["accuracy"])
+    for name in ("accuracy", "loss_again"):
+        pieces = np.concatenate([first.eval_metrics[name], rest.eval_metrics[name]])
+        np.testing.assert_allclose(pieces, history.eval_metrics[name], rtol=1e-6, err_msg=name)
 
 
 def test_without_metrics_the_history_has_empty_metric_dicts():
@@ -114,6 +116,10 @@ def test_with_a_model_state_metrics_get_the_running_statistics():
     """A batch-norm model: each metric is fn(params, batch, model_state), evaluated as the eval loss is."""
     params, state, bn_apply = models.batch_norm_mlp(jax.random.key(1), 3, [8, 4])
     loss_fn = models.supervised_loss(bn_apply, "cross_entropy", stateful=True)
+
+    def top_logit(params, batch, model_state):
+        return jnp.mean(jnp.max(bn_apply(params, batch[0], None, model_state)[0], axis=-1))
+
     history = jc.fit(
         loss_fn,
         params,
@@ -124,12 +130,14 @@ def test_with_a_model_state_metrics_get_the_running_statistics():
         key=KEY,
         eval_data=(X, Y),
         model_state=state,
-        metrics={"accuracy": models.accuracy(bn_apply, stateful=True)},
+        metrics={"accuracy": models.accuracy(bn_apply, stateful=True), "top_logit": top_logit},
         progress=False,
     )
     logits = jax.jit(bn_apply)(history.params, X, None, history.model_state)[0]  # one compile, not one per operation
     expected = float(np.mean(np.argmax(np.asarray(logits), 1) == Y))
     assert float(history.eval_metrics["accuracy"][-1]) == pytest.approx(expected)
+    # a continuous metric: the running statistics' value, which the batch's statistics would not give
+    assert float(history.eval_metrics["top_logit"][-1]) == pytest.approx(float(np.mean(np.max(logits, 1))), rel=1e-5)
 
 
 def test_an_equal_rebuilt_metric_dict_compiles_nothing_and_another_dict_compiles_its_own():
