@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import itertools
 
 import numpy as np
@@ -109,6 +111,46 @@ def torch_trajectory(name, kwargs, p0=P0, noise=NOISE, curvature=CURVATURE):
     return np.stack(path)
 
 
+# torch's Adagrad reads initial_accumulator_value at construction, not from a param group's options
+CONSTRUCTOR_ONLY = ("initial_accumulator_value",)
+
+
+def _batch(name, kwargs):
+    return name, tuple((k, kwargs[k]) for k in CONSTRUCTOR_ONLY if k in kwargs)
+
+
+def _grid_curvature(kwargs):
+    """With ``maximize`` the problem is the concave one (curvature -h), so that ascent converges."""
+    return -CURVATURE if kwargs.get("maximize") else CURVATURE
+
+
+@functools.cache
+def torch_grid_trajectories(batch):
+    """:func:`torch_trajectory` of every case of ``CASES`` in ``batch`` (an optimiser and its
+    constructor-only options), each case one param group of a single torch optimizer: torch steps
+    every group with its own options and state, so each path is bit for bit the one of a separate
+    optimizer (``test_param_groups_reproduce_separate_optimizers``), at a fraction of the steps'
+    Python cost.  Returns the cases' kwargs and their paths, in ``CASES``'s order."""
+    name, constructor = batch
+    cases = [kwargs for n, kwargs in CASES if _batch(n, kwargs) == batch]
+    params = [torch.tensor(P0, requires_grad=True) for _ in cases]
+    optimizer = getattr(torch.optim, name)([{"params": [p], **kw} for p, kw in zip(params, cases)], **dict(constructor))
+    h = torch.tensor(np.stack([_grid_curvature(kw) for kw in cases]))
+    path = []
+    for c in NOISE:
+        grads = h * torch.stack([p.detach() for p in params]) + torch.tensor(c)
+        for p, g in zip(params, grads):
+            p.grad = g
+        optimizer.step()
+        path.append(torch.stack([p.detach() for p in params]).numpy())
+    return cases, np.stack(path, axis=1)
+
+
+def torch_grid_trajectory(name, kwargs):
+    cases, paths = torch_grid_trajectories(_batch(name, kwargs))
+    return paths[cases.index(kwargs)]
+
+
 def jax_trajectory(optimizer, p0=P0, noise=NOISE, curvature=CURVATURE):
     return trajectories.jax_trajectory(optimizer, p0, noise, curvature)
 
@@ -136,12 +178,26 @@ def test_matches_torch_over_500_steps(name, kwargs):
     """Every optimiser and option: max |Δp| <= 1e-5 · max(1, |p|) over 500 steps under jit.
 
     With ``maximize`` the problem is the concave one (curvature -h), so that ascent converges."""
-    curvature = -CURVATURE if kwargs.get("maximize") else CURVATURE
-    expected = torch_trajectory(name, kwargs, curvature=curvature)
-    got = ours_traced(name, kwargs, curvature=curvature)
+    expected = torch_grid_trajectory(name, kwargs)
+    got = ours_traced(name, kwargs, curvature=_grid_curvature(kwargs))
     assert np.all(np.isfinite(got))
     error = worst_error(got, expected)
     assert error <= 1e-5, f"worst relative error {error:.2e}"
+
+
+BATCHES = sorted({_batch(name, kwargs) for name, kwargs in CASES}, key=repr)
+
+
+@pytest.mark.parametrize("batch", BATCHES, ids=[f"{n}{''.join(f'-{k}={v}' for k, v in c)}" for n, c in BATCHES])
+def test_param_groups_reproduce_separate_optimizers(batch):
+    """The shared torch runs are exact: the batch's case furthest from torch's defaults (the most
+    options changed), alone in its own optimizer, takes the same path bit for bit as in its param group."""
+    cases, paths = torch_grid_trajectories(batch)
+    defaults = inspect.signature(getattr(torch.optim, batch[0])).parameters
+    changed = [sum(value != defaults[k].default for k, value in kw.items()) for kw in cases]
+    i = len(cases) - 1 - int(np.argmax(changed[::-1]))  # the last such case
+    alone = torch_trajectory(batch[0], cases[i], curvature=_grid_curvature(cases[i]))
+    assert np.array_equal(paths[i], alone), cases[i]
 
 
 def _torch_like(name, *, denominator=None, rounding=None, decay=None, eps_in_root=False):
