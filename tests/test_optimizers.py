@@ -341,17 +341,27 @@ def test_float_and_float32_array_hyperparameters_agree(name):
 def test_param_structures_and_dtypes(row):
     """Single arrays, tuples and nested dicts work; float32 and bfloat16 params keep their dtype."""
     optimizer = row.ours(**row.hparams)
-    for params in [
+
+    def two_steps(params):
+        """The gradients, each step's (params, updates) and the final params: dtypes are fixed when traced."""
+        state = optimizer.init(params)
+        grads = jax.tree.map(lambda p: (p * 0.5 + 0.1).astype(p.dtype), params)
+        steps = []
+        for _ in range(2):
+            updates, state = optimizer.update(grads, state, params)
+            steps.append((params, updates))
+            params = optax.apply_updates(params, updates)
+        return grads, steps, params
+
+    structures = [
         jnp.array([1.0, -2.0], jnp.float32),
         (jnp.ones((2, 3), jnp.float32), jnp.zeros((3,), jnp.float32)),
         {"layer": {"kernel": jnp.ones((2, 2), jnp.bfloat16), "bias": jnp.ones((2,), jnp.bfloat16)}},
-    ]:
-        state = optimizer.init(params)
-        grads = jax.tree.map(lambda p: (p * 0.5 + 0.1).astype(p.dtype), params)
-        for _ in range(2):
-            updates, state = optimizer.update(grads, state, params)
-            chex.assert_trees_all_equal_dtypes(updates, params)
-            params = optax.apply_updates(params, updates)
+    ]
+    # the three structures' runs as one program
+    for grads, steps, params in jax.jit(lambda structures: [two_steps(params) for params in structures])(structures):
+        for before, updates in steps:
+            chex.assert_trees_all_equal_dtypes(updates, before)
         chex.assert_trees_all_equal_dtypes(params, grads)
         chex.assert_tree_all_finite(params)
 
