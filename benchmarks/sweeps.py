@@ -29,7 +29,6 @@ Markdown go to ``benchmarks/out/``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import subprocess
@@ -295,31 +294,14 @@ def halving_against_full_grid(quick: bool) -> dict:
     grid with ``quick``), each timed on its first call (compiles included) and, compiled, as the
     best of three (wall and CPU seconds)."""
     from experiments import lr_momentum_sweep as experiment
-    from jaxopt_course.sweeps.halving import successive_halving
 
-    cfg = experiment.Config()
-    if quick:
-        cfg = dataclasses.replace(
-            cfg, learning_rates=(1e-3, 1e-2, 1e-1), momenta=(0.0, 0.9), seeds=2, num_epochs=3, epochs_per_rung=1
-        )
-    grid, key = {"learning_rate": cfg.learning_rates, "momentum": cfg.momenta}, jax.random.PRNGKey(cfg.seed)
+    cfg = experiment.quick_config(experiment.Config()) if quick else experiment.Config()
+    grid, key = experiment.grid_and_key(cfg)
     run_fn = experiment.make_run_fn(cfg)
-    init_fn, advance_fn = experiment.make_halving_fns(cfg)
+    halving_fns = experiment.make_halving_fns(cfg)
     calls = {
         "full_grid": lambda: sweep(run_fn, grid, seeds=cfg.seeds, key=key, progress=False).metrics,
-        "halving": lambda: (
-            successive_halving(
-                init_fn,
-                advance_fn,
-                grid,
-                metric="epoch_loss",
-                rungs=cfg.num_epochs // cfg.epochs_per_rung,
-                keep=cfg.keep,
-                seeds=cfg.seeds,
-                key=key,
-                progress=False,
-            ).scores
-        ),
+        "halving": lambda: experiment.halve(cfg, halving_fns, grid, key).scores,
     }
     report = {}
     for name, call in calls.items():

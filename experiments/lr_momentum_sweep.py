@@ -88,22 +88,40 @@ def run(cfg: Config, long: bool = True) -> dict:
     """
     if cfg.num_epochs % cfg.epochs_per_rung:
         raise ValueError(f"epochs_per_rung ({cfg.epochs_per_rung}) must divide num_epochs ({cfg.num_epochs})")
-    grid, key = {"learning_rate": cfg.learning_rates, "momentum": cfg.momenta}, jax.random.PRNGKey(cfg.seed)
-    init_fn, advance_fn = make_halving_fns(cfg)
+    grid, key = grid_and_key(cfg)
     with long_runs(long):
         result = sweep(make_run_fn(cfg), grid, seeds=cfg.seeds, key=key, progress=False)
-        halving = successive_halving(
-            init_fn,
-            advance_fn,
-            grid,
-            metric="epoch_loss",
-            rungs=cfg.num_epochs // cfg.epochs_per_rung,
-            keep=cfg.keep,
-            seeds=cfg.seeds,
-            key=key,
-            progress=False,
-        )
+        halving = halve(cfg, make_halving_fns(cfg), grid, key)
     return {"result": result, "halving": halving}
+
+
+def quick_config(cfg: Config) -> Config:
+    """``cfg`` cut to the ``--quick`` grid: 3 learning rates × 2 momenta, 2 seeds, 3 epochs of one rung each."""
+    return dataclasses.replace(
+        cfg, learning_rates=(1e-3, 1e-2, 1e-1), momenta=(0.0, 0.9), seeds=2, num_epochs=3, epochs_per_rung=1
+    )
+
+
+def grid_and_key(cfg: Config):
+    """The learning rate × momentum grid of ``cfg`` and the key of its runs."""
+    return {"learning_rate": cfg.learning_rates, "momentum": cfg.momenta}, jax.random.PRNGKey(cfg.seed)
+
+
+def halve(cfg: Config, halving_fns, grid, key):
+    """Successive halving of ``grid`` on the epoch loss, a rung per ``cfg.epochs_per_rung`` epochs;
+    ``halving_fns`` is :func:`make_halving_fns`'s pair."""
+    init_fn, advance_fn = halving_fns
+    return successive_halving(
+        init_fn,
+        advance_fn,
+        grid,
+        metric="epoch_loss",
+        rungs=cfg.num_epochs // cfg.epochs_per_rung,
+        keep=cfg.keep,
+        seeds=cfg.seeds,
+        key=key,
+        progress=False,
+    )
 
 
 def plot(results: dict, cfg: Config) -> dict:
@@ -213,9 +231,7 @@ def main(argv=None) -> int:
     args = parse_args(argv, "lr_momentum_sweep", "learning rate x momentum sweep of E3's mini-batch task")
     cfg = Config(seed=args.seed)
     if args.quick:
-        cfg = dataclasses.replace(
-            cfg, learning_rates=(1e-3, 1e-2, 1e-1), momenta=(0.0, 0.9), seeds=2, num_epochs=3, epochs_per_rung=1
-        )
+        cfg = quick_config(cfg)
     results = run(cfg, long=not args.quick)
     result = results["result"]
     best = result.best("epoch_loss")
