@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 import jax
+import matplotlib.ticker
 import numpy as np
 
 from experiments._common import long_runs, parse_args, write_results
@@ -162,7 +163,7 @@ def plot_halving(results: dict, cfg: Config):
         seeds=1,
     )
     figure, axes = plotting.new_figure(1, 2, width=6.2, height=4.6)
-    plotting.plot_heatmap(
+    reached_image = plotting.plot_heatmap(
         axes[0, 0],
         reached,
         None,
@@ -172,6 +173,8 @@ def plot_halving(results: dict, cfg: Config):
         mark_best=None,
         colorbar_label="epochs trained before it was stopped",
     )
+    reached_image.colorbar.locator = matplotlib.ticker.MaxNLocator(integer=True)  # whole epochs only
+    reached_image.colorbar.update_ticks()
     xs, ys = np.unique(halving.grid["learning_rate"]), np.unique(halving.grid["momentum"])
     for best, marker, label in (
         (halving.best(), "*", "successive halving's pick"),
@@ -189,7 +192,10 @@ def plot_halving(results: dict, cfg: Config):
             label=label,
         )
     axes[0, 0].legend(loc="upper right", fontsize=8)
-    axes[0, 0].set_title(f"successive halving: keep {halving_fraction(cfg)} after every {cfg.epochs_per_rung} epochs")
+    axes[0, 0].set_title(
+        f"successive halving: keep {halving_fraction(cfg)} after every "
+        + ("epoch" if cfg.epochs_per_rung == 1 else f"{cfg.epochs_per_rung} epochs")
+    )
     epochs = (np.arange(len(halving.rungs)) + 1) * cfg.epochs_per_rung
     for index in range(halving.num_configurations):
         stopped = halving.stopped_rung[index]
@@ -204,6 +210,7 @@ def plot_halving(results: dict, cfg: Config):
             linewidth=2 if finalist else 1,
         )
     axes[0, 1].set_yscale("log")
+    axes[0, 1].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # rungs end on whole epochs
     plotting.label_axes(
         axes[0, 1],
         xlabel="epoch",
