@@ -418,7 +418,14 @@ def _check_classes(apply: Callable, stateful: bool, params, data, model_state=No
         jax.tree.structure(inputs),
         tuple((s.shape, str(s.dtype)) for s in jax.tree.leaves(inputs)),
     )
-    shape = _OUTPUT_SHAPES.get(parts, lambda: _output_shape(apply, stateful, *inputs))
+    try:
+        shape = _OUTPUT_SHAPES.get(parts, lambda: _output_shape(apply, stateful, *inputs))
+    except Exception as error:  # noqa: BLE001  (the model's own error type: Flax's, or the user's)
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(
+            f"{name}: the model cannot be applied to its x, of shape {tuple(np.shape(x))} "
+            f"({type(error).__name__}: {message}); give x as many features as the model's first layer takes"
+        ) from error
     try:
         check_labels(jax.ShapeDtypeStruct((len(y), *shape[1:]), jnp.float32), y)
     except ValueError as error:

@@ -161,3 +161,28 @@ def test_an_uncalled_metric_factory_is_named():
         TypeError, match=r"metrics\['acc'\] takes \(apply.*call it, e\.g\. \{'acc': models\.accuracy\(apply\)\}"
     ):
         fit(eval_data=(X, Y), metrics={"acc": models.accuracy})
+
+
+@pytest.mark.parametrize("argument", ["data", "eval_data"])
+def test_inputs_the_model_cannot_take_are_refused_naming_the_argument(argument):
+    """x with 5 features for a model whose first layer takes 4: named as data or eval_data, with
+    x's shape and the model's own reason, before anything trains."""
+    import jaxopt_course as jc
+    from jaxopt_course import models
+
+    params, apply = models.mlp(jax.random.PRNGKey(0), 4, [3])
+    good = (np.zeros((6, 4), np.float32), np.zeros(6, np.int32))
+    bad = (np.zeros((6, 5), np.float32), np.zeros(6, np.int32))
+    data, eval_data = (bad, good) if argument == "data" else (good, bad)
+    with pytest.raises(ValueError, match=rf"^{argument}: the model cannot be applied to its x, of shape \(6, 5\)"):
+        jc.fit(
+            models.supervised_loss(apply, "cross_entropy"),
+            params,
+            jc.sgd(0.1),
+            data,
+            batch_size=3,
+            num_epochs=1,
+            key=jax.random.PRNGKey(1),
+            eval_data=eval_data,
+            progress=False,
+        )
