@@ -162,6 +162,11 @@ def run(optimizer, loss_fn, params, num_steps):
     return params, losses
 
 
+def finals(optimizers, loss_fn, params, num_steps):
+    """Each optimiser's final params after :func:`run`, every run traced into one jitted program."""
+    return jax.jit(lambda: [run(optimizer, loss_fn, params, num_steps)[0] for optimizer in optimizers])()
+
+
 def run_python(optimizer, loss_fn, params, num_steps):
     state = optimizer.init(params)
     for _ in range(num_steps):
@@ -178,9 +183,7 @@ def test_matches_optax_reference(row, problem):
     """Over 100 steps on each problem, ours and optax's give the same parameters (both runs one program)."""
     loss_fn, start, _ = PROBLEMS[problem]
     hp = dict(row.hparams, learning_rate=row.hparams["learning_rate"] * (0.01 if problem == "rosenbrock" else 1.0))
-    ours, reference = jax.jit(
-        lambda: (run(row.matching(**hp), loss_fn, start, 100)[0], run(row.reference(**hp), loss_fn, start, 100)[0])
-    )()
+    ours, reference = finals([row.matching(**hp), row.reference(**hp)], loss_fn, start, 100)
     chex.assert_trees_all_close(ours, reference, rtol=2e-5, atol=2e-6)
 
 
@@ -263,7 +266,7 @@ def test_composes_with_optax_transforms(row):
     loss_fn, start, _ = PROBLEMS["quadratic"]
     ours = optax.chain(optax.clip_by_global_norm(1.0), row.matching(**row.hparams))
     reference = optax.chain(optax.clip_by_global_norm(1.0), row.reference(**row.hparams))
-    of_ours, of_reference = jax.jit(lambda: (run(ours, loss_fn, start, 30)[0], run(reference, loss_fn, start, 30)[0]))()
+    of_ours, of_reference = finals([ours, reference], loss_fn, start, 30)
     chex.assert_trees_all_close(of_ours, of_reference, rtol=2e-5, atol=2e-6)
 
 
@@ -279,12 +282,13 @@ def test_direction_block_with_optax_learning_rate():
         "scale_by_momentum": (jc.scale_by_momentum(0.9), jc.sgd(0.1, 0.9)),
     }
 
-    def both(block, full):
-        chained = optax.chain(block, optax.scale_by_learning_rate(0.1))
-        return run(chained, loss_fn, start, 20)[0], run(full, loss_fn, start, 20)[0]
-
-    finals = jax.jit(lambda: {name: both(*pair) for name, pair in pairs.items()})()
-    for name, (of_chained, of_full) in finals.items():
+    runs = [
+        optimizer
+        for block, full in pairs.values()
+        for optimizer in (optax.chain(block, optax.scale_by_learning_rate(0.1)), full)
+    ]
+    of_runs = finals(runs, loss_fn, start, 20)
+    for name, of_chained, of_full in zip(pairs, of_runs[0::2], of_runs[1::2], strict=True):
         chex.assert_trees_all_close(of_chained, of_full, rtol=1e-6, custom_message=name)
 
 
@@ -293,9 +297,7 @@ def test_inject_hyperparams_matches_plain(row):
     """optax.inject_hyperparams(ours) runs and gives the plain optimiser's trajectory (both runs one program)."""
     loss_fn, start, _ = PROBLEMS["quadratic"]
     injected = optax.inject_hyperparams(row.ours)(**row.hparams)
-    of_injected, of_plain = jax.jit(
-        lambda: (run(injected, loss_fn, start, 50)[0], run(row.ours(**row.hparams), loss_fn, start, 50)[0])
-    )()
+    of_injected, of_plain = finals([injected, row.ours(**row.hparams)], loss_fn, start, 50)
     chex.assert_trees_all_close(of_injected, of_plain, rtol=1e-5, atol=1e-6)
 
 
