@@ -31,13 +31,20 @@ def test_bowl_line_and_d2l_follow_their_formulas():
         line = y - 2 * x - 3
         x, y = data.d2l_linear(key)
         d2l = y[:, 0] - (x @ jnp.array(data.D2L_TRUE_W) + data.D2L_TRUE_B)
-        return xy.min(), xy.max(), jnp.std(bowl), jnp.std(line), jnp.std(d2l)
+        residuals = (bowl, line, d2l)
+        return xy.min(), xy.max(), [jnp.mean(r) for r in residuals], [jnp.std(r) for r in residuals]
 
-    low, high, bowl, line, d2l = statistics(jax.random.PRNGKey(0))
+    low, high, means, (bowl, line, d2l) = statistics(jax.random.PRNGKey(0))
     assert 0.0 <= float(low) and float(high) <= 1.0
     assert abs(float(bowl) - 3.0) < 0.15
     assert abs(float(line) - 1.0) < 0.05
     assert float(d2l) == pytest.approx(0.01, rel=0.1)
+    # the residuals are centred: 4 standard errors of a mean over 4000, 4000 and 1000 draws (a shifted
+    # intercept or a wrong term of the formula moves them)
+    for name, mean, bound in zip(
+        ("bowl", "line", "d2l"), means, (4 * 3.0 / 4000**0.5, 4 / 4000**0.5, 4 * 0.01 / 1000**0.5)
+    ):
+        assert abs(float(mean)) < bound, (name, float(mean), bound)
     x, y = data.three_points()
     np.testing.assert_allclose(y, 2 * x)
 
