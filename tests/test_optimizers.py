@@ -447,7 +447,9 @@ DTYPE_CASES = [(row.name, lambda row=row: row.ours(**row.hparams)) for row in RO
 def test_state_dtypes_stable_through_cond_and_scan(dtype):
     """Every row and convention: the state that init builds keeps its shapes and dtypes through
     lax.cond and lax.scan (both require it), for bfloat16 and float16 params.  All the cases'
-    scans are one program; a failure names its case."""
+    scans are traced as one program, with jax.eval_shape: shapes and dtypes are fixed when traced
+    (lax.cond and lax.scan refuse a changing state then), so nothing needs compiling or running.
+    A failure names its case."""
     params = {"w": jnp.array([1.0, -2.0], dtype), "b": jnp.array(0.5, dtype)}
     optimizers = {name: build() for name, build in DTYPE_CASES}
     states = {name: optimizer.init(params) for name, optimizer in optimizers.items()}
@@ -468,7 +470,9 @@ def test_state_dtypes_stable_through_cond_and_scan(dtype):
             error.add_note(f"in case {name}")
             raise
 
-    finals = jax.jit(lambda p, states: {name: three_steps(name, p, s) for name, s in states.items()})(params, states)
+    finals = jax.eval_shape(
+        lambda p, states: {name: three_steps(name, p, s) for name, s in states.items()}, params, states
+    )
     for name, state in states.items():
         final, final_state = finals[name]
         chex.assert_trees_all_equal_shapes_and_dtypes(final_state, state, custom_message=name)
@@ -480,16 +484,20 @@ def test_complex_params_match_optax(row):
     """Complex parameters: second moments use |g|² = g·conj(g), as optax does (10 steps).
 
     AdaDelta is left out: optax 0.2.8's AdaDelta squares a complex gradient without the
-    conjugate (g·g), where ours uses |g|² (docs/conventions.md)."""
+    conjugate (g·g), where ours uses |g|² (docs/conventions.md).  Both runs are one program."""
     params = jnp.array([1.0 + 2.0j, -0.5 + 0.3j], jnp.complex64)
     grads_of = lambda p: jnp.conj(p) * 0.0 + p  # the gradient of |p|²/2 in optax's convention  # noqa: E731
+
+    def ten_steps(optimizer):
+        def step(carry, _):
+            p, s = carry
+            u, s = optimizer.update(grads_of(p), s, p)
+            return (optax.apply_updates(p, u), s), None
+
+        return jax.lax.scan(step, (params, optimizer.init(params)), length=10)[0][0]
+
     ours, reference = row.matching(**row.hparams), row.reference(**row.hparams)
-    p_ours, s_ours, p_ref, s_ref = params, ours.init(params), params, reference.init(params)
-    for _ in range(10):
-        u, s_ours = ours.update(grads_of(p_ours), s_ours, p_ours)
-        p_ours = optax.apply_updates(p_ours, u)
-        u, s_ref = reference.update(grads_of(p_ref), s_ref, p_ref)
-        p_ref = optax.apply_updates(p_ref, u)
+    p_ours, p_ref = jax.jit(lambda: (ten_steps(ours), ten_steps(reference)))()
     np.testing.assert_allclose(p_ours, p_ref, rtol=1e-5, atol=1e-6)
 
 
