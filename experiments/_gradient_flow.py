@@ -54,14 +54,18 @@ def deep_apply(params, x, activation, residual, leaky_slope):
     output ``W_L f(z_{L-1}) + b_L`` (no skip: its width differs).  Without the skip this is
     ``models.mlp``'s network exactly.  The skips are identity paths by which the gradient reaches
     the first layers undiminished.
+
+    The activation is a ``select_n`` of the three, as ``vmap`` turns a ``lax.switch`` on a batched
+    index into (the same numbers), without tracing three branches per layer for it to undo.
     """
-    functions = [jax.nn.sigmoid, jax.nn.relu, lambda z: jax.nn.leaky_relu(z, leaky_slope)]
     depth = len(params) - 1
     z = x @ params["dense_0"]["kernel"] + params["dense_0"]["bias"]
     for i in range(1, depth + 1):
         layer = params[f"dense_{i}"]
         skip = residual * z if i < depth else 0.0
-        z = jax.lax.switch(activation, functions, z) @ layer["kernel"] + layer["bias"] + skip
+        which = jnp.broadcast_to(jnp.asarray(activation, jnp.int32), z.shape)
+        h = jax.lax.select_n(which, jax.nn.sigmoid(z), jax.nn.relu(z), jax.nn.leaky_relu(z, leaky_slope))
+        z = h @ layer["kernel"] + layer["bias"] + skip
     return z
 
 
@@ -115,8 +119,8 @@ def deep_networks(cfg, key, long: bool = True) -> dict:
     }
     # starts scaled and stacked on the host: the same float32 products, and no small program per shape
     params = jax.tree.map(lambda *leaves: np.stack(leaves), *(row[0] for row in rows.values()))
-    activations = jnp.array([ACTIVATION_NAMES.index(row[1]) for row in rows.values()], jnp.int32)
-    residuals, learning_rates, bounds = (jnp.array([row[i] for row in rows.values()], jnp.float32) for i in (2, 3, 4))
+    activations = np.array([ACTIVATION_NAMES.index(row[1]) for row in rows.values()], np.int32)
+    residuals, learning_rates, bounds = (np.array([row[i] for row in rows.values()], np.float32) for i in (2, 3, 4))
     plan = training.make_plan(x.shape[0], x.shape[0], num_epochs=cfg.gradient_epochs)
 
     def one(params, activation, residual, learning_rate, bound):

@@ -61,8 +61,8 @@ def summarise(history) -> dict:
         "first_loss": float(losses[0]),
         "last_loss": float(losses[-1]),
         "min_loss": float(np.nanmin(losses)),
-        "first_epoch_loss": float(history.epoch_loss[0]),
-        "final_epoch_loss": float(history.epoch_loss[-1]),
+        "first_epoch_loss": float(np.asarray(history.epoch_loss)[0]),  # indexed on the host: no program
+        "final_epoch_loss": float(np.asarray(history.epoch_loss)[-1]),
         "step_to_step_noise": float(np.std(np.diff(losses))),
         "steps": int(losses.shape[0]),
     }

@@ -22,6 +22,7 @@ stopping, and vanishing / exploding gradients with clipping.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +31,7 @@ import numpy as np
 import jaxopt_course as jc
 from experiments._common import long_runs, parse_args, write_results
 from experiments._gradient_flow import deep_networks, target
-from jaxopt_course import data, models, plotting, regularizers, schedules, training
+from jaxopt_course import compilation, data, models, plotting, regularizers, schedules, training
 from jaxopt_course.sweeps import sweep
 
 
@@ -61,11 +62,23 @@ class Config:
 
 
 def sample(key, n, noise):
-    """``n`` points x ~ U(-1, 1) and y = sin(3x) + noise·N(0, 1); the sum and the product are
-    done on the host (the same float32 operations), two small programs fewer per ``n``."""
+    """``n`` points x ~ U(-1, 1) and y = sin(3x) + noise·N(0, 1); the draws and sin(3x) are one
+    program per ``n`` (not four small ones), the sum and the product are done on the host (the
+    same float32 operations)."""
+    x, clean, normal = _draws(key, n)
+    return x, np.asarray(clean) + np.float32(noise) * np.asarray(normal)
+
+
+@functools.partial(compilation.jit, static_argnums=(1,))
+def _draws(key, n):
     key_x, key_noise = jax.random.split(key)
     x = jax.random.uniform(key_x, (n, 1), minval=-1.0, maxval=1.0)
-    return x, np.asarray(target(x)) + np.float32(noise) * np.asarray(jax.random.normal(key_noise, (n, 1)))
+    return x, target(x), jax.random.normal(key_noise, (n, 1))
+
+
+def split_on_host(key, num: int) -> list:
+    """``jax.random.split(key, num)``, its rows taken apart on the host (the same keys; no program to unstack them)."""
+    return [jax.device_put(row) for row in np.asarray(jax.random.split(key, num))]
 
 
 def legendre(x, max_degree):
@@ -94,14 +107,15 @@ def fit_polynomial(features, y, degree, weights, num_steps):
 
 
 def capacity(cfg: Config, key) -> dict:
-    pool_key, holdout_key, test_key = jax.random.split(key, 3)
+    pool_key, holdout_key, test_key = split_on_host(key, 3)
     x, y = sample(pool_key, cfg.capacity_samples, cfg.noise)
     (train_x, train_y), (hold_x, hold_y) = data.train_test_split((x, y), 0.3, holdout_key)
     test_x, test_y = sample(test_key, 1000, cfg.noise)
     (fold_train_x, fold_train_y), (fold_val_x, fold_val_y) = data.kfold((x, y), cfg.folds)
     phi = lambda a: legendre(a.reshape(-1, 1), cfg.max_degree)  # noqa: E731
-    folds_phi = jnp.stack([phi(f) for f in fold_train_x])
-    folds_val_phi = jnp.stack([phi(f) for f in fold_val_x])
+    # the folds' features built and stacked on the host (legendre is numpy): no unstack or stack programs
+    folds_phi = jnp.asarray(np.stack([np.asarray(phi(f)) for f in np.asarray(fold_train_x)]))
+    folds_val_phi = jnp.asarray(np.stack([np.asarray(phi(f)) for f in np.asarray(fold_val_x)]))
 
     def run_fn(hparams, key):
         del key
@@ -124,7 +138,7 @@ def capacity(cfg: Config, key) -> dict:
 
 
 def data_size(cfg: Config, key) -> dict:
-    pool_key, test_key = jax.random.split(key)
+    pool_key, test_key = split_on_host(key, 2)
     x, y = sample(pool_key, max(cfg.sizes), cfg.noise)
     test_x, test_y = sample(test_key, 1000, cfg.noise)
     features, test_features = legendre(x, cfg.max_degree), legendre(test_x, cfg.max_degree)
@@ -145,7 +159,7 @@ def regularisation(cfg: Config, key, long: bool = True) -> dict:
     ``long``: compile at LLVM's level 1. The full 1500 epochs repay it; the quick 300 epochs do
     not (4.0 against 4.6 CPU-s for the four runs).
     """
-    data_key, valid_key, init_key = jax.random.split(key, 3)
+    data_key, valid_key, init_key = split_on_host(key, 3)
     train = sample(data_key, cfg.mlp_samples, cfg.noise)
     valid = sample(valid_key, 500, cfg.noise)
     # (dropout rate, L2 weight, early stopping); no regularisation is L2 with weight 0 (g + 0·w is g), so
@@ -156,9 +170,11 @@ def regularisation(cfg: Config, key, long: bool = True) -> dict:
         f"dropout p={cfg.dropout:g}": (cfg.dropout, 0.0, None),
         f"early stopping (patience {cfg.patience})": (0.0, 0.0, training.EarlyStopping(patience=cfg.patience)),
     }
-    results = {}
+    results, evaluate = {}, {}
     for name, (rate, weight_decay, stopping) in variants.items():
         params, apply = models.mlp(init_key, 1, cfg.mlp_widths, dropout_rate=rate)
+        # the validation loss of the returned parameters: one program per dropout rate, not a dozen small ones
+        evaluate.setdefault(rate, compilation.jit(models.supervised_loss(apply)))
         learning_rate = schedules.cosine_decay(cfg.mlp_learning_rate, cfg.mlp_epochs, 0.01 * cfg.mlp_learning_rate)
         optimizer = jc.chain(
             regularizers.add_l2(weight_decay, mask=regularizers.exclude_biases), jc.adam(learning_rate)
@@ -181,14 +197,14 @@ def regularisation(cfg: Config, key, long: bool = True) -> dict:
             "valid": np.asarray(history.eval_loss),
             "stopped": int(history.stopped_epoch),
             "best": int(history.best_epoch),
-            "restored_valid": float(models.supervised_loss(apply)(history.params, valid)),
+            "restored_valid": float(evaluate[rate](history.params, valid)),
         }
     return results
 
 
 def run(cfg: Config, long: bool = True) -> dict:
     """Every part's results; ``long``: compile the long programs at LLVM's level 1 (not worth it for --quick)."""
-    keys = jax.random.split(jax.random.PRNGKey(cfg.seed), 4)
+    keys = split_on_host(jax.random.PRNGKey(cfg.seed), 4)
     return {
         "capacity": capacity(cfg, keys[0]),
         "size": data_size(cfg, keys[1]),

@@ -71,9 +71,10 @@ def final_losses(loss_fn, apply, params, training, test_split) -> dict:
     what was learnt, free of the noise floor (the loss cannot fall below the noise variance, this
     error can fall to 0).
     """
-    values = _final_losses(
-        loss_fn, apply, params, training, test_split
-    )  # one compiled program, not dozens of small ones
+    # one compiled program, not dozens of small ones; the arguments committed to the device, as a
+    # trained run's parameters are, so the untrained parameters do not compile it a second time
+    committed = jax.device_put((params, training, test_split), jax.devices()[0])
+    values = _final_losses(loss_fn, apply, *committed)
     return {name: float(value) for name, value in values.items()}
 
 
