@@ -109,6 +109,13 @@ def gradient(params):
     return {k: 2.0 * (1.0 + i) * (params[k] - TARGET[k]) for i, k in enumerate(sorted(params))}
 
 
+def test_the_closed_form_gradient_is_the_quadratics_own():
+    """The trajectories' closed-form gradient equals jax.grad of the quadratic, bit for bit."""
+    point = {"w": jnp.array([-30.0, 20.5, -25.25]), "b": jnp.array(40.1)}
+    equal = jax.tree.map(np.array_equal, gradient(point), jax.grad(quadratic)(point))
+    assert all(jax.tree.leaves(equal)), equal
+
+
 # far from the minimum: 500 steps of the adaptive methods (about η per step) stay in transit, where
 # the dynamics do not amplify float32 rounding as they do in the oscillation around a minimum
 START = {"w": jnp.array([-30.0, 20.0, -25.0]), "b": jnp.array(40.0)}
