@@ -174,7 +174,8 @@ def regularisation(cfg: Config, key, long: bool = True) -> dict:
     for name, (rate, weight_decay, stopping) in variants.items():
         params, apply = models.mlp(init_key, 1, cfg.mlp_widths, dropout_rate=rate)
         # the validation loss of the returned parameters: one program per dropout rate, not a dozen small ones
-        evaluate.setdefault(rate, compilation.jit(models.supervised_loss(apply)))
+        if rate not in evaluate:
+            evaluate[rate] = compilation.jit(models.supervised_loss(apply))
         learning_rate = schedules.cosine_decay(cfg.mlp_learning_rate, cfg.mlp_epochs, 0.01 * cfg.mlp_learning_rate)
         optimizer = jc.chain(
             regularizers.add_l2(weight_decay, mask=regularizers.exclude_biases), jc.adam(learning_rate)
